@@ -1,0 +1,44 @@
+# tonearm: `make serve` runs the local stack, `make test` runs every check. Both set themselves up.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml layers/core/requirements*.txt | sha256sum | cut -c1-12)
+PORT ?= 3000
+export AWS_DEFAULT_REGION ?= us-east-1
+export SAM_CLI_TELEMETRY := 0
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: serve test lint typecheck validate unit bench build clean
+
+$(STAMP): pyproject.toml layers/core/requirements.txt layers/core/requirements-image.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+serve: $(STAMP)
+	$(BIN)/tonearm serve --port $(PORT)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+validate: $(STAMP)
+	$(BIN)/sam validate --lint --template template.yaml
+
+test: lint typecheck validate
+	$(BIN)/pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/job_roundtrip.py --runs 5 --out bench/results/job_roundtrip.json
+
+# sam build of the layer and the zip functions (the image function needs a Docker engine)
+build: $(STAMP)
+	$(BIN)/sam build CoreLayer && for f in ApiFunction AuthorizerFunction JobStatusFunction WebhookFunction IngestFunction; do $(BIN)/sam build $$f || exit 1; done
+
+clean:
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .tonearm

@@ -1,0 +1,86 @@
+"""The local event bus: routes events to subscriber handlers by the template's rules, asynchronously."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Any
+
+from tonearm.adapters.local.patterns import matches, validate_pattern
+from tonearm.jobs.model import utc_now
+
+logger = logging.getLogger(__name__)
+
+LOCAL_ACCOUNT = "000000000000"
+LOCAL_REGION = "local-1"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """An EventBridge rule from the template: bus, pattern, and the function it targets."""
+
+    name: str
+    bus: str
+    pattern: Mapping[str, Any]
+    target: str
+
+    def __post_init__(self) -> None:
+        validate_pattern(self.pattern)
+
+
+class LocalBus:
+    """``EventBus`` for one bus name; ``publish_raw`` also serves the default bus (S3 notifications)."""
+
+    def __init__(
+        self,
+        *,
+        bus_name: str,
+        rules: list[Rule],
+        invoke: Callable[[str, dict[str, Any]], Any],
+        executor: Executor,
+    ) -> None:
+        self.bus_name = bus_name
+        self.rules = rules
+        self._invoke = invoke
+        self._executor = executor
+
+    def put(self, *, source: str, detail_type: str, detail: Mapping[str, Any]) -> None:
+        """Publish on this deployment's bus."""
+        self.publish_raw(bus=self.bus_name, source=source, detail_type=detail_type, detail=detail)
+
+    def publish_raw(
+        self,
+        *,
+        bus: str,
+        source: str,
+        detail_type: str,
+        detail: Mapping[str, Any],
+        resources: list[str] | None = None,
+    ) -> dict[str, Any]:
+        """Wrap ``detail`` in the EventBridge envelope and deliver it to every matching rule's target."""
+        event: dict[str, Any] = {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": detail_type,
+            "source": source,
+            "account": LOCAL_ACCOUNT,
+            "time": utc_now()[:19] + "Z",
+            "region": LOCAL_REGION,
+            "resources": resources or [],
+            # a JSON round trip so subscribers get plain data, as they would from EventBridge
+            "detail": json.loads(json.dumps(detail)),
+        }
+        for rule in self.rules:
+            if rule.bus == bus and matches(rule.pattern, event):
+                self._executor.submit(self._deliver, rule, event)
+        return event
+
+    def _deliver(self, rule: Rule, event: dict[str, Any]) -> None:
+        try:
+            self._invoke(rule.target, event)
+        except Exception:  # a failing subscriber must not take the bus down; AWS would retry then DLQ
+            logger.exception("subscriber %s of rule %s failed", rule.target, rule.name)

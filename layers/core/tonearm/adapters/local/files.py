@@ -1,0 +1,125 @@
+"""A folder standing in for the S3 bucket, with HMAC-signed, time-limited URLs served by the local API."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import shutil
+import time
+from pathlib import Path
+from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+from tonearm.errors import TonearmError
+from tonearm.ports import BlobNotFoundError, InputExpiredError
+
+
+class UrlSignatureError(TonearmError):
+    """A local signed URL whose signature does not match (tampered or from another server)."""
+
+    code = "invalid_signature"
+    status = 403
+
+
+class InvalidKeyError(TonearmError):
+    """An object key that would escape the storage folder."""
+
+    code = "invalid_key"
+    status = 400
+
+
+class FileBlobStore:
+    """``BlobStore`` on the local filesystem. Object keys are paths below ``root``."""
+
+    def __init__(self, root: Path, *, base_url: str, secret: bytes) -> None:
+        self.root = root.resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.base_url = base_url.rstrip("/")
+        self._secret = secret
+
+    def path_for(self, key: str) -> Path:
+        """The file for ``key``; refuses keys that leave the root."""
+        path = (self.root / key).resolve()
+        if not key or key.startswith("/") or not path.is_relative_to(self.root) or path == self.root:
+            raise InvalidKeyError(f"invalid object key {key!r}")
+        return path
+
+    def put_file(self, key: str, path: Path, *, content_type: str) -> None:
+        """Copy ``path`` to ``key`` (content type is implied by the name locally)."""
+        target = self.path_for(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+
+    def put_bytes(self, key: str, data: bytes, *, content_type: str) -> None:
+        """Write ``data`` to ``key`` atomically."""
+        target = self.path_for(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.name + ".part")
+        tmp.write_bytes(data)
+        tmp.replace(target)
+
+    def download_to(self, key: str, path: Path, *, version_id: str | None = None) -> int:
+        """Copy the object to ``path``. Local objects have one version: the current content."""
+        source = self.path_for(key)
+        if not source.is_file():
+            raise BlobNotFoundError(f"no object {key!r}")
+        shutil.copyfile(source, path)
+        return path.stat().st_size
+
+    def size(self, key: str) -> int | None:
+        """Size in bytes, or ``None``."""
+        path = self.path_for(key)
+        return path.stat().st_size if path.is_file() else None
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every file under ``prefix``."""
+        base = self.path_for(prefix.rstrip("/"))
+        if base.is_file():
+            base.unlink()
+            return 1
+        if not base.is_dir():
+            return 0
+        count = sum(1 for p in base.rglob("*") if p.is_file())
+        shutil.rmtree(base)
+        return count
+
+    # --- signed URLs --------------------------------------------------------------------------
+    def _sign(self, method: str, key: str, expires: int) -> str:
+        message = f"{method}\n{key}\n{expires}".encode()
+        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
+
+    def _url(self, method: str, key: str, ttl_s: int) -> str:
+        self.path_for(key)
+        expires = int(time.time()) + ttl_s
+        sig = self._sign(method, key, expires)
+        return f"{self.base_url}/files/{quote(key)}?method={method}&expires={expires}&sig={sig}"
+
+    def presign_get(self, key: str, *, ttl_s: int) -> str:
+        """A signed GET URL served by the local API."""
+        return self._url("GET", key, ttl_s)
+
+    def presign_put(self, key: str, *, ttl_s: int) -> str:
+        """A signed PUT URL served by the local API."""
+        return self._url("PUT", key, ttl_s)
+
+    def verify(self, method: str, key: str, *, expires: str, sig: str) -> None:
+        """Check a signed request for ``key``; raise ``InputExpiredError`` or ``UrlSignatureError``."""
+        try:
+            expires_at = int(expires)
+        except ValueError:
+            raise UrlSignatureError("malformed signed URL") from None
+        if not hmac.compare_digest(self._sign(method, key, expires_at), sig):
+            raise UrlSignatureError(f"the signature of this {method} URL is not valid")
+        if expires_at < time.time():
+            raise InputExpiredError("this signed URL has expired; ask GET /v1/upload for a new one")
+
+    def key_for_url(self, url: str) -> str | None:
+        """The key of a GET URL minted by this store, after checking it; ``None`` for other URLs."""
+        parts = urlsplit(url)
+        if f"{parts.scheme}://{parts.netloc}" != self.base_url or not parts.path.startswith("/files/"):
+            return None
+        key = unquote(parts.path[len("/files/") :])
+        query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        self.verify(
+            query.get("method", "GET"), key, expires=query.get("expires", ""), sig=query.get("sig", "")
+        )
+        return key

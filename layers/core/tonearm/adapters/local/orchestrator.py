@@ -1,0 +1,65 @@
+"""``Orchestrator`` for the local runtime: runs the real ASL files with the ASL runner, in threads."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor, Future
+from typing import Any
+
+from tonearm.adapters.local.asl import AslRunner, ExecutionResult, TaskCallable, substitute
+
+logger = logging.getLogger(__name__)
+
+#: (logical id of a state machine) -> (ASL text, DefinitionSubstitutions)
+DefinitionSource = Callable[[str], tuple[str, Mapping[str, str]]]
+
+
+class LocalOrchestrator:
+    """Starts each execution once per name, like Step Functions' name-based idempotency."""
+
+    def __init__(
+        self,
+        *,
+        definitions: DefinitionSource,
+        resolve_task: Callable[[str], TaskCallable],
+        executor: Executor,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._sleep = sleep
+        self._definitions = definitions
+        self._resolve_task = resolve_task
+        self._executor = executor
+        self._lock = threading.Lock()
+        self.executions: dict[str, Future[ExecutionResult]] = {}
+
+    def runner(self, state_machine: str) -> AslRunner:
+        """A runner for the state machine; raises if the definition uses unsupported ASL."""
+        text, substitutions = self._definitions(state_machine)
+        return AslRunner(substitute(text, substitutions), self._resolve_task, sleep=self._sleep)
+
+    def start(self, *, state_machine: str, execution_name: str, execution_input: Mapping[str, Any]) -> None:
+        """Validate the definition now (so a bad one fails the start), then run it in the background."""
+        with self._lock:
+            if execution_name in self.executions:
+                return
+            runner = self.runner(state_machine)
+            future = self._executor.submit(
+                runner.run,
+                dict(execution_input),
+                execution_name=execution_name,
+                state_machine_name=state_machine,
+            )
+            self.executions[execution_name] = future
+        future.add_done_callback(lambda f: self._log_outcome(execution_name, f))
+
+    @staticmethod
+    def _log_outcome(name: str, future: Future[ExecutionResult]) -> None:
+        exc = future.exception()
+        if exc is not None:
+            logger.error("execution %s crashed: %s", name, exc)
+        elif future.result().status != "SUCCEEDED":
+            result = future.result()
+            logger.info("execution %s %s: %s", name, result.status, result.error)

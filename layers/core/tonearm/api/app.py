@@ -1,0 +1,40 @@
+"""``create_app``: the whole HTTP API as one FastAPI app (Lambda via Mangum, or locally via uvicorn)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+import tonearm
+from tonearm.api.errors import install_error_handlers
+from tonearm.api.jobs import router as jobs_router
+from tonearm.runtime import Services, get_services
+
+DESCRIPTION = """
+tonearm answers the APIs of several music-AI services from one deployment. The job API under `/v1`
+follows Music.AI's REST contract: its clients work unchanged apart from the base URL.
+
+Authenticate with `Authorization: <api key>` (or `Bearer <api key>`). Errors are
+`{"error": {"code": "...", "message": "..."}}` with a 4xx status for anything the caller can fix.
+"""
+
+
+def create_app(services: Services | None = None) -> FastAPI:
+    """Build the API over ``services`` (default: the process's, from the environment)."""
+    app = FastAPI(title="tonearm", version=tonearm.__version__, description=DESCRIPTION)
+    app.state.services = services or get_services()
+    install_error_handlers(app)
+
+    @app.get("/health", tags=["Health"])
+    def health() -> dict[str, str]:
+        """Liveness."""
+        return {"status": "ok", "version": tonearm.__version__}
+
+    app.include_router(jobs_router)
+    blobs = app.state.services.blobs
+    from tonearm.adapters.local.files import FileBlobStore
+
+    if isinstance(blobs, FileBlobStore):
+        from tonearm.api.local_files import local_files_router
+
+        app.include_router(local_files_router(blobs))
+    return app

@@ -1,0 +1,59 @@
+"""``tonearm``: the command line (``tonearm serve`` runs the local stack)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from tonearm.api.app import create_app
+    from tonearm.local.runtime import build_local_runtime
+
+    base_url = f"http://{args.host}:{args.port}"
+    runtime = build_local_runtime(
+        project_root=Path(args.project_root),
+        data_dir=Path(args.data_dir),
+        base_url=base_url,
+        api_key=os.environ.get("TONEARM_API_KEY") or None,
+        webhook_secret=os.environ.get("TONEARM_WEBHOOK_SECRET") or None,
+        webhook_base_delay_s=float(os.environ.get("WEBHOOK_BASE_DELAY_SECONDS", "1.0")),
+    )
+    ingest = runtime.watcher.folder
+    print(
+        f"tonearm local stack on {base_url}  (docs: {base_url}/docs)\n"
+        f"  API key:        {runtime.api_key}\n"
+        f"  webhook secret: {runtime.webhook_secret}\n"
+        f"  Music.AI SDK:   client = MusicAiClient(api_key=...); client.base_url = '{base_url}/v1'\n"
+        f"  ingest folder:  {ingest}/<workflow-slug>/  (e.g. {ingest}/tonearm/audio-info/song.mp3)\n"
+        f"  data:           {Path(args.data_dir).resolve()}",
+        flush=True,
+    )
+    try:
+        uvicorn.run(create_app(runtime.services), host=args.host, port=args.port, log_level=args.log_level)
+    finally:
+        runtime.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``tonearm`` command."""
+    parser = argparse.ArgumentParser(prog="tonearm", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the whole API locally with local adapters")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=3000)
+    serve.add_argument("--data-dir", default=os.environ.get("TONEARM_DATA_DIR", ".tonearm"))
+    serve.add_argument("--project-root", default=".", help="folder holding template.yaml")
+    serve.add_argument("--log-level", default="warning")
+    serve.set_defaults(func=_serve)
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""Webhook subscriber: turns a job event into a signed delivery, or a dead letter with its attempts."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from tonearm.events.delivery import DeliveryResult, RetryPolicy, deliver_webhook
+from tonearm.jobs.model import utc_now
+from tonearm.jobs.service import JobService
+from tonearm.ports import DeadLetterSink
+
+
+class WebhookService:
+    """Delivers ``Job Succeeded``/``Job Failed`` events to the job's ``metadata.webhookUrl``.
+
+    The URL falls back to the application's default; the signing secret is the application's.
+    The webhook id is derived from the EventBridge event id, so a redelivered event carries the
+    same ``webhook-id`` and receivers can deduplicate.
+    """
+
+    def __init__(
+        self,
+        *,
+        jobs: JobService,
+        dead_letters: DeadLetterSink,
+        policy: RetryPolicy,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.jobs = jobs
+        self.dead_letters = dead_letters
+        self.policy = policy
+        self.sleep = sleep
+
+    def handle(self, event: Mapping[str, Any]) -> DeliveryResult | None:
+        """Deliver one bus event; return ``None`` when there is nowhere to deliver it."""
+        detail = dict(event["detail"])
+        if detail.get("truncated"):
+            job = self.jobs.store.get(str(detail["id"]))
+            if job is None:
+                return None
+            detail = self.jobs.view(job).model_dump(mode="json")
+        app = self.jobs.store.application_by_id(str(detail.get("app", "")))
+        metadata = detail.get("metadata") or {}
+        url = metadata.get("webhookUrl") or (app.webhook_url if app else None)
+        if not url or app is None or not app.webhook_secret:
+            return None
+        body = json.dumps(detail, separators=(",", ":"), sort_keys=True).encode()
+        message_id = f"msg_{event.get('id', detail['id'])}"
+        result = deliver_webhook(
+            str(url),
+            body,
+            secret=app.webhook_secret,
+            message_id=message_id,
+            http=self.jobs.http,
+            policy=self.policy,
+            sleep=self.sleep,
+        )
+        if not result.delivered:
+            self.dead_letters.send(
+                {
+                    "kind": "webhook",
+                    "jobId": detail["id"],
+                    "eventType": event.get("detail-type"),
+                    "deadLetteredAt": utc_now(),
+                    "body": detail,
+                    **result.to_dict(),
+                }
+            )
+        return result

@@ -1,0 +1,43 @@
+"""Workflow task handlers (the container image's functions)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ConfigDict
+
+from tonearm.errors import TonearmError
+from tonearm.jobs.failures import JobTaskError
+from tonearm.jobs.tasks import audio_info
+from tonearm.runtime import get_services
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+
+class TaskEvent(BaseModel):
+    """The state machine's input to a task."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    jobId: str  # noqa: N815 - wire name
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
+@event_parser(model=TaskEvent)
+def audio_info_handler(event: TaskEvent, context: LambdaContext) -> dict[str, Any]:
+    """Run ``tonearm/audio-info`` for one job; expected failures become ``JobTaskError``."""
+    try:
+        output = get_services().tasks.run(event.jobId, audio_info)
+    except TonearmError as exc:
+        logger.info("task failed", extra={"jobId": event.jobId, "code": exc.code})
+        metrics.add_metric(name="TaskFailures", unit=MetricUnit.Count, value=1)
+        raise JobTaskError(exc) from exc
+    return output

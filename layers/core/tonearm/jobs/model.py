@@ -1,0 +1,130 @@
+"""The job record and the wire formats of the job API (Music.AI's REST contract)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+CUSTOM_STORAGE = "[custom storage]"
+
+
+class JobStatus(StrEnum):
+    """The four states of a job; SUCCEEDED and FAILED are terminal."""
+
+    QUEUED = "QUEUED"
+    STARTED = "STARTED"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+
+    @property
+    def terminal(self) -> bool:
+        """Whether no further transition is possible."""
+        return self in (JobStatus.SUCCEEDED, JobStatus.FAILED)
+
+
+#: Allowed transitions; a repeated transition to the same state is idempotent (Step Functions retries).
+TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
+    JobStatus.QUEUED: frozenset({JobStatus.STARTED, JobStatus.FAILED}),
+    JobStatus.STARTED: frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED}),
+    JobStatus.SUCCEEDED: frozenset(),
+    JobStatus.FAILED: frozenset(),
+}
+
+
+def utc_now() -> str:
+    """Now as ISO-8601 UTC with millisecond precision and a ``Z`` suffix."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class JobError(BaseModel):
+    """Why a job failed: a machine-readable code and a human message."""
+
+    code: str
+    message: str
+
+
+class Job(BaseModel):
+    """A job as stored. ``outputs`` maps file outputs to storage keys; URLs are minted on read."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    app: str
+    name: str
+    workflow: str
+    workflow_params: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    batch_name: str | None = None
+    status: JobStatus = JobStatus.QUEUED
+    result: dict[str, Any] = Field(default_factory=dict)
+    outputs: dict[str, str] = Field(default_factory=dict)
+    copy_results_to: dict[str, str] = Field(default_factory=dict)
+    error: JobError | None = None
+    created_at: str = Field(default_factory=utc_now)
+    started_at: str | None = None
+    completed_at: str | None = None
+    expires_at: int = 0
+    # the ingest object this job was made from: {"key": ..., "versionId": ...}
+    source: dict[str, str] | None = None
+
+
+class CreateJobRequest(BaseModel):
+    """``POST /v1/job`` body."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=256)
+    workflow: str = Field(min_length=1, max_length=128)
+    params: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    copyResultsTo: dict[str, str] = Field(default_factory=dict)  # noqa: N815 - wire name
+    batchName: str | None = Field(default=None, max_length=256)  # noqa: N815 - wire name
+
+
+class JobView(BaseModel):
+    """``GET /v1/job/{id}``: the job as Music.AI's clients read it."""
+
+    id: str
+    app: str
+    name: str
+    batchName: str | None  # noqa: N815
+    metadata: dict[str, Any]
+    workflow: str
+    workflowParams: dict[str, Any]  # noqa: N815
+    status: JobStatus
+    result: dict[str, Any]
+    error: JobError | None
+    createdAt: str  # noqa: N815
+    startedAt: str | None  # noqa: N815
+    completedAt: str | None  # noqa: N815
+
+
+class JobIdView(BaseModel):
+    """``POST /v1/job`` reply."""
+
+    id: str
+
+
+class JobStatusView(BaseModel):
+    """``GET /v1/job/{id}/status`` reply."""
+
+    id: str
+    status: JobStatus
+
+
+class UploadView(BaseModel):
+    """``GET /v1/upload`` reply: a presigned PUT URL and a GET URL for the same object."""
+
+    uploadUrl: str  # noqa: N815
+    downloadUrl: str  # noqa: N815
+
+
+class ApplicationView(BaseModel):
+    """``GET /v1/application`` reply."""
+
+    id: str
+    name: str
+    webhookUrl: str | None = None  # noqa: N815

@@ -1,0 +1,123 @@
+"""Running a workflow's task: fetch the input, compute, store or copy the outputs.
+
+The task functions are pure (input file in, values and files out); ``TaskRunner`` does the I/O
+around them so every workflow gets the same input handling, limits and ``copyResultsTo`` rules.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tonearm.audio.limits import DEFAULT_LIMITS
+from tonearm.audio.summary import summarize_audio
+from tonearm.errors import TonearmError
+from tonearm.jobs.errors import JobNotFoundError
+from tonearm.jobs.model import CUSTOM_STORAGE, Job
+from tonearm.jobs.workflows import get_workflow
+from tonearm.net.safe_http import SafeHttpClient
+from tonearm.ports import BlobStore, JobStore
+
+
+class CopyResultsError(TonearmError):
+    """An output could not be PUT to the caller's ``copyResultsTo`` URL."""
+
+    code = "copy_results_failed"
+    status = 502
+
+
+@dataclass
+class TaskOutput:
+    """What a task function produced: JSON values and files (by output name)."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    files: dict[str, Path] = field(default_factory=dict)
+
+
+TaskFunction = Callable[[Path, Path], TaskOutput]
+
+
+def audio_info(input_path: Path, work_dir: Path) -> TaskOutput:
+    """``tonearm/audio-info``: summary values and the audio as 16-bit PCM WAV."""
+    wav_path = work_dir / "audio.wav"
+    with wav_path.open("wb") as wav_out:
+        summary = summarize_audio(input_path, wav_out=wav_out, size_bytes=input_path.stat().st_size)
+    return TaskOutput(
+        values={
+            "duration": round(summary.duration_s, 6),
+            "sampleRate": summary.info.sample_rate,
+            "channels": summary.info.channels,
+            "format": summary.info.format,
+            "loudnessLufs": None if summary.loudness_lufs is None else round(summary.loudness_lufs, 2),
+            "peakDb": None if summary.peak_dbfs is None else round(summary.peak_dbfs, 2),
+        },
+        files={"wav": wav_path},
+    )
+
+
+TASKS: dict[str, TaskFunction] = {"tonearm/audio-info": audio_info}
+
+
+class TaskRunner:
+    """Fetches a job's input, runs its task function, and stores (or copies) the outputs."""
+
+    def __init__(self, *, store: JobStore, blobs: BlobStore, http: SafeHttpClient) -> None:
+        self.store = store
+        self.blobs = blobs
+        self.http = http
+
+    def run(self, job_id: str, task: TaskFunction | None = None) -> dict[str, Any]:
+        """Run the job's task; return ``{"result": {...}, "outputs": {name: key}}`` for the state machine."""
+        job = self.store.get(job_id)
+        if job is None:
+            raise JobNotFoundError(f"no job with id {job_id!r}")
+        task = task or TASKS[job.workflow]
+        spec = get_workflow(job.workflow)
+        with tempfile.TemporaryDirectory(prefix="tonearm-") as tmp:
+            work_dir = Path(tmp)
+            input_path = work_dir / "input"
+            self._fetch_input(job, input_path)
+            produced = task(input_path, work_dir)
+            result: dict[str, Any] = {}
+            outputs: dict[str, str] = {}
+            for name, value in produced.values.items():
+                if name in job.copy_results_to:
+                    self._copy(job.copy_results_to[name], json.dumps(value).encode(), "application/json")
+                    result[name] = CUSTOM_STORAGE
+                else:
+                    result[name] = value
+            for name, path in produced.files.items():
+                out = spec.outputs[name]
+                if name in job.copy_results_to:
+                    self._copy(job.copy_results_to[name], path.read_bytes(), out.content_type)
+                    result[name] = CUSTOM_STORAGE
+                else:
+                    key = f"results/{job.id}/{name}.{out.extension}"
+                    self.blobs.put_file(key, path, content_type=out.content_type)
+                    outputs[name] = key
+        return {"result": result, "outputs": outputs}
+
+    def _fetch_input(self, job: Job, path: Path) -> None:
+        if job.source is not None:
+            self.blobs.download_to(job.source["key"], path, version_id=job.source.get("versionId"))
+            return
+        url = str(job.workflow_params["inputUrl"])
+        key = self.blobs.key_for_url(url)
+        if key is not None:
+            self.blobs.download_to(key, path)
+            return
+        with path.open("wb") as f:
+            self.http.download_to(url, f, max_bytes=DEFAULT_LIMITS.max_bytes)
+
+    def _copy(self, url: str, body: bytes, content_type: str) -> None:
+        key = self.blobs.key_for_url(url)
+        if key is not None:
+            self.blobs.put_bytes(key, body, content_type=content_type)
+            return
+        response = self.http.request("PUT", url, body=body, headers={"Content-Type": content_type})
+        if not 200 <= response.status < 300:
+            raise CopyResultsError(f"PUT to copyResultsTo URL answered HTTP {response.status}")

@@ -1,0 +1,163 @@
+"""The local runtime: every adapter of the AWS deployment, in one process, wired from template.yaml."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tonearm.adapters.local.asl import TaskCallable
+from tonearm.adapters.local.bus import LocalBus
+from tonearm.adapters.local.dead_letters import FileDeadLetterSink
+from tonearm.adapters.local.files import FileBlobStore
+from tonearm.adapters.local.orchestrator import LocalOrchestrator
+from tonearm.adapters.local.sqlite_jobs import SqliteJobStore
+from tonearm.events.signing import generate_webhook_secret
+from tonearm.jobs.service import hash_api_key
+from tonearm.local.functions import LocalFunctions
+from tonearm.local.ingest import IngestWatcher
+from tonearm.local.template import LocalTemplate, function_from_arn
+from tonearm.ports import Application
+from tonearm.runtime import Services, install_services
+from tonearm.settings import Settings
+
+LOCAL_APP_ID = "local"
+
+#: Powertools settings for in-process handlers: no X-Ray daemon and no CloudWatch EMF locally.
+_POWERTOOLS_ENV = {
+    "POWERTOOLS_SERVICE_NAME": "tonearm",
+    "POWERTOOLS_METRICS_NAMESPACE": "tonearm",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_METRICS_DISABLED": "true",
+    "POWERTOOLS_LOG_LEVEL": "WARNING",
+}
+
+
+@dataclass
+class LocalRuntime:
+    """The running local stack; ``close()`` stops its threads."""
+
+    services: Services
+    template: LocalTemplate
+    functions: LocalFunctions
+    orchestrator: LocalOrchestrator
+    bus: LocalBus
+    dead_letters: FileDeadLetterSink
+    watcher: IngestWatcher
+    executor: ThreadPoolExecutor
+    api_key: str
+    webhook_secret: str
+
+    def close(self) -> None:
+        """Stop watching, finish running work, and uninstall the services."""
+        self.watcher.stop()
+        self.executor.shutdown(wait=True, cancel_futures=False)
+        install_services(None)
+
+
+def _signing_secret(data_dir: Path) -> bytes:
+    # kept across restarts so URLs handed out before a restart stay valid
+    path = data_dir / ".url-signing-key"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(secrets.token_bytes(32))
+        path.chmod(0o600)
+    return path.read_bytes()
+
+
+def build_local_runtime(
+    *,
+    project_root: Path,
+    data_dir: Path,
+    base_url: str,
+    api_key: str | None = None,
+    webhook_secret: str | None = None,
+    webhook_base_delay_s: float = 1.0,
+    webhook_max_attempts: int = 6,
+    watch_interval_s: float = 0.25,
+    workers: int = 8,
+    sleep: Callable[[float], None] = time.sleep,
+) -> LocalRuntime:
+    """Build and install the local stack. Nothing is served yet: pass ``services`` to ``create_app``."""
+    for name, value in _POWERTOOLS_ENV.items():
+        os.environ.setdefault(name, value)
+    data_dir = data_dir.resolve()
+    template = LocalTemplate(project_root / "template.yaml")
+    settings = Settings(
+        runtime="local",
+        data_dir=str(data_dir),
+        public_base_url=base_url,
+        allow_loopback_egress=True,
+        allow_private_egress=False,
+        allow_http_egress=True,
+        webhook_base_delay_s=webhook_base_delay_s,
+        webhook_max_attempts=webhook_max_attempts,
+        retention_days=int(template.resolve({"Ref": "RetentionDays"}) or 7),
+        ingest_app=LOCAL_APP_ID,  # locally, dropped files show up in the one local app's job list
+    )
+    executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tonearm-local")
+    functions = LocalFunctions(template)
+
+    def resolve_task(resource: str) -> TaskCallable:
+        logical_id = function_from_arn(resource)
+        functions.handler(logical_id)  # fail at resolution time if the handler does not exist
+
+        def call(payload: Any) -> Any:
+            return functions.invoke(logical_id, payload)
+
+        return call
+
+    bus = LocalBus(
+        bus_name=str(template.resolve({"Ref": "EventBus"})),
+        rules=template.rules(),
+        invoke=functions.invoke,
+        executor=executor,
+    )
+    orchestrator = LocalOrchestrator(
+        definitions=template.state_machine_definition,
+        resolve_task=resolve_task,
+        executor=executor,
+        sleep=sleep,
+    )
+    for machine in template.state_machines():
+        orchestrator.runner(machine)  # unsupported ASL is reported at start-up, not on the first job
+    bucket_root = data_dir / "bucket"
+    dead_letters = FileDeadLetterSink(data_dir / "dead-letters.jsonl")
+    services = Services(
+        settings=settings,
+        store=SqliteJobStore(data_dir / "jobs.sqlite3"),
+        blobs=FileBlobStore(bucket_root, base_url=base_url, secret=_signing_secret(data_dir)),
+        orchestrator=orchestrator,
+        bus=bus,
+        dead_letters=dead_letters,
+    )
+    install_services(services)
+    key = api_key or secrets.token_urlsafe(24)
+    secret = webhook_secret or generate_webhook_secret()
+    services.store.put_application(
+        Application(id=LOCAL_APP_ID, name="local", key_sha256=hash_api_key(key), webhook_secret=secret)
+    )
+    watcher = IngestWatcher(
+        bucket_root=bucket_root,
+        bucket_name=str(template.resolve({"Ref": "Bucket"})),
+        bus=bus,
+        interval_s=watch_interval_s,
+    )
+    watcher.start()
+    return LocalRuntime(
+        services=services,
+        template=template,
+        functions=functions,
+        orchestrator=orchestrator,
+        bus=bus,
+        dead_letters=dead_letters,
+        watcher=watcher,
+        executor=executor,
+        api_key=key,
+        webhook_secret=secret,
+    )

@@ -1,0 +1,128 @@
+"""The ports: what the services need from storage, job records, orchestration and eventing.
+
+Adapters implement them for AWS (``adapters.aws``) and for the local runtime (``adapters.local``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+from pydantic import BaseModel
+
+from tonearm.errors import TonearmError
+from tonearm.jobs.model import Job, JobStatus
+
+
+class Application(BaseModel):
+    """A caller of the API, identified by the SHA-256 of its API key."""
+
+    id: str
+    name: str
+    key_sha256: str
+    webhook_url: str | None = None
+    webhook_secret: str = ""
+
+
+class BlobStore(Protocol):
+    """Object storage for uploads, ingest drops and job outputs (S3, or a folder locally)."""
+
+    def put_file(self, key: str, path: Path, *, content_type: str) -> None:
+        """Store the file at ``path`` under ``key``."""
+
+    def put_bytes(self, key: str, data: bytes, *, content_type: str) -> None:
+        """Store ``data`` under ``key``."""
+
+    def download_to(self, key: str, path: Path, *, version_id: str | None = None) -> int:
+        """Copy the object to ``path``; return its size. Raises ``BlobNotFoundError``."""
+
+    def size(self, key: str) -> int | None:
+        """The object's size in bytes, or ``None`` if it does not exist."""
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every object under ``prefix``; return how many were deleted."""
+
+    def presign_get(self, key: str, *, ttl_s: int) -> str:
+        """A time-limited GET URL for ``key``."""
+
+    def presign_put(self, key: str, *, ttl_s: int) -> str:
+        """A time-limited PUT URL for ``key``."""
+
+    def key_for_url(self, url: str) -> str | None:
+        """The key if ``url`` points into this store (``None`` otherwise).
+
+        Raises ``InputExpiredError`` when it is one of ours but its signature has expired.
+        """
+
+
+class JobStore(Protocol):
+    """Job records and applications (DynamoDB, or SQLite locally)."""
+
+    def create(self, job: Job) -> bool:
+        """Insert ``job``; return ``False`` (and change nothing) if its id already exists."""
+
+    def get(self, job_id: str) -> Job | None:
+        """The job, or ``None``."""
+
+    def replace(self, job: Job, *, expected_status: JobStatus) -> bool:
+        """Overwrite ``job`` if the stored status is still ``expected_status``; return whether it did."""
+
+    def delete(self, job_id: str) -> bool:
+        """Delete the record; return whether it existed."""
+
+    def list(
+        self,
+        *,
+        app: str,
+        statuses: list[JobStatus],
+        workflows: list[str],
+        batch_name: str | None,
+        offset: int,
+        limit: int,
+    ) -> list[Job]:
+        """The app's jobs, newest first, filtered (empty filter lists match everything)."""
+
+    def put_application(self, app: Application) -> None:
+        """Create or replace an application."""
+
+    def application_by_key_hash(self, key_sha256: str) -> Application | None:
+        """The application whose API key hashes to ``key_sha256``."""
+
+    def application_by_id(self, app_id: str) -> Application | None:
+        """The application with id ``app_id``."""
+
+
+class Orchestrator(Protocol):
+    """Starts workflow executions (Step Functions, or the local ASL runner)."""
+
+    def start(self, *, state_machine: str, execution_name: str, execution_input: Mapping[str, Any]) -> None:
+        """Start an execution; a second start with the same name is a no-op."""
+
+
+class EventBus(Protocol):
+    """Publishes events (EventBridge, or the local bus)."""
+
+    def put(self, *, source: str, detail_type: str, detail: Mapping[str, Any]) -> None:
+        """Publish one event."""
+
+
+class DeadLetterSink(Protocol):
+    """Where undeliverable things go, with their attempt log (SQS, or a folder locally)."""
+
+    def send(self, message: Mapping[str, Any]) -> None:
+        """Record one dead letter."""
+
+
+class BlobNotFoundError(TonearmError):
+    """The object does not exist (never uploaded, deleted, or expired by the lifecycle rule)."""
+
+    code = "input_not_found"
+    status = 400
+
+
+class InputExpiredError(TonearmError):
+    """A signed URL of ours whose time limit has passed."""
+
+    code = "input_expired"
+    status = 400

@@ -1,0 +1,171 @@
+"""Contract: template handlers exist and accept the sample events; layering holds; OpenAPI is valid."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from openapi_spec_validator import validate
+
+from tests.conftest import PROJECT_ROOT, encode, render_tone
+from tonearm.jobs.model import Job
+from tonearm.jobs.service import hash_api_key
+from tonearm.local.lambda_context import LocalLambdaContext
+from tonearm.local.runtime import LOCAL_APP_ID, LocalRuntime, build_local_runtime
+from tonearm.local.template import LocalTemplate
+from tonearm.ports import Application
+
+EVENTS = PROJECT_ROOT / "events"
+CONTRACT_JOB = "00000000-0000-4000-8000-000000000001"
+TEMPLATE = LocalTemplate(PROJECT_ROOT / "template.yaml")
+FUNCTIONS = sorted(TEMPLATE.functions())
+
+
+@pytest.fixture(scope="module")
+def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRuntime]:
+    """A local stack with the contract app, key and job the sample events refer to."""
+    rt = build_local_runtime(
+        project_root=PROJECT_ROOT,
+        data_dir=tmp_path_factory.mktemp("contract"),
+        base_url="http://127.0.0.1:3998",
+        api_key="local-key",
+        sleep=lambda _s: None,
+    )
+    store, blobs = rt.services.store, rt.services.blobs
+    store.put_application(
+        Application(
+            id=LOCAL_APP_ID,
+            name="local",
+            key_sha256=hash_api_key("contract-key"),
+            webhook_secret=rt.webhook_secret,
+        )
+    )
+    blobs.put_bytes(
+        "uploads/contract/song.wav",
+        encode(render_tone(seconds=1.0), sr=22050, fmt="WAV"),
+        content_type="audio/wav",
+    )
+    url = blobs.presign_get("uploads/contract/song.wav", ttl_s=3600)
+    store.create(
+        Job(
+            id=CONTRACT_JOB,
+            app=LOCAL_APP_ID,
+            name="contract",
+            workflow="tonearm/audio-info",
+            workflow_params={"inputUrl": url},
+        )
+    )
+    yield rt
+    rt.close()
+
+
+def _events(logical_id: str) -> list[Path]:
+    return sorted((EVENTS / logical_id).glob("*.json"))
+
+
+@pytest.mark.parametrize("logical_id", FUNCTIONS)
+def test_every_handler_in_the_template_resolves(runtime: LocalRuntime, logical_id: str) -> None:
+    definition = runtime.functions.definitions[logical_id]
+    assert definition.module_file.is_file(), definition
+    assert callable(runtime.functions.handler(logical_id))
+
+
+@pytest.mark.parametrize("logical_id", FUNCTIONS)
+def test_every_function_has_a_sample_event(logical_id: str) -> None:
+    assert _events(logical_id), f"add at least one event under events/{logical_id}/"
+
+
+# The order matters for the job the events share: STARTED before the task, FAILED last.
+ORDER = [
+    "AuthorizerFunction",
+    "ApiFunction",
+    "JobStatusFunction",
+    "AudioInfoFunction",
+    "WebhookFunction",
+    "IngestFunction",
+]
+
+
+def _expectations(logical_id: str, name: str, result: Any) -> None:
+    if logical_id == "ApiFunction":
+        expected = 400 if "unknown_workflow" in name else 200
+        assert result["statusCode"] == expected, result
+        if expected == 400:
+            assert json.loads(result["body"])["error"]["code"] == "unknown_workflow"
+    elif logical_id == "AuthorizerFunction":
+        effect = result["policyDocument"]["Statement"][0]["Effect"]
+        assert effect == ("Deny" if "bad_key" in name else "Allow")
+        if effect == "Allow":
+            assert result["usageIdentifierKey"] == "contract-key" and result["context"]["app"] == LOCAL_APP_ID
+    elif logical_id == "JobStatusFunction":
+        assert result["applied"] is True
+    elif logical_id == "AudioInfoFunction":
+        assert result["result"]["sampleRate"] == 22050 and "wav" in result["outputs"]
+    elif logical_id == "WebhookFunction":
+        assert result == {"delivered": False, "reason": "no webhook configured"}
+    elif logical_id == "IngestFunction":
+        assert result["jobId"]
+
+
+def test_every_sample_event_is_accepted_by_its_handler(runtime: LocalRuntime) -> None:
+    assert sorted(ORDER) == FUNCTIONS, "add new functions to ORDER"
+    for logical_id in ORDER:
+        handler = runtime.functions.handler(logical_id)
+        for path in sorted(_events(logical_id), key=lambda p: "failed" in p.name):
+            event = json.loads(path.read_text())
+            result = handler(event, LocalLambdaContext(function_name=logical_id))
+            _expectations(logical_id, path.name, result)
+
+
+def test_zip_functions_run_without_the_audio_stack() -> None:
+    # The layer carries no numpy/scipy/soundfile: the zip functions' imports must not need them.
+    code = (
+        "import sys\n"
+        "for name in ('numpy', 'scipy', 'soundfile'): sys.modules[name] = None\n"
+        "import tonearm.api.app, tonearm.handlers.job_status, tonearm.handlers.webhooks\n"
+        "import tonearm.handlers.ingest, tonearm.handlers.authorizer, tonearm.adapters.aws\n"
+        "import tonearm.adapters.aws.s3, tonearm.adapters.aws.dynamodb\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=PROJECT_ROOT)
+
+
+CORE = PROJECT_ROOT / "layers" / "core" / "tonearm"
+PURE = ["audio", "analysis", "jobs", "events", "net", "ports.py", "errors.py", "settings.py"]
+FORBIDDEN = {"boto3", "botocore", "fastapi", "starlette", "mangum", "uvicorn"}
+
+
+def test_core_never_imports_boto3_or_fastapi() -> None:
+    offenders = []
+    for entry in PURE:
+        paths = [CORE / entry] if entry.endswith(".py") else sorted((CORE / entry).rglob("*.py"))
+        for path in paths:
+            for node in ast.walk(ast.parse(path.read_text())):
+                names = []
+                if isinstance(node, ast.Import):
+                    names = [a.name for a in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.module:
+                    names = [node.module]
+                offenders += [f"{path.relative_to(CORE)}: {n}" for n in names if n.split(".")[0] in FORBIDDEN]
+    assert not offenders
+
+
+def test_openapi_document_is_valid(runtime: LocalRuntime) -> None:
+    from tonearm.api.app import create_app
+
+    spec = create_app(runtime.services).openapi()
+    validate(spec)
+    for path in (
+        "/v1/upload",
+        "/v1/job",
+        "/v1/job/{job_id}",
+        "/v1/job/{job_id}/status",
+        "/v1/workflow",
+        "/v1/application",
+    ):
+        assert path in spec["paths"]

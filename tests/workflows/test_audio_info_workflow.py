@@ -1,0 +1,169 @@
+"""The real statemachines/audio_info.asl.json on the local runner, with the real handlers."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import soundfile as sf
+
+from tests.conftest import PROJECT_ROOT, encode, render_tone, wait_for, wait_for_terminal
+from tonearm.adapters.local.asl import AslRunner, substitute
+from tonearm.jobs.model import CreateJobRequest, JobStatus
+from tonearm.local.runtime import LOCAL_APP_ID, LocalRuntime
+from tonearm.local.template import function_from_arn
+
+
+def _submit(runtime: LocalRuntime, data: bytes, *, name: str = "song.wav") -> str:
+    services = runtime.services
+    app = services.store.application_by_id(LOCAL_APP_ID)
+    assert app is not None
+    upload = services.jobs.create_upload(app)
+    key = services.blobs.key_for_url(upload.downloadUrl)
+    assert key is not None
+    services.blobs.put_bytes(key, data, content_type="audio/wav")
+    request = CreateJobRequest(
+        name=name, workflow="tonearm/audio-info", params={"inputUrl": upload.downloadUrl}
+    )
+    return services.jobs.create_job(app, request).id
+
+
+def test_audio_info_succeeds_with_all_outputs(local_runtime: LocalRuntime, tmp_path: Path) -> None:
+    # GIVEN a 2 s stereo tone uploaded as FLAC
+    data = encode(render_tone(seconds=2.0, sr=48000), sr=48000, fmt="FLAC")
+    # WHEN a job runs the workflow
+    job_id = _submit(local_runtime, data, name="tone.flac")
+    job = wait_for_terminal(lambda: local_runtime.services.store.get(job_id))
+    # THEN it succeeded with every value and a stored WAV
+    assert job.status is JobStatus.SUCCEEDED, job.error
+    assert job.result["format"] == "flac"
+    assert job.result["sampleRate"] == 48000
+    assert job.result["channels"] == 2
+    assert abs(job.result["duration"] - 2.0) < 1e-3
+    # BS.1770: -0.691 + 10 log10(sum of channel mean squares); a 0.5 sine has mean square 0.125,
+    # and K-weighting is within 0.3 dB of flat at 440 Hz
+    assert abs(job.result["loudnessLufs"] - (-0.691 + 10 * math.log10(2 * 0.125))) < 0.3
+    assert abs(job.result["peakDb"] - (-6.02)) < 0.05
+    assert job.started_at is not None and job.completed_at is not None
+    wav = tmp_path / "out.wav"
+    local_runtime.services.blobs.download_to(job.outputs["wav"], wav)
+    info = sf.info(str(wav))
+    assert (info.subtype, info.samplerate, info.channels, info.frames) == ("PCM_16", 48000, 2, 96000)
+
+
+def test_undecodable_input_fails_the_job_with_its_code(local_runtime: LocalRuntime) -> None:
+    job_id = _submit(local_runtime, b"this is not audio at all, just some text" * 10, name="notes.txt")
+    job = wait_for_terminal(lambda: local_runtime.services.store.get(job_id))
+    assert job.status is JobStatus.FAILED
+    assert job.error is not None and job.error.code == "unsupported_format"
+    assert job.result == {} and job.outputs == {}
+
+
+def test_every_status_change_is_published(local_runtime: LocalRuntime) -> None:
+    seen: list[str] = []
+    original = local_runtime.bus.publish_raw
+
+    def spy(**kwargs: Any) -> dict[str, Any]:
+        if kwargs["source"] == "tonearm":
+            seen.append(kwargs["detail_type"])
+        return original(**kwargs)
+
+    local_runtime.bus.publish_raw = spy  # type: ignore[method-assign]
+    job_id = _submit(local_runtime, encode(render_tone(seconds=1.0), sr=44100, fmt="WAV"))
+    wait_for_terminal(lambda: local_runtime.services.store.get(job_id))
+    wait_for(lambda: len(seen) == 3)
+    assert seen == ["Job Queued", "Job Started", "Job Succeeded"]
+
+
+def test_transient_task_failure_is_retried_then_succeeds(local_runtime: LocalRuntime) -> None:
+    # GIVEN the real definition, with the audio task failing once with a retryable error
+    text, substitutions = local_runtime.template.state_machine_definition("AudioInfoStateMachine")
+    calls: list[str] = []
+
+    class TransientError(Exception):
+        pass
+
+    def resolve(resource: str) -> Any:
+        logical_id = function_from_arn(resource)
+
+        def call(payload: Any) -> Any:
+            calls.append(logical_id)
+            if logical_id == "AudioInfoFunction" and calls.count(logical_id) == 1:
+                raise TransientError("throttled")
+            return local_runtime.functions.invoke(logical_id, payload)
+
+        return call
+
+    delays: list[float] = []
+    runner = AslRunner(substitute(text, substitutions), resolve, sleep=delays.append)
+    services = local_runtime.services
+    app = services.store.application_by_id(LOCAL_APP_ID)
+    assert app is not None
+    upload = services.jobs.create_upload(app)
+    key = services.blobs.key_for_url(upload.downloadUrl)
+    assert key is not None
+    services.blobs.put_bytes(
+        key, encode(render_tone(seconds=1.0), sr=22050, fmt="WAV"), content_type="audio/wav"
+    )
+    # the record only, without starting a background execution: this test drives the runner itself
+    from tonearm.jobs.model import Job
+
+    job = Job(
+        id="retry-job",
+        app=app.id,
+        name="r",
+        workflow="tonearm/audio-info",
+        workflow_params={"inputUrl": upload.downloadUrl},
+    )
+    services.store.create(job)
+    # WHEN it runs
+    result = runner.run({"jobId": "retry-job"}, execution_name="retry-job")
+    # THEN the task ran twice, after one retry delay, and the job succeeded
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    assert calls.count("AudioInfoFunction") == 2
+    assert delays == [2.0]
+    stored = services.store.get("retry-job")
+    assert stored is not None and stored.status is JobStatus.SUCCEEDED
+
+
+def test_non_retryable_task_error_goes_straight_to_failed(local_runtime: LocalRuntime) -> None:
+    text, substitutions = local_runtime.template.state_machine_definition("AudioInfoStateMachine")
+    calls: list[str] = []
+
+    def resolve(resource: str) -> Any:
+        logical_id = function_from_arn(resource)
+
+        def call(payload: Any) -> Any:
+            calls.append(logical_id)
+            if logical_id == "AudioInfoFunction":
+                raise ValueError("boom")
+            return local_runtime.functions.invoke(logical_id, payload)
+
+        return call
+
+    services = local_runtime.services
+    from tonearm.jobs.model import Job
+
+    services.store.create(Job(id="boom-job", app=LOCAL_APP_ID, name="b", workflow="tonearm/audio-info"))
+    result = AslRunner(substitute(text, substitutions), resolve, sleep=lambda _s: None).run(
+        {"jobId": "boom-job"}
+    )
+    assert result.status == "FAILED" and result.error == "ValueError"
+    assert calls.count("AudioInfoFunction") == 1
+    stored = services.store.get("boom-job")
+    assert stored is not None and stored.status is JobStatus.FAILED
+    assert (
+        stored.error is not None and stored.error.code == "internal_error" and "boom" in stored.error.message
+    )
+
+
+def test_template_state_machines_use_only_supported_asl() -> None:
+    from tonearm.local.template import LocalTemplate
+
+    template = LocalTemplate(PROJECT_ROOT / "template.yaml")
+    for machine in template.state_machines():
+        text, substitutions = template.state_machine_definition(machine)
+        definition = json.loads(substitute(text, substitutions))
+        AslRunner(definition, lambda _r: lambda _p: None)  # raises on anything unsupported
