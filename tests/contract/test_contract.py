@@ -89,6 +89,7 @@ ORDER = [
     "AudioInfoFunction",
     "WebhookFunction",
     "IngestFunction",
+    "ExecutionWatchdogFunction",
 ]
 
 
@@ -109,6 +110,8 @@ def _expectations(logical_id: str, name: str, result: Any) -> None:
         assert result["result"]["sampleRate"] == 22050 and "wav" in result["outputs"]
     elif logical_id == "WebhookFunction":
         assert result == {"delivered": False, "reason": "no webhook configured"}
+    elif logical_id == "ExecutionWatchdogFunction":
+        assert result == {"jobId": CONTRACT_JOB, "applied": False}  # the job had already FAILED
     elif logical_id == "IngestFunction":
         assert result["jobId"]
 

@@ -167,3 +167,23 @@ def test_template_state_machines_use_only_supported_asl() -> None:
         text, substitutions = template.state_machine_definition(machine)
         definition = json.loads(substitute(text, substitutions))
         AslRunner(definition, lambda _r: lambda _p: None)  # raises on anything unsupported
+
+
+def test_uncatchable_execution_failure_still_fails_the_job(local_runtime: LocalRuntime) -> None:
+    # GIVEN a task whose result lacks "outputs": MarkSucceeded's "$.task.outputs" then fails with
+    # States.Runtime, which no Catch can handle, so the execution dies with the job still STARTED
+    real_invoke = local_runtime.functions.invoke
+
+    def invoke(logical_id: str, event: Any) -> Any:
+        if logical_id == "AudioInfoFunction":
+            return {"result": {}}
+        return real_invoke(logical_id, event)
+
+    local_runtime.functions.invoke = invoke  # type: ignore[method-assign]
+    # WHEN the job runs
+    job_id = _submit(local_runtime, encode(render_tone(seconds=1.0), sr=22050, fmt="WAV"))
+    # THEN the execution watchdog, fed by the execution's status-change event, fails the job
+    job = wait_for_terminal(lambda: local_runtime.services.store.get(job_id))
+    assert job.status is JobStatus.FAILED
+    assert job.error is not None and job.error.code == "workflow_failed"
+    assert "States.Runtime" in job.error.message

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tonearm.adapters.local.asl import TaskCallable
-from tonearm.adapters.local.bus import LocalBus
+from tonearm.adapters.local.asl import ExecutionResult, TaskCallable
+from tonearm.adapters.local.bus import LOCAL_ACCOUNT, LOCAL_REGION, LocalBus
 from tonearm.adapters.local.dead_letters import FileDeadLetterSink
 from tonearm.adapters.local.files import FileBlobStore
 from tonearm.adapters.local.orchestrator import LocalOrchestrator
@@ -118,11 +119,38 @@ def build_local_runtime(
         invoke=functions.invoke,
         executor=executor,
     )
+
+    def execution_finished(
+        machine: str, name: str, execution_input: Mapping[str, Any], outcome: ExecutionResult | BaseException
+    ) -> None:
+        # what Step Functions puts on the default bus when an execution ends
+        error: str | None
+        cause: str | None
+        if isinstance(outcome, BaseException):
+            status, error, cause = "FAILED", type(outcome).__name__, str(outcome)
+        else:
+            status, error, cause = outcome.status, outcome.error, outcome.cause
+        bus.publish_raw(
+            bus="default",
+            source="aws.states",
+            detail_type="Step Functions Execution Status Change",
+            detail={
+                "executionArn": f"arn:aws:states:{LOCAL_REGION}:{LOCAL_ACCOUNT}:execution:{machine}:{name}",
+                "stateMachineArn": str(template.resolve({"Ref": machine})),
+                "name": name,
+                "status": status,
+                "input": json.dumps(dict(execution_input)),
+                "error": error,
+                "cause": cause,
+            },
+        )
+
     orchestrator = LocalOrchestrator(
         definitions=template.state_machine_definition,
         resolve_task=resolve_task,
         executor=executor,
         sleep=sleep,
+        on_finished=execution_finished,
     )
     for machine in template.state_machines():
         orchestrator.runner(machine)  # unsupported ASL is reported at start-up, not on the first job

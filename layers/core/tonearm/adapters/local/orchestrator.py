@@ -15,6 +15,9 @@ logger = logging.getLogger(__name__)
 
 #: (logical id of a state machine) -> (ASL text, DefinitionSubstitutions)
 DefinitionSource = Callable[[str], tuple[str, Mapping[str, str]]]
+#: Told (state machine, execution name, input, outcome) when an execution ends, like Step Functions'
+#: "Execution Status Change" events; the outcome is the result, or the exception that crashed it.
+ExecutionListener = Callable[[str, str, Mapping[str, Any], "ExecutionResult | BaseException"], None]
 
 
 class LocalOrchestrator:
@@ -27,8 +30,10 @@ class LocalOrchestrator:
         resolve_task: Callable[[str], TaskCallable],
         executor: Executor,
         sleep: Callable[[float], None] = time.sleep,
+        on_finished: ExecutionListener | None = None,
     ) -> None:
         self._sleep = sleep
+        self._on_finished = on_finished
         self._definitions = definitions
         self._resolve_task = resolve_task
         self._executor = executor
@@ -53,13 +58,16 @@ class LocalOrchestrator:
                 state_machine_name=state_machine,
             )
             self.executions[execution_name] = future
-        future.add_done_callback(lambda f: self._log_outcome(execution_name, f))
+        future.add_done_callback(lambda f: self._finished(state_machine, execution_name, execution_input, f))
 
-    @staticmethod
-    def _log_outcome(name: str, future: Future[ExecutionResult]) -> None:
+    def _finished(
+        self, machine: str, name: str, execution_input: Mapping[str, Any], future: Future[ExecutionResult]
+    ) -> None:
         exc = future.exception()
+        outcome: ExecutionResult | BaseException = exc if exc is not None else future.result()
         if exc is not None:
             logger.error("execution %s crashed: %s", name, exc)
         elif future.result().status != "SUCCEEDED":
-            result = future.result()
-            logger.info("execution %s %s: %s", name, result.status, result.error)
+            logger.info("execution %s %s: %s", name, future.result().status, future.result().error)
+        if self._on_finished is not None:
+            self._on_finished(machine, name, execution_input, outcome)
