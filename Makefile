@@ -36,9 +36,13 @@ test: lint typecheck validate
 bench: $(STAMP)
 	$(BIN)/python bench/job_roundtrip.py --runs 5 --out bench/results/job_roundtrip.json
 
-# sam build of the layer and the zip functions (the image function needs a Docker engine)
+# sam build of the layer and every zip function, one by one (the image function needs a Docker engine)
+ZIP_FUNCTIONS = $(shell $(BIN)/python -c "from tonearm.local.template import LocalTemplate as T; \
+	print(' '.join(k for k, r in T(__import__('pathlib').Path('template.yaml')).resources.items() \
+	if r['Type'] == 'AWS::Serverless::Function' and r['Properties'].get('PackageType') != 'Image'))")
 build: $(STAMP)
-	$(BIN)/sam build CoreLayer && for f in ApiFunction AuthorizerFunction JobStatusFunction WebhookFunction IngestFunction; do $(BIN)/sam build $$f || exit 1; done
+	$(BIN)/sam build CoreLayer
+	for f in $(ZIP_FUNCTIONS); do $(BIN)/sam build $$f || exit 1; done
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .tonearm

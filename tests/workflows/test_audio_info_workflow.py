@@ -187,3 +187,38 @@ def test_uncatchable_execution_failure_still_fails_the_job(local_runtime: LocalR
     assert job.status is JobStatus.FAILED
     assert job.error is not None and job.error.code == "workflow_failed"
     assert "States.Runtime" in job.error.message
+
+
+def test_copy_results_to_puts_outputs_to_the_callers_urls(
+    local_runtime: LocalRuntime, tmp_path: Path
+) -> None:
+    # GIVEN upload URLs of the caller's own (here: two more presigned uploads) for the wav and the duration
+    services = local_runtime.services
+    app = services.store.application_by_id(LOCAL_APP_ID)
+    assert app is not None
+    source = services.jobs.create_upload(app)
+    key = services.blobs.key_for_url(source.downloadUrl)
+    assert key is not None
+    services.blobs.put_bytes(
+        key, encode(render_tone(seconds=1.0, sr=16000), sr=16000, fmt="WAV"), content_type="audio/wav"
+    )
+    wav_target, duration_target = services.jobs.create_upload(app), services.jobs.create_upload(app)
+    request = CreateJobRequest(
+        name="copy",
+        workflow="tonearm/audio-info",
+        params={"inputUrl": source.downloadUrl},
+        copyResultsTo={"wav": wav_target.uploadUrl, "duration": duration_target.uploadUrl},
+    )
+    # WHEN the job runs
+    job_id = services.jobs.create_job(app, request).id
+    job = wait_for_terminal(lambda: services.store.get(job_id))
+    # THEN those outputs went to the caller's storage and the result says so
+    assert job.status is JobStatus.SUCCEEDED, job.error
+    assert job.result["wav"] == "[custom storage]" and job.result["duration"] == "[custom storage]"
+    assert "wav" not in job.outputs and job.result["sampleRate"] == 16000
+    copied = tmp_path / "copied.wav"
+    services.blobs.download_to(services.blobs.key_for_url(wav_target.downloadUrl) or "", copied)
+    assert sf.info(str(copied)).subtype == "PCM_16"
+    duration_key = services.blobs.key_for_url(duration_target.downloadUrl) or ""
+    services.blobs.download_to(duration_key, tmp_path / "d.json")
+    assert abs(json.loads((tmp_path / "d.json").read_text()) - 1.0) < 1e-6

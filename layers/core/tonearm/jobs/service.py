@@ -58,8 +58,9 @@ def hash_api_key(key: str) -> str:
 def parse_authorization(header: str | None) -> str:
     """The API key in an ``Authorization`` header: ``<key>`` or ``Bearer <key>``."""
     value = (header or "").strip()
-    if value.lower().startswith("bearer "):
-        value = value[7:].strip()
+    scheme, _, rest = value.partition(" ")
+    if scheme.lower() == "bearer":
+        value = rest.strip()
     if not value:
         raise UnauthorizedError("missing API key: send it in the Authorization header")
     return value

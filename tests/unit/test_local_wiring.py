@@ -1,0 +1,88 @@
+"""The local runtime's wiring: event patterns, template resolution, the file store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PROJECT_ROOT
+from tonearm.adapters.local.files import FileBlobStore, InvalidKeyError
+from tonearm.adapters.local.patterns import UnsupportedPatternError, matches, validate_pattern
+from tonearm.jobs.workflows import workflow_for_ingest_key
+from tonearm.local.template import LocalTemplate, TemplateError, function_arn, function_from_arn
+
+EVENT = {
+    "source": "aws.s3",
+    "detail-type": "Object Created",
+    "detail": {"bucket": {"name": "b"}, "object": {"key": "ingest/x/a.wav", "size": 10}},
+}
+
+
+@pytest.mark.parametrize(
+    ("pattern", "expected"),
+    [
+        ({"source": ["aws.s3"]}, True),
+        ({"source": ["tonearm"]}, False),
+        ({"detail": {"object": {"key": [{"prefix": "ingest/"}]}}}, True),
+        ({"detail": {"object": {"key": [{"prefix": "uploads/"}]}}}, False),
+        ({"detail": {"object": {"key": [{"suffix": ".wav"}]}}}, True),
+        ({"detail": {"object": {"key": [{"wildcard": "ingest/*/a.*"}]}}}, True),
+        ({"detail": {"object": {"size": [{"numeric": [">", 5, "<=", 10]}]}}}, True),
+        ({"detail": {"object": {"size": [{"numeric": [">", 10]}]}}}, False),
+        ({"detail": {"object": {"etag": [{"exists": False}]}}}, True),
+        ({"detail": {"object": {"etag": [{"exists": True}]}}}, False),
+        ({"source": [{"anything-but": ["tonearm"]}]}, True),
+        ({"source": [{"anything-but": {"prefix": "aws."}}]}, False),
+        ({"detail-type": [{"equals-ignore-case": "object created"}]}, True),
+        ({"detail": {"bucket": {"name": ["other"]}}}, False),
+    ],
+)
+def test_event_patterns(pattern: dict[str, object], expected: bool) -> None:
+    validate_pattern(pattern)
+    assert matches(pattern, EVENT) is expected
+
+
+def test_unsupported_pattern_is_refused_loudly() -> None:
+    with pytest.raises(UnsupportedPatternError, match="cidr"):
+        validate_pattern({"detail": {"ip": [{"cidr": "10.0.0.0/24"}]}})
+
+
+def test_template_wiring_resolves_to_the_same_functions() -> None:
+    template = LocalTemplate(PROJECT_ROOT / "template.yaml")
+    text, subs = template.state_machine_definition("AudioInfoStateMachine")
+    assert subs == {
+        "JobStatusFunctionArn": function_arn("JobStatusFunction"),
+        "AudioInfoFunctionArn": function_arn("AudioInfoFunction"),
+    }
+    assert "${JobStatusFunctionArn}" in text
+    assert function_from_arn(subs["AudioInfoFunctionArn"]) == "AudioInfoFunction"
+    functions = template.functions()
+    assert functions["AudioInfoFunction"].module_file == PROJECT_ROOT / "functions" / "worker" / "app.py"
+    assert functions["AudioInfoFunction"].attribute == "audio_info_handler"
+    rules = {r.name: r for r in template.rules()}
+    assert rules["WebhookFunction.JobFinished"].bus == "EventBus"
+    assert rules["IngestFunction.ObjectCreated"].bus == "default"
+    assert rules["IngestFunction.ObjectCreated"].pattern["detail"]["bucket"]["name"] == ["Bucket"]
+    assert template.resolve({"Fn::Sub": "${AWS::StackName}-x-${RetentionDays}"}) == "tonearm-local-x-7"
+    with pytest.raises(TemplateError):
+        template.resolve({"Ref": "NoSuchThing"})
+    with pytest.raises(TemplateError):
+        template.state_machine_definition("ApiFunction")
+
+
+def test_ingest_keys_map_to_the_longest_workflow_slug() -> None:
+    spec = workflow_for_ingest_key("ingest/tonearm/audio-info/sub/dir/song.mp3")
+    assert spec is not None and spec.slug == "tonearm/audio-info"
+    assert workflow_for_ingest_key("ingest/tonearm/audio-info/") is None
+    assert workflow_for_ingest_key("uploads/tonearm/audio-info/a.mp3") is None
+
+
+def test_file_store_refuses_keys_outside_its_folder(tmp_path: Path) -> None:
+    store = FileBlobStore(tmp_path / "bucket", base_url="http://127.0.0.1:3000", secret=b"k" * 32)
+    for key in ["../escape", "/etc/passwd", "", "a/../../b"]:
+        with pytest.raises(InvalidKeyError):
+            store.path_for(key)
+    assert store.key_for_url("http://127.0.0.1:3001/files/a?sig=x") is None  # another server's URL
+    store.put_bytes("results/j/a.json", b"{}", content_type="application/json")
+    assert store.delete_prefix("results/j/") == 1 and store.size("results/j/a.json") is None
