@@ -40,6 +40,46 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _app_create(args: argparse.Namespace) -> int:
+    import re
+    import secrets
+
+    from tonearm.events.signing import generate_webhook_secret
+    from tonearm.jobs.service import hash_api_key
+    from tonearm.ports import Application, JobStore
+    from tonearm.settings import Settings
+
+    settings = Settings.from_env()
+    store: JobStore
+    if settings.runtime == "aws":
+        from tonearm.adapters.aws import build_aws_services
+
+        store = build_aws_services(settings).store
+    else:
+        from tonearm.adapters.local.sqlite_jobs import SqliteJobStore
+
+        store = SqliteJobStore(Path(args.data_dir) / "jobs.sqlite3")
+    app_id = args.id or re.sub(r"[^a-z0-9]+", "-", args.name.lower()).strip("-") or "app"
+    key = secrets.token_urlsafe(32)
+    secret = generate_webhook_secret()
+    store.put_application(
+        Application(
+            id=app_id,
+            name=args.name,
+            key_sha256=hash_api_key(key),
+            webhook_url=args.webhook_url,
+            webhook_secret=secret,
+        )
+    )
+    where = (
+        f"table {settings.table_name}" if settings.runtime == "aws" else str(Path(args.data_dir).resolve())
+    )
+    print(f"application {app_id!r} created in {where}\n  API key:        {key}\n  webhook secret: {secret}")
+    if settings.runtime == "aws":
+        print("  also create an API Gateway API key with this value and add it to the stack's usage plan")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``tonearm`` command."""
     parser = argparse.ArgumentParser(prog="tonearm", description=__doc__)
@@ -51,6 +91,16 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--project-root", default=".", help="folder holding template.yaml")
     serve.add_argument("--log-level", default="warning")
     serve.set_defaults(func=_serve)
+    apps = sub.add_parser("app", help="manage applications (API keys)")
+    app_sub = apps.add_subparsers(dest="app_command", required=True)
+    create = app_sub.add_parser(
+        "create", help="create an application and print its API key (AWS when TONEARM_RUNTIME=aws)"
+    )
+    create.add_argument("--name", required=True)
+    create.add_argument("--id", help="application id (default: from the name)")
+    create.add_argument("--webhook-url", help="default webhook URL for the application's jobs")
+    create.add_argument("--data-dir", default=os.environ.get("TONEARM_DATA_DIR", ".tonearm"))
+    create.set_defaults(func=_app_create)
     args = parser.parse_args(argv)
     return int(args.func(args))
 
