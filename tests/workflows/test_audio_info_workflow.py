@@ -14,20 +14,29 @@ from tonearm.adapters.local.asl import AslRunner, substitute
 from tonearm.jobs.model import CreateJobRequest, JobStatus
 from tonearm.local.runtime import LOCAL_APP_ID, LocalRuntime
 from tonearm.local.template import function_from_arn
+from tonearm.ports import Application
+
+
+def _app(runtime: LocalRuntime) -> Application:
+    app = runtime.services.store.application_by_id(LOCAL_APP_ID)
+    assert app is not None
+    return app
+
+
+def _upload(runtime: LocalRuntime, data: bytes) -> str:
+    """PUT ``data`` where ``GET /v1/upload`` says; return the download URL."""
+    upload = runtime.services.jobs.create_upload(_app(runtime))
+    key = runtime.services.blobs.key_for_url(upload.downloadUrl)
+    assert key is not None
+    runtime.services.blobs.put_bytes(key, data, content_type="audio/wav")
+    return upload.downloadUrl
 
 
 def _submit(runtime: LocalRuntime, data: bytes, *, name: str = "song.wav") -> str:
-    services = runtime.services
-    app = services.store.application_by_id(LOCAL_APP_ID)
-    assert app is not None
-    upload = services.jobs.create_upload(app)
-    key = services.blobs.key_for_url(upload.downloadUrl)
-    assert key is not None
-    services.blobs.put_bytes(key, data, content_type="audio/wav")
     request = CreateJobRequest(
-        name=name, workflow="tonearm/audio-info", params={"inputUrl": upload.downloadUrl}
+        name=name, workflow="tonearm/audio-info", params={"inputUrl": _upload(runtime, data)}
     )
-    return services.jobs.create_job(app, request).id
+    return runtime.services.jobs.create_job(_app(runtime), request).id
 
 
 def test_audio_info_succeeds_with_all_outputs(local_runtime: LocalRuntime, tmp_path: Path) -> None:
@@ -99,23 +108,16 @@ def test_transient_task_failure_is_retried_then_succeeds(local_runtime: LocalRun
     delays: list[float] = []
     runner = AslRunner(substitute(text, substitutions), resolve, sleep=delays.append)
     services = local_runtime.services
-    app = services.store.application_by_id(LOCAL_APP_ID)
-    assert app is not None
-    upload = services.jobs.create_upload(app)
-    key = services.blobs.key_for_url(upload.downloadUrl)
-    assert key is not None
-    services.blobs.put_bytes(
-        key, encode(render_tone(seconds=1.0), sr=22050, fmt="WAV"), content_type="audio/wav"
-    )
+    input_url = _upload(local_runtime, encode(render_tone(seconds=1.0), sr=22050, fmt="WAV"))
     # the record only, without starting a background execution: this test drives the runner itself
     from tonearm.jobs.model import Job
 
     job = Job(
         id="retry-job",
-        app=app.id,
+        app=LOCAL_APP_ID,
         name="r",
         workflow="tonearm/audio-info",
-        workflow_params={"inputUrl": upload.downloadUrl},
+        workflow_params={"inputUrl": input_url},
     )
     services.store.create(job)
     # WHEN it runs
@@ -194,19 +196,13 @@ def test_copy_results_to_puts_outputs_to_the_callers_urls(
 ) -> None:
     # GIVEN upload URLs of the caller's own (here: two more presigned uploads) for the wav and the duration
     services = local_runtime.services
-    app = services.store.application_by_id(LOCAL_APP_ID)
-    assert app is not None
-    source = services.jobs.create_upload(app)
-    key = services.blobs.key_for_url(source.downloadUrl)
-    assert key is not None
-    services.blobs.put_bytes(
-        key, encode(render_tone(seconds=1.0, sr=16000), sr=16000, fmt="WAV"), content_type="audio/wav"
-    )
+    app = _app(local_runtime)
+    source_url = _upload(local_runtime, encode(render_tone(seconds=1.0, sr=16000), sr=16000, fmt="WAV"))
     wav_target, duration_target = services.jobs.create_upload(app), services.jobs.create_upload(app)
     request = CreateJobRequest(
         name="copy",
         workflow="tonearm/audio-info",
-        params={"inputUrl": source.downloadUrl},
+        params={"inputUrl": source_url},
         copyResultsTo={"wav": wav_target.uploadUrl, "duration": duration_target.uploadUrl},
     )
     # WHEN the job runs
