@@ -23,11 +23,6 @@ class Settings(BaseModel):
     event_bus_name: str = "default"
     webhook_dlq_url: str = ""
     state_machine_arns: dict[str, str] = Field(default_factory=dict)
-    # local runtime
-    data_dir: str = ".tonearm"
-    public_base_url: str = "http://127.0.0.1:3000"
-    local_api_key: str = ""
-    local_webhook_secret: str = ""
     # behaviour
     retention_days: int = 7
     url_ttl_s: int = 3600
@@ -53,10 +48,6 @@ class Settings(BaseModel):
             event_bus_name=e.get("EVENT_BUS_NAME", "default"),
             webhook_dlq_url=e.get("WEBHOOK_DLQ_URL", ""),
             state_machine_arns=json.loads(e.get("STATE_MACHINE_ARNS", "{}") or "{}"),
-            data_dir=e.get("TONEARM_DATA_DIR", ".tonearm"),
-            public_base_url=e.get("TONEARM_PUBLIC_URL", "http://127.0.0.1:3000"),
-            local_api_key=e.get("TONEARM_API_KEY", ""),
-            local_webhook_secret=e.get("TONEARM_WEBHOOK_SECRET", ""),
             retention_days=int(e.get("RETENTION_DAYS", "7")),
             url_ttl_s=int(e.get("URL_TTL_SECONDS", "3600")),
             allow_loopback_egress=flag("ALLOW_LOOPBACK_EGRESS"),

@@ -91,8 +91,6 @@ def build_local_runtime(
     template = LocalTemplate(project_root / "template.yaml")
     settings = Settings(
         runtime="local",
-        data_dir=str(data_dir),
-        public_base_url=base_url,
         allow_loopback_egress=True,
         allow_private_egress=False,
         allow_http_egress=True,
