@@ -220,6 +220,11 @@ def test_ingest_jobs_are_one_per_object_version(parts: Any) -> None:
         "key": "ingest/tonearm/audio-info/a.wav",
         "versionId": "v1",
     }
+    huge = service.create_ingest_job(
+        key="ingest/tonearm/audio-info/big.wav", version_id="v1", size=200 * 2**20
+    )
+    assert huge.status is JobStatus.FAILED and huge.error is not None and huge.error.code == "input_too_large"
+    assert len(orchestrator.started) == 2  # never started
     unknown = service.create_ingest_job(key="ingest/nope/a.wav", version_id="v1")
     assert unknown.status is JobStatus.FAILED and unknown.error is not None
     assert unknown.error.code == "unknown_workflow"

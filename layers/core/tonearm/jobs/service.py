@@ -153,6 +153,12 @@ class JobService:
                     message=f"no workflow matches {key!r}; drop files under ingest/<workflow-slug>/",
                 ),
             )
+        limit = DEFAULT_LIMITS.max_bytes
+        if size is not None and size > limit:  # the limit holds before any work, as for API jobs
+            too_large = InputTooLargeError(
+                f"the input is {size / 2**20:.1f} MB; the limit is {limit / 2**20:.0f} MB"
+            )
+            return self.transition(job_id, JobStatus.FAILED, error=JobError(**too_large.to_dict()))
         return self._start(job, spec)
 
     def _start(self, job: Job, spec: WorkflowSpec) -> Job:
