@@ -25,8 +25,11 @@ from tonearm.audio import summary as summary_module
 from tonearm.audio.errors import (
     AudioError,
     AudioTooLongError,
+    AudioTooShortError,
     EmptyAudioError,
     InputTooLargeError,
+    InvalidPcmParametersError,
+    SilentAudioError,
     UndecodableAudioError,
     UnsupportedFormatError,
 )
@@ -207,13 +210,62 @@ def test_multichannel_high_rate_reads_in_bounded_blocks(
     assert sum(requested) == 96000
 
 
-def test_silence_has_no_loudness_or_peak(tmp_path: Path) -> None:
+def test_silence_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "silence.wav"
     sf.write(path, np.zeros((SR, 2), dtype=np.float32), SR, subtype="PCM_16")
-    summary = summarize_audio(path)
+    probe(path)  # the header is fine; only the decoded samples show the silence
+    with pytest.raises(SilentAudioError) as excinfo:
+        summarize_audio(path)
+    assert excinfo.value.code == "audio_silent"
+    assert "-inf dBFS" in excinfo.value.message
+
+
+@pytest.mark.parametrize(("peak_dbfs", "silent"), [(-95.0, True), (-90.5, True), (-89.5, False)])
+def test_silence_threshold_is_a_peak_of_minus_90_dbfs(tmp_path: Path, peak_dbfs: float, silent: bool) -> None:
+    # Float samples, so the level is exact: one sample at the given peak in 2 s of zeros.
+    y = np.zeros((2 * SR, 1), dtype=np.float32)
+    y[SR, 0] = 10 ** (peak_dbfs / 20)
+    path = tmp_path / "quiet.wav"
+    sf.write(path, y, SR, subtype="FLOAT")
+    if silent:
+        with pytest.raises(SilentAudioError, match=r"below the -90 dBFS threshold"):
+            summarize_audio(path)
+    else:
+        summary = summarize_audio(path)
+        assert summary.peak_dbfs == pytest.approx(peak_dbfs, abs=1e-3)
+        assert summary.loudness_lufs is None  # far below the -70 LUFS gate: measured, but no loudness
+
+
+def test_silence_threshold_is_configurable(tmp_path: Path) -> None:
+    path = tmp_path / "silence.wav"
+    sf.write(path, np.zeros((SR, 2), dtype=np.float32), SR, subtype="PCM_16")
+    summary = summarize_audio(path, limits=AudioLimits(silence_threshold_dbfs=-math.inf))
     assert summary.loudness_lufs is None
     assert summary.peak_dbfs is None
-    assert summary.duration_s == pytest.approx(1.0)
+
+
+def test_too_short_is_refused_from_the_header(tmp_path: Path) -> None:
+    path = _write(tmp_path, "short.wav", _encode(_music(seconds=0.4), fmt="WAV", subtype="PCM_16"))
+    with pytest.raises(AudioTooShortError) as excinfo:
+        probe(path)
+    assert excinfo.value.code == "audio_too_short"
+    assert excinfo.value.message == "audio is 0.400 s long; the minimum is 0.5 s"
+    with pytest.raises(AudioTooShortError):
+        summarize_audio(path)
+    # Exactly at the minimum is fine, and the minimum is configurable.
+    path = _write(tmp_path, "half.wav", _encode(_music(seconds=0.5), fmt="WAV", subtype="PCM_16"))
+    assert summarize_audio(path).duration_s == pytest.approx(0.5)
+    assert probe(tmp_path / "short.wav", limits=AudioLimits(min_duration_s=0.1)).duration_s == pytest.approx(
+        0.4
+    )
+
+
+def test_short_mp3_is_refused_once_decoded(tmp_path: Path) -> None:
+    # An MP3's header length is an estimate, so probe lets it through and the decoded length decides.
+    path = _write(tmp_path, "short.mp3", _encode(_music(seconds=0.3), fmt="MP3"))
+    assert probe(path).duration_s < 0.5
+    with pytest.raises(AudioTooShortError, match=r"\(decoded\); the minimum is 0.5 s"):
+        summarize_audio(path)
 
 
 def test_very_low_sample_rate_has_no_loudness(tmp_path: Path) -> None:
@@ -274,6 +326,9 @@ def test_error_classes_have_distinct_codes_and_statuses() -> None:
         InputTooLargeError,
         AudioTooLongError,
         EmptyAudioError,
+        AudioTooShortError,
+        SilentAudioError,
+        InvalidPcmParametersError,
     ]
     assert len({cls.code for cls in classes}) == len(classes)
     assert {cls.code: cls.status for cls in classes} == {
@@ -282,6 +337,9 @@ def test_error_classes_have_distinct_codes_and_statuses() -> None:
         "input_too_large": 413,
         "audio_too_long": 400,
         "audio_empty": 400,
+        "audio_too_short": 400,
+        "audio_silent": 400,
+        "invalid_pcm_parameters": 400,
     }
     assert all(issubclass(cls, AudioError) and issubclass(cls, TonearmError) for cls in classes)
 

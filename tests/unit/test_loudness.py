@@ -1,4 +1,4 @@
-"""Tests for the BS.1770-4 loudness meter (tonearm.analysis.loudness).
+"""Tests for the BS.1770-4 loudness meter, EBU Tech 3342 loudness range and true peak.
 
 Reference values come from the standard itself (48 kHz coefficient table, -3.01 LUFS for a full-scale
 997 Hz tone in one channel) and from pyloudnorm. pyloudnorm's default K-weighting (RBJ biquads with a
@@ -9,6 +9,7 @@ tolerance; its "DeMan" filter class uses the standard's coefficients and agrees 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -16,13 +17,19 @@ import pyloudnorm
 import pytest
 from scipy import signal
 
+from tonearm.analysis import loudness as loudness_module
 from tonearm.analysis.loudness import (
     MIN_SAMPLE_RATE,
     LoudnessMeter,
+    LoudnessSummary,
     channel_weights,
     integrated_loudness,
     k_weighting_sos,
+    loudness_range,
+    loudness_summary,
     peak_dbfs,
+    true_peak_dbtp,
+    true_peak_oversampling,
 )
 
 SINE_997_ONE_CHANNEL_LUFS = 10 * math.log10(0.5)  # -3.0103: mean square of a unit sine, -0.691 cancels
@@ -261,3 +268,284 @@ def test_meter_tracks_peak() -> None:
     meter.process(y[:1000])
     meter.process(y[1000:])
     assert meter.peak_dbfs() == pytest.approx(peak_dbfs(y))
+
+
+# --- loudness range (EBU Tech 3342) -------------------------------------------------------------------
+
+
+def _stereo_1k(*, sr: int, segments: list[tuple[float, float]]) -> npt.NDArray[np.float64]:
+    """A 1 kHz sine in both channels, one (level dBFS, seconds) segment after the other, phase-continuous."""
+    levels = np.concatenate([np.full(round(sr * seconds), 10 ** (db / 20)) for db, seconds in segments])
+    t = np.arange(levels.size) / sr
+    tone = levels * np.sin(2 * np.pi * 1000.0 * t)
+    return np.stack([tone, tone], axis=1)
+
+
+@pytest.mark.parametrize(
+    ("levels", "expected"),
+    [
+        ((-20, -30), 10.0),  # Tech 3342 test signal 1
+        ((-20, -15), 5.0),  # test signal 2
+        ((-40, -20), 20.0),  # test signal 3
+        ((-50, -35, -20, -35, -50), 15.0),  # test signal 4
+    ],
+    ids=["signal-1", "signal-2", "signal-3", "signal-4"],
+)
+def test_loudness_range_of_tech_3342_test_signals(levels: tuple[float, ...], expected: float) -> None:
+    # Each level lasts 20 s; the spec allows +-1 LU. The 3 s windows straddling a level change lie
+    # between the two levels and fall inside the 10-95 % percentile span, so the reading is exact.
+    y = _stereo_1k(sr=48000, segments=[(db, 20.0) for db in levels])
+    lra = loudness_range(y, sr=48000)
+    assert lra == pytest.approx(expected, abs=1.0)
+    assert lra == pytest.approx(expected, abs=0.01)
+
+
+def test_loudness_range_of_a_steady_signal_is_zero() -> None:
+    y = _stereo_1k(sr=44100, segments=[(-23.0, 10.0)])
+    assert loudness_range(y, sr=44100) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_loudness_range_is_nan_when_undefined() -> None:
+    sr = 48000
+    assert math.isnan(loudness_range(_stereo_1k(sr=sr, segments=[(-20.0, 2.95)]), sr=sr))  # no 3 s window
+    assert loudness_range(_stereo_1k(sr=sr, segments=[(-20.0, 3.0)]), sr=sr) == pytest.approx(0.0, abs=1e-9)
+    assert math.isnan(loudness_range(np.zeros((sr * 5, 2)), sr=sr))  # silence: nothing passes -70 LUFS
+    quiet = _noise(sr=sr, seconds=5.0, channels=1, seed=41, rms=10 ** (-80 / 20))
+    assert math.isnan(loudness_range(quiet, sr=sr))
+
+
+def test_loudness_range_gates_out_near_silence() -> None:
+    # 20 s at -20 dBFS then 20 s of -85 dBFS hiss: the absolute gate (-70 LUFS) drops the hiss windows
+    # exactly as it drops digital silence, so the range is ~1.5 LU (the windows straddling the end of
+    # the tone), not the ~65 LU between tone and hiss.
+    sr = 48000
+    tone = _stereo_1k(sr=sr, segments=[(-20.0, 20.0)])
+    hiss = _noise(sr=sr, seconds=20.0, channels=2, seed=42, rms=10 ** (-85 / 20))
+    with_hiss = loudness_range(np.concatenate([tone, hiss]), sr=sr)
+    with_silence = loudness_range(np.concatenate([tone, np.zeros_like(hiss)]), sr=sr)
+    assert with_hiss == pytest.approx(with_silence, abs=0.01)
+    assert with_hiss < 3.0
+
+
+def test_loudness_range_relative_gate_is_20_lu() -> None:
+    # -20 then -45 dBFS: the quiet part is ~25 LU below the loud one, more than 20 LU below the power
+    # mean, so it is gated out and the range collapses to that of the transitions.
+    sr = 48000
+    y = _stereo_1k(sr=sr, segments=[(-20.0, 20.0), (-45.0, 20.0)])
+    assert loudness_range(y, sr=sr) < 5.0
+    y = _stereo_1k(sr=sr, segments=[(-20.0, 20.0), (-35.0, 20.0)])  # 15 LU down: kept
+    assert loudness_range(y, sr=sr) == pytest.approx(15.0, abs=0.01)
+
+
+@pytest.mark.parametrize("sr", [11025, 44100])
+def test_loudness_range_streaming_equals_one_shot(sr: int) -> None:
+    y = np.concatenate(
+        [
+            _noise(sr=sr, seconds=6.0, channels=2, seed=43, rms=0.1),
+            _noise(sr=sr, seconds=5.3, channels=2, seed=44, rms=0.02),
+        ]
+    )
+    one_shot = loudness_range(y, sr=sr)
+    meter = LoudnessMeter(sr=sr, channels=2, true_peak=False)
+    cuts = np.sort(np.random.default_rng(sr).choice(np.arange(1, y.shape[0]), size=200, replace=False))
+    for block in np.split(y, cuts):
+        meter.process(block)
+    assert meter.loudness_range() == pytest.approx(one_shot, abs=1e-9)
+    assert meter.short_term_energies().shape == (round(11.3 * 10) - 29,)
+
+
+def test_short_term_energies_are_3_s_means() -> None:
+    sr = 8000  # 100 ms = 800 frames exactly
+    y = _noise(sr=sr, seconds=4.05, channels=2, seed=45)
+    meter = LoudnessMeter(sr=sr, channels=2, true_peak=False)
+    meter.process(y)
+    short = meter.short_term_energies()
+    assert short.shape == (11,)  # 40 complete steps -> windows starting at 0.0, 0.1, ..., 1.0 s
+    energy = np.sum(np.square(signal.sosfilt(k_weighting_sos(sr=sr), y, axis=0)), axis=1)
+    expected = [np.mean(energy[800 * j : 800 * j + 3 * sr]) for j in range(11)]
+    np.testing.assert_allclose(short, expected, rtol=1e-12)
+
+
+# --- true peak (BS.1770-4 annex 2) --------------------------------------------------------------------
+
+
+def _faded(x: npt.NDArray[np.float64], *, sr: int) -> npt.NDArray[np.float64]:
+    # 10 ms raised-cosine fades: an abrupt start or end rings in the interpolator (as it would in a DAC)
+    # and would add its own overshoot to what these tests measure.
+    n = sr // 100
+    ramp = np.sin(np.pi / 2 * np.arange(n) / n) ** 2
+    env = np.ones(x.shape[0])
+    env[:n], env[-n:] = ramp, ramp[::-1]
+    return x * (env if x.ndim == 1 else env[:, np.newaxis])
+
+
+@pytest.mark.parametrize("sr", [44100, 48000, 96000])
+def test_true_peak_of_quarter_rate_sine_at_45_degrees(sr: int) -> None:
+    # x[n] = A sin(pi n / 2 + pi / 4): every sample is +-A sqrt(2)/2, the waveform peaks at A halfway
+    # between samples, so the true peak is 3.01 dB above the sample peak.
+    amplitude = 0.5
+    n = np.arange(sr * 2)
+    x = _faded(amplitude * np.sin(np.pi * n / 2 + np.pi / 4), sr=sr)
+    sample_peak = peak_dbfs(x)
+    assert sample_peak == pytest.approx(20 * math.log10(amplitude * math.sqrt(2) / 2), abs=1e-9)
+    tp = true_peak_dbtp(x, sr=sr)
+    assert tp == pytest.approx(20 * math.log10(amplitude), abs=0.3)
+    assert tp - sample_peak == pytest.approx(10 * math.log10(2), abs=0.3)
+    assert tp == pytest.approx(20 * math.log10(amplitude), abs=0.02)  # what this interpolator achieves
+
+
+@pytest.mark.parametrize("freq", [100.0, 997.0, 5000.0, 9000.0])
+def test_true_peak_of_a_sine_is_its_amplitude(freq: float) -> None:
+    sr = 48000
+    x = _faded(0.7 * np.sin(2 * np.pi * freq * np.arange(sr) / sr + 0.3), sr=sr)
+    # 4x oversampling may miss the crest by up to 1 - cos(pi f / (4 fs)) (the grid's half spacing).
+    worst = 20 * math.log10(math.cos(math.pi * freq / (4 * sr)))
+    assert worst - 0.02 <= true_peak_dbtp(x, sr=sr) - 20 * math.log10(0.7) <= 0.02
+
+
+def test_true_peak_agrees_with_scipy_polyphase_resampling() -> None:
+    sr = 44100
+    y = _faded(
+        _sines(sr=sr, seconds=2.0, channels=2, seed=46)
+        + _noise(sr=sr, seconds=2.0, channels=2, seed=47, rms=0.05),
+        sr=sr,
+    )
+    reference = 20 * math.log10(float(np.max(np.abs(signal.resample_poly(y, 4, 1, axis=0)))))
+    assert true_peak_dbtp(y, sr=sr) == pytest.approx(reference, abs=0.1)
+
+
+def test_true_peak_is_never_below_the_sample_peak() -> None:
+    y = _noise(sr=44100, seconds=1.0, channels=2, seed=48)
+    assert true_peak_dbtp(y, sr=44100) >= peak_dbfs(y)
+    # A lone full-scale sample rings: the interpolated signal cannot be below it at the sample itself.
+    impulse = np.zeros(1000)
+    impulse[500] = 1.0
+    assert true_peak_dbtp(impulse, sr=48000) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_true_peak_oversampling_factors() -> None:
+    assert [true_peak_oversampling(sr=sr) for sr in (8000, 44100, 48000, 88200)] == [4, 4, 4, 4]
+    assert [true_peak_oversampling(sr=sr) for sr in (96000, 176400)] == [2, 2]
+    assert [true_peak_oversampling(sr=sr) for sr in (192000, 384000)] == [1, 1]
+    # No oversampling at 192 kHz: the true peak is the sample peak.
+    x = 0.5 * np.sin(np.pi * np.arange(19200) / 2 + np.pi / 4)
+    assert true_peak_dbtp(x, sr=192000) == pytest.approx(peak_dbfs(x), abs=1e-12)
+
+
+@pytest.mark.parametrize("sr", [44100, 96000])
+@pytest.mark.parametrize("channels", [1, 2, 5])
+def test_true_peak_streaming_equals_one_shot(sr: int, channels: int) -> None:
+    y = _noise(sr=sr, seconds=1.3, channels=channels, seed=49)
+    # End on a loud quarter-rate burst cut off mid-wave, so the largest interpolated values (inter-sample
+    # peaks and the ringing past the last frame) are at the very end, where streaming must flush.
+    y[-40:] = 2.0 * np.sin(np.pi * np.arange(40) / 2 + np.pi / 4)[:, np.newaxis]
+    one_shot = true_peak_dbtp(y, sr=sr)
+    meter = LoudnessMeter(sr=sr, channels=channels)
+    cuts = np.sort(np.random.default_rng(channels).choice(np.arange(1, y.shape[0]), size=120, replace=False))
+    cuts = np.concatenate(([1, 2, 3], cuts))  # single-frame blocks too
+    for block in np.split(y, np.unique(cuts)):
+        meter.process(block)
+    assert meter.true_peak_dbtp() == pytest.approx(one_shot, abs=1e-9)
+    assert meter.true_peak_dbtp() > meter.peak_dbfs()
+
+
+def test_true_peak_can_be_read_mid_stream_and_on_silence() -> None:
+    sr = 48000
+    y = _noise(sr=sr, seconds=1.0, channels=2, seed=50)
+    meter = LoudnessMeter(sr=sr, channels=2)
+    assert meter.true_peak_dbtp() == -math.inf
+    meter.process(np.zeros((1000, 2)))
+    assert meter.true_peak_dbtp() == -math.inf
+    meter.process(y[: sr // 2])
+    first = meter.true_peak_dbtp()
+    assert first == pytest.approx(true_peak_dbtp(np.concatenate([np.zeros((1000, 2)), y[: sr // 2]]), sr=sr))
+    meter.process(y[sr // 2 :])
+    assert meter.true_peak_dbtp() >= first
+
+
+def test_true_peak_can_be_switched_off() -> None:
+    meter = LoudnessMeter(sr=48000, channels=1, true_peak=False)
+    meter.process(np.ones(100))
+    with pytest.raises(RuntimeError, match="true_peak=False"):
+        meter.true_peak_dbtp()
+
+
+# --- loudness_summary ---------------------------------------------------------------------------------
+
+
+def test_loudness_summary_matches_the_individual_measurements() -> None:
+    sr = 44100
+    y = _faded(
+        np.concatenate(
+            [
+                _sines(sr=sr, seconds=4.0, channels=2, seed=51),
+                0.1 * _sines(sr=sr, seconds=4.0, channels=2, seed=52),
+            ]
+        ),
+        sr=sr,
+    )
+    summary = loudness_summary(y, sr=sr)
+    assert isinstance(summary, LoudnessSummary)
+    assert summary.integrated_lufs == pytest.approx(integrated_loudness(y, sr=sr), abs=1e-9)
+    assert summary.range_lu == pytest.approx(loudness_range(y, sr=sr), abs=1e-9)
+    assert summary.sample_peak_dbfs == pytest.approx(peak_dbfs(y), abs=1e-12)
+    assert summary.true_peak_dbtp == pytest.approx(true_peak_dbtp(y, sr=sr), abs=1e-9)
+    assert summary.true_peak_dbtp >= summary.sample_peak_dbfs
+    json = summary.to_json()
+    assert set(json) == {"loudnessLufs", "loudnessRangeLu", "samplePeakDb", "truePeakDb"}
+    assert all(isinstance(v, float) for v in json.values())
+
+
+def test_loudness_summary_takes_a_transposed_channel_first_array() -> None:
+    # What the analyze pipeline passes: DecodedAudio.y (channels, n) float32, transposed.
+    sr = 48000
+    y = np.ascontiguousarray(_noise(sr=sr, seconds=3.5, channels=2, seed=53).T.astype(np.float32))
+    from_view = loudness_summary(y.T, sr=sr)
+    from_copy = loudness_summary(np.ascontiguousarray(y.T), sr=sr)
+    assert from_view == from_copy
+    assert loudness_summary(y[0], sr=sr).integrated_lufs == pytest.approx(
+        integrated_loudness(y[0], sr=sr), abs=1e-6
+    )
+
+
+def test_loudness_summary_of_silence_and_of_very_low_rates() -> None:
+    silent = loudness_summary(np.zeros((48000 * 4, 2)), sr=48000)
+    assert silent.integrated_lufs == -math.inf and silent.sample_peak_dbfs == -math.inf
+    assert silent.true_peak_dbtp == -math.inf and math.isnan(silent.range_lu)
+    assert silent.to_json() == {
+        "loudnessLufs": None,
+        "loudnessRangeLu": None,
+        "samplePeakDb": None,
+        "truePeakDb": None,
+    }
+    # Below MIN_SAMPLE_RATE K-weighting is undefined: peaks only.
+    low = loudness_summary(_noise(sr=2000, seconds=2.0, channels=1, seed=54), sr=2000)
+    assert math.isnan(low.integrated_lufs) and math.isnan(low.range_lu)
+    assert math.isfinite(low.sample_peak_dbfs) and low.true_peak_dbtp >= low.sample_peak_dbfs
+    assert low.to_json()["loudnessLufs"] is None
+
+
+def test_true_peak_skipping_quiet_passages_is_exact(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Quiet sub-blocks whose worst-case interpolation cannot beat the peak found so far are skipped;
+    # disabling the shortcut (an infinite bound) must not change any result.
+    sr = 44100
+    loud = _faded(_sines(sr=sr, seconds=1.0, channels=2, seed=55), sr=sr)
+    quiet = 0.05 * _noise(sr=sr, seconds=3.0, channels=2, seed=56)
+    y = np.concatenate([quiet, loud, quiet, 0.4 * loud])
+    fast_one_shot = true_peak_dbtp(y, sr=sr)
+    fast_summary = loudness_summary(y, sr=sr).true_peak_dbtp
+    meter = LoudnessMeter(sr=sr, channels=2)
+    for block in np.array_split(y, 17):
+        meter.process(block)
+    fast_stream = meter.true_peak_dbtp()
+
+    original_init = loudness_module._TruePeak.__init__
+
+    def no_shortcut(self: Any, *, sr: int, channels: int) -> None:
+        original_init(self, sr=sr, channels=channels)
+        self._gain = math.inf
+
+    monkeypatch.setattr(loudness_module._TruePeak, "__init__", no_shortcut)
+    exact = true_peak_dbtp(y, sr=sr)
+    assert fast_one_shot == exact and fast_summary == exact
+    assert fast_stream == pytest.approx(exact, abs=1e-9)

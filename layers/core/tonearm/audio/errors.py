@@ -12,8 +12,11 @@ from tonearm.errors import TonearmError
 __all__ = [
     "AudioError",
     "AudioTooLongError",
+    "AudioTooShortError",
     "EmptyAudioError",
     "InputTooLargeError",
+    "InvalidPcmParametersError",
+    "SilentAudioError",
     "UndecodableAudioError",
     "UnsupportedFormatError",
 ]
@@ -27,7 +30,11 @@ class AudioError(TonearmError):
 
 
 class UnsupportedFormatError(AudioError):
-    """The input is not audio in a format tonearm accepts (WAV, FLAC, OGG Vorbis/Opus, MP3)."""
+    """The input is not audio in a format tonearm accepts.
+
+    :func:`tonearm.audio.probe.probe` and :func:`tonearm.audio.summary.summarize_audio` accept WAV, FLAC,
+    OGG Vorbis/Opus and MP3; :func:`tonearm.audio.decode.decode` also AAC (ADTS) and M4A/MP4 (AAC, ALAC).
+    """
 
     code = "unsupported_format"
     status = 415
@@ -41,7 +48,11 @@ class UndecodableAudioError(AudioError):
 
 
 class InputTooLargeError(AudioError):
-    """The input is larger than ``AudioLimits.max_bytes``."""
+    """The input is larger than ``AudioLimits.max_bytes``, or too large once decoded.
+
+    :func:`tonearm.audio.decode.decode` also raises it when the decoded float32 signal would exceed
+    ``AudioLimits.max_decoded_bytes``.
+    """
 
     code = "input_too_large"
     status = 413
@@ -58,4 +69,29 @@ class EmptyAudioError(AudioError):
     """The input has zero bytes or holds zero audio frames."""
 
     code = "audio_empty"
+    status = 400
+
+
+class AudioTooShortError(AudioError):
+    """The audio is shorter than ``AudioLimits.min_duration_s`` (but not empty)."""
+
+    code = "audio_too_short"
+    status = 400
+
+
+class SilentAudioError(AudioError):
+    """The audio's sample peak lies below ``AudioLimits.silence_threshold_dbfs`` (-90 dBFS by default)."""
+
+    code = "audio_silent"
+    status = 400
+
+
+class InvalidPcmParametersError(AudioError):
+    """Raw PCM parameters are impossible, or the byte length is not a whole number of frames.
+
+    Raised for a sample rate outside 8000-384000 Hz, a channel count outside 1-32 or an unknown sample
+    format (see :class:`tonearm.audio.decode.PcmFormat`).
+    """
+
+    code = "invalid_pcm_parameters"
     status = 400

@@ -4,7 +4,9 @@
 way an upload can be unusable maps to one :mod:`tonearm.audio.errors` class; libsndfile's open errors
 are classified rather than passed through, so hostile input never surfaces as an unhandled exception.
 
-Checks run cheapest first: byte size (before the input is even opened), format, emptiness, duration.
+Checks run cheapest first: byte size (before the input is even opened), format, emptiness, duration
+(too long, then too short). :mod:`tonearm.audio.decode` reuses the pieces (:func:`check_input_size`,
+:func:`open_soundfile`, :func:`check_header`) and adds the formats libsndfile cannot read.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import soundfile as sf
 
 from tonearm.audio.errors import (
     AudioTooLongError,
+    AudioTooShortError,
     EmptyAudioError,
     InputTooLargeError,
     UndecodableAudioError,
@@ -27,7 +30,18 @@ from tonearm.audio.errors import (
 )
 from tonearm.audio.limits import DEFAULT_LIMITS, AudioLimits
 
-__all__ = ["SUPPORTED_FORMATS", "AudioInfo", "AudioSource", "open_checked", "probe"]
+__all__ = [
+    "SUPPORTED_FORMATS",
+    "AudioInfo",
+    "AudioSource",
+    "ForwardOnlySoundFile",
+    "check_header",
+    "check_input_size",
+    "fmt_bytes",
+    "open_checked",
+    "open_soundfile",
+    "probe",
+]
 
 #: What callers may pass: a filesystem path, or a seekable binary stream holding the whole input.
 AudioSource = str | os.PathLike[str] | BinaryIO
@@ -72,9 +86,12 @@ class AudioInfo:
     ----------
     format : str
         ``"wav"``, ``"flac"``, ``"ogg"`` (Vorbis *or* Opus; see ``subtype``) or ``"mp3"``.
+        :func:`tonearm.audio.decode.decode` also reports ``"aac"`` (ADTS), ``"m4a"`` (MP4/M4A/MOV),
+        ``"mka"`` (Matroska/WebM) and ``"pcm"`` (headerless samples).
     subtype : str
         libsndfile's encoding name, e.g. ``"PCM_16"``, ``"FLOAT"``, ``"VORBIS"``, ``"OPUS"``,
-        ``"MPEG_LAYER_III"``.
+        ``"MPEG_LAYER_III"``; for audio decoded with FFmpeg, the codec name upper-cased (``"AAC"``,
+        ``"ALAC"``); for raw PCM, the sample format upper-cased (``"S16LE"``).
     sample_rate : int
         Sample rate in Hz.
     channels : int
@@ -132,6 +149,9 @@ def probe(
         The format is recognised but the header is corrupt or truncated.
     AudioTooLongError
         The header declares more than ``limits.max_duration_s`` seconds of audio.
+    AudioTooShortError
+        The header declares fewer than ``limits.min_duration_s`` seconds of audio (not checked for
+        MP3, whose header length is only an estimate; decoding checks it).
     ValueError
         ``source`` is a stream that cannot seek (a programming error, not a bad upload).
     """
@@ -166,35 +186,92 @@ def open_checked(
     AudioError
         As for :func:`probe`.
     """
-    stream = None if isinstance(source, str | os.PathLike) else source
-    if stream is not None and not stream.seekable():
-        raise ValueError("audio source stream must be seekable (libsndfile seeks while parsing)")
-
-    size = size_bytes if size_bytes is not None else _measure_size(source)
-    if size > limits.max_bytes:
-        raise InputTooLargeError(
-            f"input is {_fmt_bytes(size)}; the limit is {_fmt_bytes(limits.max_bytes)}",
-        )
-    if size == 0:
-        raise EmptyAudioError("input is empty (0 bytes)")
-
-    if stream is not None:
-        stream.seek(0)
+    check_input_size(source, size_bytes=size_bytes, limits=limits)
+    handle = open_soundfile(source)
     try:
-        handle = ForwardOnlySoundFile(source, mode="r")
-    except sf.LibsndfileError as exc:
-        if stream is None and exc.code == _SF_ERR_SYSTEM:
-            raise  # the filesystem failed us (permissions, I/O); not the upload's fault
-        raise _classify_open_error(exc) from exc
-    except RuntimeError as exc:  # other soundfile failures while parsing a header
-        raise UndecodableAudioError(f"audio header could not be read: {exc}") from exc
-
-    try:
-        info = _check_header(handle, source, limits=limits)
+        info = check_header(handle, source, limits=limits)
     except BaseException:
         handle.close()
         raise
     return handle, info
+
+
+def check_input_size(
+    source: AudioSource,
+    *,
+    size_bytes: int | None = None,
+    limits: AudioLimits = DEFAULT_LIMITS,
+) -> int:
+    """Check the input's byte size against the limits before anything parses it.
+
+    Parameters
+    ----------
+    source : str, os.PathLike or binary stream
+        A path, or a seekable binary stream whose whole content (from offset 0) is the input.
+    size_bytes : int, optional
+        Input size in bytes if the caller already knows it; measured from the file or stream otherwise.
+    limits : AudioLimits
+        Supplies ``max_bytes``.
+
+    Returns
+    -------
+    int
+        The size in bytes (``size_bytes`` if given).
+
+    Raises
+    ------
+    InputTooLargeError
+        The size exceeds ``limits.max_bytes``.
+    EmptyAudioError
+        The input has zero bytes.
+    ValueError
+        ``source`` is a stream that cannot seek.
+    """
+    if not isinstance(source, str | os.PathLike) and not source.seekable():
+        raise ValueError("audio source stream must be seekable (the decoders seek while parsing)")
+    size = size_bytes if size_bytes is not None else _measure_size(source)
+    if size > limits.max_bytes:
+        raise InputTooLargeError(
+            f"input is {fmt_bytes(size)}; the limit is {fmt_bytes(limits.max_bytes)}",
+        )
+    if size == 0:
+        raise EmptyAudioError("input is empty (0 bytes)")
+    return size
+
+
+def open_soundfile(source: AudioSource) -> ForwardOnlySoundFile:
+    """Open ``source`` with libsndfile, classifying every way the open can fail.
+
+    Parameters
+    ----------
+    source : str, os.PathLike or seekable binary stream
+        The input; a stream is rewound to offset 0 first.
+
+    Returns
+    -------
+    ForwardOnlySoundFile
+        The open file in read mode, positioned at frame 0; the caller closes it.
+
+    Raises
+    ------
+    UnsupportedFormatError
+        libsndfile does not recognise the input as any format it knows, or not its encoding. (A format
+        it recognises but tonearm does not accept, such as AIFF, is refused by :func:`check_header`.)
+    UndecodableAudioError
+        libsndfile recognised the container and then choked on its header.
+    soundfile.LibsndfileError
+        A path could not be read (a filesystem failure, not the upload's fault).
+    """
+    if not isinstance(source, str | os.PathLike):
+        source.seek(0)
+    try:
+        return ForwardOnlySoundFile(source, mode="r")
+    except sf.LibsndfileError as exc:
+        if isinstance(source, str | os.PathLike) and exc.code == _SF_ERR_SYSTEM:
+            raise  # the filesystem failed us (permissions, I/O); not the upload's fault
+        raise _classify_open_error(exc) from exc
+    except RuntimeError as exc:  # other soundfile failures while parsing a header
+        raise UndecodableAudioError(f"audio header could not be read: {exc}") from exc
 
 
 class ForwardOnlySoundFile(sf.SoundFile):
@@ -212,7 +289,28 @@ class ForwardOnlySoundFile(sf.SoundFile):
         return False
 
 
-def _check_header(handle: sf.SoundFile, source: AudioSource, *, limits: AudioLimits) -> AudioInfo:
+def check_header(handle: sf.SoundFile, source: AudioSource, *, limits: AudioLimits) -> AudioInfo:
+    """Describe an open file and check its header against the limits (see :func:`probe`).
+
+    Parameters
+    ----------
+    handle : soundfile.SoundFile
+        The file, as returned by :func:`open_soundfile`.
+    source : str, os.PathLike or binary stream
+        The input it was opened from (a WAV header is re-read from it).
+    limits : AudioLimits
+        Duration limits.
+
+    Returns
+    -------
+    AudioInfo
+        The header's description of the audio.
+
+    Raises
+    ------
+    UnsupportedFormatError, EmptyAudioError, AudioTooLongError, AudioTooShortError
+        As for :func:`probe`.
+    """
     name = _FORMAT_NAMES.get(handle.format)
     if name is None:
         raise UnsupportedFormatError(f"{handle.format} audio is not supported; {_SUPPORTED_HINT}")
@@ -247,6 +345,12 @@ def _check_header(handle: sf.SoundFile, source: AudioSource, *, limits: AudioLim
                 f"the WAV header declares {declared / sr:.1f} s of audio; "
                 f"the limit is {limits.max_duration_s:g} s",
             )
+    # An MP3 header's length is libmpg123's estimate (extrapolated from the bitrate without a Xing
+    # header), so a short MP3 is only refused once decoding has measured it.
+    if frames > 0 and name != "mp3" and info.duration_s < limits.min_duration_s:
+        raise AudioTooShortError(
+            f"audio is {info.duration_s:.3f} s long; the minimum is {limits.min_duration_s:g} s",
+        )
     return info
 
 
@@ -300,6 +404,7 @@ def _declared_wav_frames(head: bytes) -> int | None:
     return None
 
 
-def _fmt_bytes(n: int) -> str:
+def fmt_bytes(n: int) -> str:
+    """Format a byte count for error messages: ``"1,234 bytes"`` or ``"123,456,789 bytes (117.7 MiB)"``."""
     mib = 1024 * 1024
     return f"{n:,} bytes ({n / mib:.1f} MiB)" if n >= mib else f"{n:,} bytes"

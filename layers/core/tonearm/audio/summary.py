@@ -16,7 +16,13 @@ import numpy.typing as npt
 import soundfile as sf
 
 from tonearm.analysis.loudness import MIN_SAMPLE_RATE, LoudnessMeter
-from tonearm.audio.errors import AudioTooLongError, EmptyAudioError, UndecodableAudioError
+from tonearm.audio.errors import (
+    AudioTooLongError,
+    AudioTooShortError,
+    EmptyAudioError,
+    SilentAudioError,
+    UndecodableAudioError,
+)
 from tonearm.audio.limits import DEFAULT_LIMITS, AudioLimits
 from tonearm.audio.probe import AudioInfo, AudioSource, open_checked
 
@@ -38,12 +44,13 @@ class AudioSummary:
     duration_s : float
         Decoded duration in seconds (decoded frames / sample rate).
     loudness_lufs : float or None
-        BS.1770-4 integrated loudness in LUFS; ``None`` when every block is gated out (silence, below
-        -70 LUFS, shorter than 400 ms) or the sample rate is below
+        BS.1770-4 integrated loudness in LUFS; ``None`` when every block is gated out (quieter than
+        -70 LUFS throughout) or the sample rate is below
         :data:`tonearm.analysis.loudness.MIN_SAMPLE_RATE` (3364 Hz), where K-weighting is undefined.
         (JSON cannot carry ``-inf``.)
     peak_dbfs : float or None
-        Sample peak in dBFS; ``None`` for digital silence.
+        Sample peak in dBFS. Never ``None`` in practice: silent input is refused
+        (:class:`~tonearm.audio.errors.SilentAudioError`); kept optional for the wire form.
     """
 
     info: AudioInfo
@@ -73,7 +80,8 @@ def summarize_audio(
     size_bytes : int, optional
         Input size in bytes if already known; measured otherwise.
     limits : AudioLimits
-        Size and duration limits, enforced from the header and again while decoding.
+        Size and duration limits, enforced from the header and again while decoding; the minimum
+        duration and the silence threshold are checked on the decoded audio.
     block_frames : int
         Frames decoded per block (>= 1); peak memory is a small multiple of
         ``block_frames * channels * 8`` bytes.
@@ -85,10 +93,14 @@ def summarize_audio(
 
     Raises
     ------
-    InputTooLargeError, UnsupportedFormatError, EmptyAudioError, AudioTooLongError, UndecodableAudioError
+    InputTooLargeError, UnsupportedFormatError, EmptyAudioError, AudioTooLongError, AudioTooShortError
         As for :func:`tonearm.audio.probe.probe`, plus: decoding passes ``limits.max_duration_s``
-        (:class:`AudioTooLongError`), decodes to zero frames (:class:`EmptyAudioError`), fails mid-stream
-        or yields NaN/infinite samples (:class:`UndecodableAudioError`).
+        (:class:`AudioTooLongError`), decodes to zero frames (:class:`EmptyAudioError`) or to fewer
+        than ``limits.min_duration_s`` seconds (:class:`AudioTooShortError`).
+    UndecodableAudioError
+        The header is corrupt, or decoding fails mid-stream or yields NaN/infinite samples.
+    SilentAudioError
+        The sample peak of the whole input lies below ``limits.silence_threshold_dbfs`` (-90 dBFS).
     ValueError
         ``block_frames`` < 1, or ``source`` is a stream that cannot seek.
     """
@@ -100,7 +112,8 @@ def summarize_audio(
         sr, channels = info.sample_rate, info.channels
         # Largest decoded frame count within the limit: frames / sr <= max_duration_s.
         max_frames = math.floor(limits.max_duration_s * sr)
-        meter = LoudnessMeter(sr=sr, channels=channels) if sr >= MIN_SAMPLE_RATE else None
+        # The audio-info summary reports no true peak; skip the 4x oversampling it would cost.
+        meter = LoudnessMeter(sr=sr, channels=channels, true_peak=False) if sr >= MIN_SAMPLE_RATE else None
         writer = (
             sf.SoundFile(wav_out, mode="w", samplerate=sr, channels=channels, format="WAV", subtype="PCM_16")
             if wav_out is not None
@@ -145,6 +158,16 @@ def summarize_audio(
 
     if decoded == 0:
         raise EmptyAudioError("audio decodes to no samples (0 frames)")
+    # The header check already refused short WAV/FLAC/OGG; an MP3's header length is only an estimate.
+    if decoded / sr < limits.min_duration_s:
+        raise AudioTooShortError(
+            f"audio is {decoded / sr:.3f} s long (decoded); the minimum is {limits.min_duration_s:g} s",
+        )
+    if peak < limits.silence_threshold:
+        raise SilentAudioError(
+            f"audio is silent: its peak is {_fmt_dbfs(peak)}, below the "
+            f"{limits.silence_threshold_dbfs:g} dBFS threshold",
+        )
     lufs = meter.integrated_lufs() if meter is not None else -math.inf
     peak_db = 20.0 * math.log10(peak) if peak > 0.0 else -math.inf
     return AudioSummary(
@@ -160,3 +183,7 @@ def _to_pcm16(block: npt.NDArray[np.float32]) -> npt.NDArray[np.int16]:
     # would wrap around instead of clipping.
     scaled = np.rint(block * np.float32(_PCM16_SCALE))
     return np.clip(scaled, -32768.0, 32767.0).astype(np.int16)
+
+
+def _fmt_dbfs(peak: float) -> str:
+    return f"{20.0 * math.log10(peak):.1f} dBFS" if peak > 0.0 else "-inf dBFS (digital silence)"

@@ -1,0 +1,488 @@
+"""Tempo, beats, downbeats and meter from the onset envelope of :mod:`tonearm.analysis.onset`.
+
+Method
+------
+1. **Periodicity.** The unbiased autocorrelation of the onset envelope is read on a fine log-spaced
+   tempo grid (0.25 % steps) through a comb: the salience of a tempo is the mean autocorrelation at
+   its first ``COMB_TEETH`` period multiples, so a tempo only scores if the whole metrical grid above
+   it agrees. Multiplied by a prior that is flat over the notated-beat range ``BEAT_MIN_BPM`` ..
+   ``BEAT_MAX_BPM`` and falls off outside it, its maximum gives the tempo *family* (the pulse train,
+   up to an octave).
+2. **Octave choice from metrical evidence.** Inside the beat range the only possible confusion is an
+   octave pair (S, 2 S) with S in 70..90 BPM (a factor 3 never fits in 70..180). A flat prior cannot
+   choose, and the usual log-normal prior around 120 BPM picks 2 S for every slow piece with eighth
+   notes. So when the family has an octave partner in range, beats are tracked at the faster level
+   and its alternate beats compared: if the notated beat is the faster level every beat carries a note
+   and a chord change (on the dev set the median onset strength of the weaker parity was >= 0.64 of
+   the stronger one's); if it is the slower one, every other fast beat is a passing eighth note
+   (weak or missing) and the chord changes fall on one parity only. The score is the median-onset
+   ratio of the two parities minus ``CHROMA_PARITY_WEIGHT`` times their difference in mean harmonic
+   change; below ``FAST_THRESHOLD`` the slower level is the beat. A slower level under the beat
+   range (a 60 BPM piece whose family came out at 120) needs a much lower score,
+   ``SLOW_OUTSIDE_THRESHOLD``.
+3. **Beats.** Ellis' (2007) dynamic programme: each beat's score is its onset strength plus the best
+   predecessor score, penalised by ``TIGHTNESS * log(interval / period) ** 2``. Predecessors lie at
+   least ``period / DP_MAX_STRETCH`` frames back, so a block of that many frames depends only on
+   frames before it, and each block is one vectorised step (~100 steps for 30 s, not 1300). The
+   reported tempo is the slope of a straight line fitted to the beat times (sub-frame precision).
+4. **Meter and downbeats.** Three beat-synchronous accents, each z-scored over the beats: the onset
+   strength at the beat, the low-frequency (bass) onset strength at the beat, and the harmonic
+   change (cosine distance between the chroma of the beat's segment and the previous one's). For
+   each meter in ``METERS`` and each phase, a two-sample t statistic compares the weighted accent on
+   the candidate downbeats with that on the other beats; the largest statistic gives the meter and
+   the downbeat phase (one phase for the whole clip: the tempo is assumed stable). A 4/4 piece shows
+   no stable accent at period 3 and vice versa, so the two meters compete on equal terms.
+
+Cost for a 30 s clip: about 6 ms for the envelope plus about 5 ms for this module on one core.
+
+Compared with ``librosa.beat.beat_track`` (mel flux, log-normal prior around 120 BPM, single DP) the
+differences that matter are the quarter-tone flux (legato instruments), the capped envelope (no
+single onset dominates the autocorrelation) and the metrical octave choice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.fft
+
+from tonearm.analysis.onset import onset_envelope
+from tonearm.analysis.spectral import Spectrogram
+from tonearm.errors import ParameterError
+
+__all__ = ["BEAT_MAX_BPM", "BEAT_MIN_BPM", "RhythmAnalysis", "analyze_rhythm"]
+
+#: Notated-beat tempo range [BPM] (quarter notes in 3/4 and 4/4): the tempo prior is flat inside.
+BEAT_MIN_BPM = 70.0
+BEAT_MAX_BPM = 180.0
+#: Width [octaves] of the half-Gaussian fall-off of the prior outside the beat range: 60 BPM (0.22
+#: octave below) keeps 0.3 of the weight, 45 BPM almost none.
+PRIOR_EDGE_OCT = 0.15
+#: Tempo grid searched by the comb [BPM]: a factor 2 beyond the beat range on both sides, so that a
+#: family found near an edge is not cut off.
+SEARCH_MIN_BPM = BEAT_MIN_BPM / 2.0
+SEARCH_MAX_BPM = BEAT_MAX_BPM * 2.0
+#: Tempo grid ratio between neighbours: 0.25 % steps, a tenth of the 2-4 % accuracy asked of tempo.
+BPM_GRID_STEP = 1.0025
+#: Comb teeth: period multiples that must agree (up to a 4/4 bar above the beat).
+COMB_TEETH = 4
+#: Relative slack on the beat range when looking for an octave partner, so that a family measured at
+#: 90.5 BPM still considers 181 BPM.
+PAIR_TOL = 0.03
+#: Slowest tempo [BPM] the octave choice may fall back to. It lies below BEAT_MIN_BPM so that a 60 BPM
+#: piece, whose family the prior puts at 120 BPM, can still come back down (given strong evidence).
+SLOW_MIN_BPM = 55.0
+#: Octave choice (see module docstring): the faster level wins at or above this score.
+FAST_THRESHOLD = 0.45
+#: The same threshold when the slower level lies below the beat range: only nearly empty alternate
+#: beats (clicks or chords every other fast beat, nothing between) move the tempo out of the range.
+SLOW_OUTSIDE_THRESHOLD = 0.05
+#: Width [octaves] of the ramp between the two thresholds, below BEAT_MIN_BPM (70 -> 66.7 BPM).
+SLOW_RAMP_OCT = 0.07
+#: Weight of the parity difference of harmonic change [in z-score units] in the octave score.
+CHROMA_PARITY_WEIGHT = 0.3
+#: DP tightness: weight of the squared log ratio between a beat interval and the period. 400 keeps the
+#: tempo steady through bars without onsets while still following a few percent of drift.
+TIGHTNESS = 400.0
+#: Longest and shortest beat interval the DP considers, as factors of the period; the penalty at
+#: these bounds (400 * log(1.3) ** 2 = 28 envelope standard deviations) already excludes them.
+DP_MAX_STRETCH = 1.3
+#: Offset from a beat's envelope frame to its reported time [frames] (see analyze_rhythm): measured,
+#: this puts click onsets 17 ms early and FluidSynth-rendered notes 7 ms late.
+BEAT_FRAME_OFFSET = 0.5
+#: Clips shorter than this [s] give an empty result: two beats at the slowest beat tempo.
+MIN_DURATION_S = 2.0 * 60.0 / BEAT_MIN_BPM
+#: Peak magnitude below which the clip counts as silence: -80 dB relative to a full-scale sine, whose
+#: Hann-windowed STFT peak is ``n_fft / 4``.
+SILENCE_DB = -80.0
+#: Candidate meters [beats per bar].
+METERS = (3, 4)
+#: Weights of the per-beat accents (onset, bass onset, harmonic change) in the bar accent; harmonic
+#: change is the most reliable downbeat cue in chorales and classical textures.
+FEATURE_WEIGHTS = np.array([1.0, 1.0, 2.0])
+#: Floor of the accents' standard deviation in z-scoring: onset strengths are in envelope standard
+#: deviations and harmonic change is a cosine distance, so 0.01 is negligible for both.
+ACCENT_MIN_STD = 0.01
+#: Meter t-statistic margin that counts as full confidence.
+METER_CONFIDENCE_SCALE = 3.0
+#: Bass band for the low-frequency onset accent [Hz]: bass fundamentals and kick drum.
+BASS_FMIN = 30.0
+BASS_FMAX = 200.0
+#: Log compression gain of the bass band, as for the onset envelope (60 dB range).
+BASS_GAMMA = 1000.0
+#: Chroma range [Hz]: below 60 Hz the 10.8 Hz bin spacing is more than two semitones; above 4 kHz
+#: there are mostly upper partials and noise.
+CHROMA_FMIN = 60.0
+CHROMA_FMAX = 4000.0
+
+
+@dataclass(frozen=True)
+class RhythmAnalysis:
+    """Result of :func:`analyze_rhythm`.
+
+    Attributes
+    ----------
+    bpm : float >= 0 [beats per minute]
+        Global tempo of the notated beat; 0 when no beat was found (silence, clip too short).
+    bpm_confidence : float in [0, 1]
+        Mean normalised autocorrelation of the onset envelope at the beat period and its first
+        multiples: near 1 for a strictly periodic envelope, near 0 for noise and silence.
+    beats : np.ndarray [shape=(n_beats,)], float64 [s]
+        Beat times, increasing.
+    downbeats : np.ndarray [shape=(n_downbeats,)], float64 [s]
+        The beats that start a bar (``beats[beat_numbers == 1]``).
+    beat_numbers : np.ndarray [shape=(n_beats,)], int64 in 1..time_signature
+        Position of each beat in its bar.
+    time_signature : int
+        Beats per bar: 3 or 4 (4 when undetermined).
+    time_signature_confidence : float in [0, 1]
+    """
+
+    bpm: float
+    bpm_confidence: float
+    beats: np.ndarray
+    downbeats: np.ndarray
+    beat_numbers: np.ndarray
+    time_signature: int
+    time_signature_confidence: float
+
+
+def _empty() -> RhythmAnalysis:
+    """The result for clips without a beat."""
+    return RhythmAnalysis(
+        bpm=0.0,
+        bpm_confidence=0.0,
+        beats=np.zeros(0),
+        downbeats=np.zeros(0),
+        beat_numbers=np.zeros(0, dtype=np.int64),
+        time_signature=4,
+        time_signature_confidence=0.0,
+    )
+
+
+def _autocorrelation(env: np.ndarray, max_lag: int) -> np.ndarray:
+    """Unbiased autocorrelation of the mean-removed envelope, normalised to 1 at lag 0.
+
+    Parameters
+    ----------
+    env : np.ndarray [shape=(n,)]
+    max_lag : int >= 0 [frames], < n
+
+    Returns
+    -------
+    np.ndarray [shape=(max_lag + 1,)], float64
+    """
+    n = len(env)
+    x = env.astype(np.float64) - float(env.mean())
+    size = scipy.fft.next_fast_len(2 * n, real=True)
+    spectrum = scipy.fft.rfft(x, size)
+    acf = scipy.fft.irfft(spectrum.real**2 + spectrum.imag**2, size)[: max_lag + 1]
+    acf /= n - np.arange(max_lag + 1)  # unbiased: a lag-l product is summed over n - l frames only
+    return acf / acf[0] if acf[0] > 0 else np.zeros_like(acf)
+
+
+def _comb_salience(acf: np.ndarray, periods: np.ndarray) -> np.ndarray:
+    """Mean autocorrelation at the first ``COMB_TEETH`` multiples of each period.
+
+    Parameters
+    ----------
+    acf : np.ndarray [shape=(n_lags,)]
+        Normalised autocorrelation (:func:`_autocorrelation`).
+    periods : np.ndarray [shape=(n,)] [frames]
+
+    Returns
+    -------
+    np.ndarray [shape=(n,)], in [-1, 1]
+    """
+    teeth = periods[:, None] * np.arange(1, COMB_TEETH + 1)[None, :]
+    # Teeth beyond the clip read 0, i.e. count against the tempo (too few repetitions to judge).
+    return np.asarray(np.interp(teeth, np.arange(len(acf)), acf, right=0.0).mean(axis=1))
+
+
+def _tempo_family(acf: np.ndarray, frame_rate: float) -> float:
+    """Most salient tempo [BPM] under the beat-range prior.
+
+    Parameters
+    ----------
+    acf : np.ndarray [shape=(n_lags,)]
+        Normalised autocorrelation (:func:`_autocorrelation`).
+    frame_rate : float > 0 [frames/s]
+
+    Returns
+    -------
+    float [BPM]
+    """
+    n_steps = int(np.log(SEARCH_MAX_BPM / SEARCH_MIN_BPM) / np.log(BPM_GRID_STEP)) + 1
+    bpms = SEARCH_MIN_BPM * BPM_GRID_STEP ** np.arange(n_steps)
+    salience = _comb_salience(acf, 60.0 * frame_rate / bpms)
+    outside = np.maximum(np.log2(BEAT_MIN_BPM / bpms), 0.0) + np.maximum(np.log2(bpms / BEAT_MAX_BPM), 0.0)
+    prior = np.exp(-0.5 * (outside / PRIOR_EDGE_OCT) ** 2)
+    k = int(np.argmax(np.maximum(salience, 0.0) * prior))
+    return float(bpms[k])
+
+
+def _track_beats(local: np.ndarray, period: float, *, tightness: float = TIGHTNESS) -> np.ndarray:
+    """Dynamic-programming beat tracker (Ellis 2007), vectorised over blocks of frames.
+
+    Parameters
+    ----------
+    local : np.ndarray [shape=(n,)], >= 0
+        Onset strength per frame.
+    period : float > 0 [frames]
+        Expected beat interval.
+    tightness : float >= 0
+        Weight of the squared log deviation of each interval from ``period``.
+
+    Returns
+    -------
+    np.ndarray [shape=(n_beats,)], int64
+        Beat frames, increasing; empty if ``n`` is 0.
+    """
+    n = len(local)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    lag_min = max(1, int(np.floor(period / DP_MAX_STRETCH)))
+    lag_max = max(lag_min, int(np.ceil(period * DP_MAX_STRETCH)))
+    lags = np.arange(lag_min, lag_max + 1)
+    penalty = -tightness * np.log(lags / period) ** 2
+    score = local.astype(np.float64)  # a copy: becomes the cumulative score
+    back = np.full(n, -1, dtype=np.int64)
+    # Every predecessor is >= lag_min frames back, so the lag_min frames of a block only read scores
+    # of earlier blocks: one vectorised step per block.
+    offsets = np.arange(lag_min)[:, None] - lags[None, :]  # predecessor of block frame i at lag j
+    rows = np.arange(lag_min)
+    for start in range(lag_min, n, lag_min):
+        size = min(lag_min, n - start)
+        prev = start + offsets[:size]
+        # Frames near the start have predecessors before frame 0: they cannot be chosen.
+        cand = np.where(prev >= 0, score[np.maximum(prev, 0)] + penalty, -np.inf)
+        best = cand.argmax(axis=1)
+        score[start : start + size] += cand[rows[:size], best]
+        back[start : start + size] = prev[rows[:size], best]
+    # The chain ends at the best cumulative score within the last period (all such chains have about
+    # the same number of beats, so their scores compare fairly).
+    tail = max(0, n - int(np.ceil(period)))
+    beats = [tail + int(np.argmax(score[tail:]))]
+    while back[beats[-1]] >= 0:
+        beats.append(int(back[beats[-1]]))
+    return np.array(beats[::-1], dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class _FrameFeatures:
+    """Frame-level inputs of the beat accents, computed once per clip."""
+
+    onset: np.ndarray  # (n_frames,): onset envelope
+    bass: np.ndarray  # (n_frames,): low-band log flux
+    chroma: np.ndarray  # (12, n_frames): pitch-class energy
+
+
+def _chroma_filterbank(sr: int, n_fft: int) -> np.ndarray:
+    """Pitch-class filterbank over the FFT bins below ``CHROMA_FMAX``.
+
+    Returns
+    -------
+    np.ndarray [shape=(12, n_bins)], float32
+        Row ``c`` weights each bin by a triangle of +-1 semitone around pitch class ``c`` (0 = C).
+    """
+    freqs = np.fft.rfftfreq(n_fft, d=1.0 / sr)
+    n_bins = int(np.searchsorted(freqs, CHROMA_FMAX))
+    midi = 12.0 * np.log2(np.maximum(freqs[:n_bins], 1e-3) / 440.0) + 69.0
+    # Signed distance of each bin's pitch to each pitch class, folded into [-6, 6) semitones.
+    dist = (midi[None, :] - np.arange(12)[:, None] + 6.0) % 12.0 - 6.0
+    fb = np.maximum(0.0, 1.0 - np.abs(dist))
+    fb[:, freqs[:n_bins] < CHROMA_FMIN] = 0.0
+    return fb.astype(np.float32)
+
+
+def _frame_features(spec: Spectrogram, env: np.ndarray) -> _FrameFeatures:
+    """Bass flux and chroma per frame (see :class:`_FrameFeatures`)."""
+    mag = spec.magnitude
+    lo = max(1, int(np.ceil(BASS_FMIN * spec.n_fft / spec.sr)))
+    hi = int(np.ceil(BASS_FMAX * spec.n_fft / spec.sr))
+    low = mag[lo:hi]
+    ref = max(float(low.max()), 1e-12)
+    log_low = np.log(1.0 + low * np.float32(BASS_GAMMA / ref))
+    bass = np.zeros(len(env), dtype=np.float32)
+    # Centred difference over frames t - 1 .. t + 1, as for the onset envelope.
+    bass[1:-1] = np.maximum(log_low[:, 2:] - log_low[:, :-2], 0.0).sum(axis=0)
+    fb = _chroma_filterbank(spec.sr, spec.n_fft)
+    # sqrt: compresses loud bass partials so that they do not outweigh the harmony.
+    chroma = fb @ np.sqrt(mag[: fb.shape[1]])
+    return _FrameFeatures(onset=env, bass=bass, chroma=chroma)
+
+
+def _beat_accents(frames: _FrameFeatures, beat_frames: np.ndarray) -> np.ndarray:
+    """Per-beat accents, each z-scored over the beats (scale floored at ``ACCENT_MIN_STD``).
+
+    Parameters
+    ----------
+    frames : _FrameFeatures
+    beat_frames : np.ndarray [shape=(n_beats,)], int, increasing, n_beats >= 2
+
+    Returns
+    -------
+    np.ndarray [shape=(3, n_beats)], float64
+        Rows: onset strength at the beat (max over +-1 frame, the beat grid's jitter), bass onset
+        strength at the beat, harmonic change into the beat's segment (cosine distance between the
+        mean chroma from this beat to the next and from the previous beat to this one; the first beat
+        gets the mean).
+    """
+    n_frames = len(frames.onset)
+    near = np.clip(beat_frames[:, None] + np.arange(-1, 2)[None, :], 0, n_frames - 1)
+    onset = frames.onset[near].max(axis=1)
+    bass = frames.bass[near].max(axis=1)
+    # Segment i runs from beat i to beat i + 1 (the first one from frame 0, the last one to the end).
+    edges = np.concatenate([[0], beat_frames[1:]])
+    chroma = np.add.reduceat(frames.chroma, edges, axis=1)
+    chroma /= np.maximum(np.linalg.norm(chroma, axis=0, keepdims=True), 1e-9)
+    change = np.empty(len(beat_frames))
+    change[1:] = 1.0 - (chroma[:, 1:] * chroma[:, :-1]).sum(axis=0)
+    change[0] = change[1:].mean()  # no previous segment: neutral
+    accents = np.vstack([onset, bass, change]).astype(np.float64)
+    accents -= accents.mean(axis=1, keepdims=True)
+    # A feature that hardly varies (no chord changes, no bass) must stay near 0 rather than have its
+    # rounding noise blown up to unit variance: floor the scale.
+    accents /= np.maximum(accents.std(axis=1, keepdims=True), ACCENT_MIN_STD)
+    return accents
+
+
+def _faster_score(frames: _FrameFeatures, fast_beats: np.ndarray) -> float:
+    """Evidence that the faster of an octave pair of pulse levels is the notated beat.
+
+    Parameters
+    ----------
+    frames : _FrameFeatures
+    fast_beats : np.ndarray [shape=(n_beats,)], int
+        Beat frames tracked at the faster level.
+
+    Returns
+    -------
+    float
+        Median onset strength of the weaker parity of beats over that of the stronger one (1: all beats
+        alike; 0: every other beat empty) minus ``CHROMA_PARITY_WEIGHT`` times the difference of the
+        parities' mean harmonic change. Compare with ``FAST_THRESHOLD``.
+    """
+    if len(fast_beats) < 2 * max(METERS):
+        return FAST_THRESHOLD  # too few beats to judge: keep the faster level
+    n_frames = len(frames.onset)
+    near = np.clip(fast_beats[:, None] + np.arange(-1, 2)[None, :], 0, n_frames - 1)
+    onset = frames.onset[near].max(axis=1)
+    parity = np.arange(len(onset)) % 2
+    medians = np.array([np.median(onset[parity == 0]), np.median(onset[parity == 1])])
+    ratio = float(medians.min() / max(float(medians.max()), 1e-9))
+    change = _beat_accents(frames, fast_beats)[2]
+    chroma_diff = abs(float(change[parity == 0].mean() - change[parity == 1].mean()))
+    return ratio - CHROMA_PARITY_WEIGHT * chroma_diff
+
+
+def _meter(accents: np.ndarray) -> tuple[int, int, float]:
+    """Beats per bar and downbeat phase from per-beat accents.
+
+    Parameters
+    ----------
+    accents : np.ndarray [shape=(n_features, n_beats)]
+        z-scored accents (:func:`_beat_accents`), n_beats >= 2 * max(METERS).
+
+    Returns
+    -------
+    time_signature : int, one of METERS
+    phase : int in [0, time_signature)
+        Index of the first downbeat.
+    confidence : float in [0, 1]
+    """
+    accent = FEATURE_WEIGHTS @ accents
+    n = len(accent)
+    stats = {}
+    for meter in METERS:
+        # on[p]: accents of the beats at bar position p; one row per phase, one t statistic each.
+        position = np.arange(n) % meter
+        t = np.zeros(meter)
+        for phase in range(meter):
+            on, off = accent[position == phase], accent[position != phase]
+            pooled = np.sqrt((on.var() * len(on) + off.var() * len(off)) / n)
+            t[phase] = (on.mean() - off.mean()) / max(pooled, 1e-9) * np.sqrt(len(on) * len(off) / n)
+        stats[meter] = t
+    best = max(METERS, key=lambda m: stats[m].max())
+    runner_up = max(stats[m].max() for m in METERS if m != best)
+    confidence = float(np.clip((stats[best].max() - runner_up) / METER_CONFIDENCE_SCALE, 0.0, 1.0))
+    return best, int(np.argmax(stats[best])), confidence
+
+
+def analyze_rhythm(spec: Spectrogram, *, envelope: np.ndarray | None = None) -> RhythmAnalysis:
+    """Tempo, beats, downbeats and meter of a clip (method in the module docstring).
+
+    Parameters
+    ----------
+    spec : Spectrogram
+        Magnitude STFT of the mono analysis signal (:func:`tonearm.analysis.spectral.stft_magnitude`).
+    envelope : np.ndarray [shape=(n_frames,)] or None
+        :func:`~tonearm.analysis.onset.onset_envelope` of ``spec`` if the caller already has it;
+        computed otherwise.
+
+    Returns
+    -------
+    RhythmAnalysis
+        Empty (bpm 0, confidence 0, no beats, 4 beats per bar) for silence (peak below ``SILENCE_DB``)
+        and clips shorter than ``MIN_DURATION_S``.
+
+    Raises
+    ------
+    ParameterError
+        If ``envelope`` does not have one value per frame of ``spec``.
+    """
+    n_frames = spec.magnitude.shape[1]
+    if envelope is not None and np.shape(envelope) != (n_frames,):
+        raise ParameterError(f"envelope must have shape ({n_frames},), got {np.shape(envelope)}")
+    fr = spec.frame_rate
+    full_scale = spec.n_fft / 4.0
+    if n_frames < MIN_DURATION_S * fr or not spec.magnitude.max() > full_scale * 10.0 ** (SILENCE_DB / 20.0):
+        return _empty()
+    env = onset_envelope(spec) if envelope is None else np.asarray(envelope, dtype=np.float32)
+    if not np.any(env > 0):
+        return _empty()
+
+    max_lag = min(n_frames - 1, int(np.ceil(COMB_TEETH * 60.0 * fr / SEARCH_MIN_BPM)))
+    acf = _autocorrelation(env, max_lag)
+    family = _tempo_family(acf, fr)
+    if 2.0 * family <= BEAT_MAX_BPM * (1.0 + PAIR_TOL):
+        slow, fast = family, 2.0 * family
+    elif family / 2.0 >= SLOW_MIN_BPM:
+        slow, fast = family / 2.0, family
+    else:
+        slow = fast = family
+
+    frames = _frame_features(spec, env)
+    beat_frames = _track_beats(env, 60.0 * fr / fast)
+    bpm = fast
+    # Below the beat range the slower level needs stronger evidence; the threshold moves there
+    # gradually over SLOW_RAMP_OCT so that a tempo measured just under BEAT_MIN_BPM is not treated
+    # very differently from one just above it.
+    ramp = [np.log2(BEAT_MIN_BPM) - SLOW_RAMP_OCT, np.log2(BEAT_MIN_BPM)]
+    threshold = float(np.interp(np.log2(slow), ramp, [SLOW_OUTSIDE_THRESHOLD, FAST_THRESHOLD]))
+    if slow != fast and _faster_score(frames, beat_frames) < threshold:
+        bpm = slow
+        beat_frames = _track_beats(env, 60.0 * fr / slow)
+    # The centred flux at frame t sees an onset that lies between frames t and t + 1 (it is in frame
+    # t + 1's window and not in frame t - 1's): the midpoint is the unbiased time estimate.
+    beats = (beat_frames + BEAT_FRAME_OFFSET) * (spec.hop / spec.sr)
+    if len(beats) >= 2:
+        # Least-squares slope of beat time against beat index: the mean period, to sub-frame precision.
+        index = np.arange(len(beats)) - (len(beats) - 1) / 2.0
+        bpm = 60.0 / float(index @ (beats - beats.mean()) / (index @ index))
+
+    if len(beat_frames) >= 2 * max(METERS):
+        meter, phase, meter_confidence = _meter(_beat_accents(frames, beat_frames))
+    else:
+        meter, phase, meter_confidence = 4, 0, 0.0
+    numbers = ((np.arange(len(beats)) - phase) % meter + 1).astype(np.int64)
+    return RhythmAnalysis(
+        bpm=float(bpm),
+        bpm_confidence=float(np.clip(_comb_salience(acf, np.array([60.0 * fr / bpm]))[0], 0.0, 1.0)),
+        beats=beats,
+        downbeats=beats[numbers == 1],
+        beat_numbers=numbers,
+        time_signature=meter,
+        time_signature_confidence=meter_confidence,
+    )

@@ -1,0 +1,751 @@
+"""Decode any accepted audio input to one float32 array, with the upload limits enforced throughout.
+
+:func:`decode` is the entry point of every analysis that needs the whole signal at once (the streaming
+:func:`tonearm.audio.summary.summarize_audio` never holds it). Three decoders sit behind it:
+
+* **libsndfile** (through soundfile) for WAV, FLAC, OGG Vorbis/Opus and MP3, exactly as
+  :func:`tonearm.audio.probe.probe` opens them, so both agree on what is valid. It is also the faster
+  MP3 decoder here (a 30 s stereo MP3 decodes in ~60 ms against ~95 ms for FFmpeg's).
+* **FFmpeg** (through PyAV) for AAC in ADTS and MP4/M4A, and for anything libsndfile does not recognise
+  at all. FFmpeg can parse hundreds of formats, several of which open further files or URLs named inside
+  the input (HLS playlists, concat lists), so it only ever runs with a whitelist of demuxers
+  (:data:`_FFMPEG_CONTAINERS`) and a short allow-list of codecs (AAC, MP3, Opus, Vorbis, FLAC, ALAC,
+  PCM).
+* **numpy** for headerless PCM described by a :class:`PcmFormat`.
+
+Every path checks the limits it can before decoding (size, declared duration, declared decoded size),
+enforces them again while decoding (headers lie), and refuses audio that decodes to nothing, to
+non-finite samples, to less than ``limits.min_duration_s`` or to silence.
+
+Memory: decoded frames go straight into one preallocated channel-major float32 buffer, sized from the
+header and grown (``realloc``, channels moved in place) when a header underestimates, then trimmed in
+place. Peak memory is the decoded array plus one decode block (~0.5 MiB) and the encoded input.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+import os
+from dataclasses import dataclass
+from typing import BinaryIO, Literal, get_args
+
+import av
+import av.container
+import numpy as np
+import numpy.typing as npt
+import soundfile as sf
+
+from tonearm.audio.errors import (
+    AudioTooLongError,
+    AudioTooShortError,
+    EmptyAudioError,
+    InputTooLargeError,
+    InvalidPcmParametersError,
+    SilentAudioError,
+    UndecodableAudioError,
+    UnsupportedFormatError,
+)
+from tonearm.audio.limits import DEFAULT_LIMITS, AudioLimits
+from tonearm.audio.probe import (
+    AudioInfo,
+    AudioSource,
+    check_header,
+    check_input_size,
+    fmt_bytes,
+    open_soundfile,
+)
+
+__all__ = ["DECODE_FORMATS", "DecodedAudio", "PcmFormat", "PcmSampleFormat", "decode"]
+
+#: Sample formats of headerless PCM: signed/unsigned integer or IEEE float, width, byte order.
+PcmSampleFormat = Literal["s16le", "s24le", "s32le", "f32le", "u8", "s16be", "f64le"]
+
+#: The values :attr:`AudioInfo.format` takes in a :class:`DecodedAudio`.
+DECODE_FORMATS = frozenset({"wav", "flac", "ogg", "mp3", "aac", "m4a", "mka", "pcm"})
+
+#: Lowest and highest sample rate (Hz) and channel count accepted for headerless PCM.
+PCM_SAMPLE_RATES = (8000, 384000)
+PCM_CHANNELS = (1, 32)
+
+# Headerless PCM: bytes per sample, numpy dtype of one sample (24-bit is widened to int32 first),
+# scale to full scale = 1.0 and the offset of unsigned formats. Integer scales are 2**-(bits - 1), as
+# libsndfile uses, so integer PCM round-trips exactly through float32.
+_PCM_LAYOUTS: dict[str, tuple[int, str, float, float]] = {
+    "u8": (1, "u1", 2.0**-7, 128.0),
+    "s16le": (2, "<i2", 2.0**-15, 0.0),
+    "s16be": (2, ">i2", 2.0**-15, 0.0),
+    "s24le": (3, "<i4", 2.0**-31, 0.0),  # three bytes placed in the top of an int32, hence 2**-31
+    "s32le": (4, "<i4", 2.0**-31, 0.0),
+    "f32le": (4, "<f4", 1.0, 0.0),
+    "f64le": (8, "<f8", 1.0, 0.0),
+}
+assert set(_PCM_LAYOUTS) == set(get_args(PcmSampleFormat))
+
+# FFmpeg demuxer name -> tonearm format name. The names also form FFmpeg's format whitelist: probing may
+# still *score* every demuxer (reading bytes only), but no other demuxer is ever opened.
+_FFMPEG_CONTAINERS = {
+    "mov,mp4,m4a,3gp,3g2,mj2": "m4a",
+    "aac": "aac",
+    "mp3": "mp3",
+    "ogg": "ogg",
+    "flac": "flac",
+    "wav": "wav",
+    "matroska,webm": "mka",
+}
+_FFMPEG_WHITELIST = ",".join(_FFMPEG_CONTAINERS)
+# Codecs (FFmpeg codec ids, not decoder names: "mp3", not "mp3float") FFmpeg may decode for us.
+_FFMPEG_CODECS = frozenset({"aac", "mp3", "opus", "vorbis", "flac", "alac"})
+# Raw elementary streams have no length field: FFmpeg extrapolates their duration from the bitrate of
+# the first frames, so that figure only refuses an input before decoding when it is grossly too long.
+_ESTIMATED_DURATION_FORMATS = frozenset({"aac", "mp3"})
+_ESTIMATE_SLACK = 2.0
+
+# PyAV frame sample formats (packed; a "p" suffix means planar) -> (native dtype, scale, offset) to
+# full scale = 1.0.
+_FRAME_FORMATS: dict[str, tuple[str, float, float]] = {
+    "u8": ("u1", 2.0**-7, 128.0),
+    "s16": ("i2", 2.0**-15, 0.0),
+    "s32": ("i4", 2.0**-31, 0.0),
+    "s64": ("i8", 2.0**-63, 0.0),
+    "flt": ("f4", 1.0, 0.0),
+    "dbl": ("f8", 1.0, 0.0),
+}
+
+_SUPPORTED_HINT = "send WAV, FLAC, OGG (Vorbis or Opus), MP3, AAC or M4A"
+# Frames per libsndfile read: 512 KiB of float32 in stereo, the only buffer besides the output.
+_SF_BLOCK = 65536
+# Frames per raw-PCM conversion step (bounds the byte chunk and the 24-bit widening buffer).
+_PCM_BLOCK = 65536
+# Frames per step of the final finiteness/peak scan.
+_SCAN_BLOCK = 1 << 18
+# Samples per step when channels are moved inside the output buffer (bounds numpy's overlap copy).
+_MOVE_CHUNK = 1 << 20
+# Capacity to start with when a header gives no length, in seconds of audio.
+_UNKNOWN_LENGTH_GUESS_S = 60.0
+# Extra frames allowed over a header estimate before growing: a few codec frames of padding.
+_ESTIMATE_PADDING_FRAMES = 4096
+# How far into the input to look for magic numbers; an ID3v2 tag in front is skipped first.
+_SNIFF_BYTES = 16
+
+
+@dataclass(frozen=True)
+class PcmFormat:
+    """How headerless PCM bytes are laid out (what SAMI's ``audio_info`` describes).
+
+    Samples are interleaved (frame by frame, channel by channel). Validated on construction.
+
+    Attributes
+    ----------
+    sample_rate : int
+        Sample rate in Hz, 8000-384000.
+    channels : int
+        Number of channels, 1-32.
+    sample_format : str
+        One of ``"u8"`` (unsigned, offset 128), ``"s16le"``, ``"s16be"``, ``"s24le"``, ``"s32le"``
+        (signed integers, little/big endian), ``"f32le"``, ``"f64le"`` (IEEE float, little endian).
+
+    Raises
+    ------
+    InvalidPcmParametersError
+        If any attribute is out of range or of the wrong type.
+    """
+
+    sample_rate: int
+    channels: int
+    sample_format: PcmSampleFormat
+
+    def __post_init__(self) -> None:
+        lo_sr, hi_sr = PCM_SAMPLE_RATES
+        lo_ch, hi_ch = PCM_CHANNELS
+        if not _is_int(self.sample_rate) or not lo_sr <= self.sample_rate <= hi_sr:
+            raise InvalidPcmParametersError(
+                f"PCM sample rate must be an integer from {lo_sr} to {hi_sr} Hz, got {self.sample_rate!r}",
+            )
+        if not _is_int(self.channels) or not lo_ch <= self.channels <= hi_ch:
+            raise InvalidPcmParametersError(
+                f"PCM channel count must be an integer from {lo_ch} to {hi_ch}, got {self.channels!r}",
+            )
+        if self.sample_format not in _PCM_LAYOUTS:
+            raise InvalidPcmParametersError(
+                f"unknown PCM sample format {self.sample_format!r}; use one of {', '.join(_PCM_LAYOUTS)}",
+            )
+
+    @property
+    def sample_width(self) -> int:
+        """Bytes per sample (one channel)."""
+        return _PCM_LAYOUTS[self.sample_format][0]
+
+    @property
+    def frame_bytes(self) -> int:
+        """Bytes per frame (all channels)."""
+        return self.sample_width * self.channels
+
+
+@dataclass(frozen=True)
+class DecodedAudio:
+    """The result of :func:`decode`.
+
+    Attributes
+    ----------
+    y : numpy.ndarray
+        Shape ``(channels, n)``, float32, C-contiguous. Sample values as decoded, not normalised:
+        integer PCM maps to [-1, 1); float sources may exceed full scale.
+    sr : int
+        Sample rate in Hz (the source's; nothing is resampled).
+    info : AudioInfo
+        The input's format and encoding, with ``frames``/``duration_s`` those of the decoded audio.
+    """
+
+    y: npt.NDArray[np.float32]
+    sr: int
+    info: AudioInfo
+
+    @property
+    def channels(self) -> int:
+        """Number of channels (``y.shape[0]``)."""
+        return int(self.y.shape[0])
+
+    @property
+    def frames(self) -> int:
+        """Number of frames (``y.shape[1]``)."""
+        return int(self.y.shape[1])
+
+    @property
+    def duration_s(self) -> float:
+        """Decoded duration in seconds."""
+        return self.frames / self.sr
+
+
+def decode(
+    source: str | os.PathLike[str] | BinaryIO | bytes,
+    *,
+    pcm: PcmFormat | None = None,
+    size_bytes: int | None = None,
+    limits: AudioLimits = DEFAULT_LIMITS,
+) -> DecodedAudio:
+    """Decode a whole audio input to float32, enforcing the limits before and during decoding.
+
+    Parameters
+    ----------
+    source : str, os.PathLike, seekable binary stream or bytes
+        The input: a path, a stream whose whole content (from offset 0) is the input, or the bytes.
+    pcm : PcmFormat, optional
+        If given, ``source`` is headerless interleaved PCM laid out as described; otherwise the
+        format is detected (WAV, FLAC, OGG Vorbis/Opus, MP3, AAC (ADTS), M4A/MP4 (AAC, ALAC), and
+        Matroska/WebM (what browsers record: Opus) holding one of the allowed codecs).
+    size_bytes : int, optional
+        Input size in bytes if already known (e.g. an S3 object's ``ContentLength``); measured
+        otherwise. Checked before anything is parsed.
+    limits : AudioLimits
+        Size, duration, decoded-size and silence limits.
+
+    Returns
+    -------
+    DecodedAudio
+        ``y`` of shape ``(channels, n)`` float32 at the source's rate, and the format description.
+
+    Raises
+    ------
+    InputTooLargeError
+        The input exceeds ``limits.max_bytes``, or the decoded samples would exceed
+        ``limits.max_decoded_bytes``.
+    EmptyAudioError
+        Zero bytes, or no audio frames.
+    UnsupportedFormatError
+        Not audio, or audio in a format or codec outside the lists above (including a container
+        without an audio stream).
+    UndecodableAudioError
+        A recognised format whose header or data is corrupt or truncated, or that decodes to NaN or
+        infinite samples.
+    AudioTooLongError
+        The header declares, or decoding finds, more than ``limits.max_duration_s`` seconds.
+    AudioTooShortError
+        Less than ``limits.min_duration_s`` seconds (from the header where its length is exact,
+        otherwise once decoded).
+    SilentAudioError
+        The sample peak of the whole decode lies below ``limits.silence_threshold_dbfs``
+        (-90 dBFS by default).
+    InvalidPcmParametersError
+        ``pcm`` is given and the byte length is not a whole number of frames (the parameters
+        themselves are validated when the :class:`PcmFormat` is built).
+    ValueError
+        ``source`` is a stream that cannot seek.
+    """
+    src: AudioSource = io.BytesIO(source) if isinstance(source, bytes | bytearray) else source
+    if pcm is not None:
+        return _decode_pcm(src, pcm=pcm, size_bytes=size_bytes, limits=limits)
+
+    check_input_size(src, size_bytes=size_bytes, limits=limits)
+    container = _sniff_ffmpeg_container(src)
+    if container is not None:
+        return _decode_ffmpeg(src, container=container, limits=limits, not_recognised=None)
+    try:
+        handle = open_soundfile(src)
+    except UnsupportedFormatError as exc:
+        # libsndfile does not know the input at all; FFmpeg may (within its allow-lists).
+        return _decode_ffmpeg(src, container=None, limits=limits, not_recognised=exc)
+    with handle:
+        try:
+            info = check_header(handle, src, limits=limits)
+        except UnsupportedFormatError as exc:  # libsndfile knows it (AIFF, AU, ...); tonearm does not
+            raise UnsupportedFormatError(
+                f"{handle.format} audio is not supported; {_SUPPORTED_HINT}"
+            ) from exc
+        y = _read_soundfile(handle, info=info, limits=limits)
+    return _finish(y, sr=info.sample_rate, format_=info.format, subtype=info.subtype, limits=limits)
+
+
+# --- libsndfile -----------------------------------------------------------------------------------------
+
+
+def _read_soundfile(handle: sf.SoundFile, *, info: AudioInfo, limits: AudioLimits) -> npt.NDArray[np.float32]:
+    sr, channels = info.sample_rate, info.channels
+    # WAV/FLAC/OGG frame counts are exact; an MP3's is libmpg123's estimate (or unknown, -1).
+    exact = info.format != "mp3" and info.frames >= 0
+    if exact:
+        _check_decoded_size(info.frames, channels=channels, limits=limits, declared=True)
+        capacity = info.frames
+    elif info.frames > 0:
+        capacity = info.frames + _ESTIMATE_PADDING_FRAMES
+    else:
+        capacity = round(_UNKNOWN_LENGTH_GUESS_S * sr)
+    out = _PlanarBuffer(channels=channels, capacity=_clamp_capacity(capacity, sr, channels, limits))
+    # `handle` is a ForwardOnlySoundFile: block reads never seek, which libsndfile's MP3 decoder needs.
+    block = np.empty((_SF_BLOCK, channels), dtype=np.float32)
+    while True:
+        try:
+            got = handle.read(frames=_SF_BLOCK, dtype="float32", always_2d=True, out=block)
+        except RuntimeError as exc:  # sf.LibsndfileError and other decoder failures
+            raise UndecodableAudioError(
+                f"audio data is corrupt or truncated after {out.frames / sr:.1f} s ({exc})",
+            ) from exc
+        n = got.shape[0]
+        if n == 0:
+            break
+        _check_growth(out.frames + n, sr=sr, channels=channels, limits=limits)
+        out.append(n)[...] = got.T
+    return out.finish()
+
+
+# --- FFmpeg ---------------------------------------------------------------------------------------------
+
+
+def _sniff_ffmpeg_container(source: AudioSource) -> str | None:
+    """Return the FFmpeg demuxer for inputs libsndfile cannot read, from their magic numbers."""
+    head = _read_at(source, 0, _SNIFF_BYTES)
+    if head[4:8] == b"ftyp":
+        return "mp4"
+    if head[:4] == b"\x1a\x45\xdf\xa3":
+        return "matroska"
+    # ADTS AAC may carry an ID3v2 tag in front, like MP3; look past it (libsndfile would take the tag
+    # for the start of an MP3 and fail on the AAC behind it).
+    offset = _id3v2_size(head)
+    if offset:
+        head = _read_at(source, offset, _SNIFF_BYTES)
+    # ADTS: 12-bit sync 0xFFF, then the MPEG version bit and a layer field of 00. MPEG audio (MP3) shares
+    # the sync but never has layer 00, so the two cannot be confused.
+    if (len(head) >= 2 and head[0] == 0xFF and head[1] & 0xF6 == 0xF0) or head[:4] == b"ADIF":
+        return "aac"
+    return None
+
+
+def _id3v2_size(head: bytes) -> int:
+    # Size of an ID3v2 tag at the start of `head` (header, body and optional footer), or 0 if none.
+    if len(head) < 10 or head[:3] != b"ID3" or any(b >= 0x80 for b in head[6:10]):
+        return 0
+    body = (head[6] << 21) | (head[7] << 14) | (head[8] << 7) | head[9]  # "syncsafe": 7 bits per byte
+    footer = 10 if head[5] & 0x10 else 0
+    return 10 + body + footer
+
+
+def _decode_ffmpeg(
+    source: AudioSource,
+    *,
+    container: str | None,
+    limits: AudioLimits,
+    not_recognised: UnsupportedFormatError | None,
+) -> DecodedAudio:
+    """Decode the first audio stream with FFmpeg.
+
+    ``container`` is the demuxer the magic numbers named (a failure to open is then a broken file), or
+    None to let FFmpeg probe the whitelisted demuxers after libsndfile failed with ``not_recognised``
+    (a failure to open then means "not audio we accept", and that error is raised).
+    """
+    options = {"format_whitelist": _FFMPEG_WHITELIST}
+    target: str | BinaryIO
+    if isinstance(source, str | os.PathLike):
+        # An explicit file: URL, so that a path with a colon in it is never read as another protocol;
+        # the whitelist keeps every other protocol out, whatever a demuxer asks for.
+        target = "file:" + os.path.abspath(source)
+        options["protocol_whitelist"] = "file"
+    else:
+        target = source
+        source.seek(0)
+    try:
+        handle = av.open(
+            target,
+            mode="r",
+            format=container,
+            container_options=options,
+            metadata_errors="ignore",  # a tag in a broken encoding is no reason to refuse the audio
+        )
+    except (av.FFmpegError, ValueError, UnicodeError) as exc:
+        if not_recognised is not None:
+            raise UnsupportedFormatError(
+                f"input is not audio in a supported format; {_SUPPORTED_HINT}",
+            ) from exc
+        raise UndecodableAudioError(f"{_container_label(container)} is corrupt or truncated ({exc})") from exc
+    with handle:
+        return _decode_container(handle, limits=limits)
+
+
+def _decode_container(handle: av.container.InputContainer, *, limits: AudioLimits) -> DecodedAudio:
+    format_ = _format_name(handle.format.name)
+    if not handle.streams:
+        raise UndecodableAudioError(f"the {format_} container holds no streams (truncated or damaged)")
+    if not handle.streams.audio:
+        raise UnsupportedFormatError(
+            f"the {format_} container holds no audio stream; {_SUPPORTED_HINT}",
+        )
+    stream = handle.streams.audio[0]
+    codec = stream.codec_context.codec.canonical_name
+    if codec not in _FFMPEG_CODECS and not codec.startswith("pcm_"):
+        raise UnsupportedFormatError(f"{codec} audio is not supported; {_SUPPORTED_HINT}")
+
+    # What the container declares. The sample rate and layout may still change with the first frame
+    # (implicit HE-AAC doubles the rate, parametric stereo turns mono into stereo), so allocation waits
+    # for it; the duration checks happen now.
+    declared_s = _declared_seconds(handle, stream)
+    exact = declared_s is not None and format_ not in _ESTIMATED_DURATION_FORMATS
+    if declared_s is not None:
+        slack = 1.0 if exact else _ESTIMATE_SLACK
+        if declared_s > limits.max_duration_s * slack:
+            what = "is" if exact else "is estimated to be"
+            raise AudioTooLongError(
+                f"the {format_} header says the audio {what} {declared_s:.1f} s long; "
+                f"the limit is {limits.max_duration_s:g} s",
+            )
+        if exact and 0.0 < declared_s < limits.min_duration_s:
+            raise AudioTooShortError(
+                f"audio is {declared_s:.3f} s long; the minimum is {limits.min_duration_s:g} s",
+            )
+        header_sr = int(stream.codec_context.sample_rate or 0)
+        header_channels = int(stream.codec_context.channels or 0)
+        if exact and header_sr > 0 and header_channels > 0:
+            _check_decoded_size(
+                round(declared_s * header_sr), channels=header_channels, limits=limits, declared=True
+            )
+
+    out: _PlanarBuffer | None = None
+    sr = channels = 0
+    # An MP4's edit list / media duration marks where the audio ends; the decoder's last frame still
+    # holds the encoder's padding past it (up to 1023 samples for AAC), which is not audio.
+    keep: int | None = None
+    try:
+        for frame in handle.decode(stream):
+            k = int(frame.samples)
+            if k == 0:
+                continue
+            if out is None:
+                sr, channels = int(frame.sample_rate), int(frame.layout.nb_channels)
+                if sr <= 0 or channels <= 0:
+                    raise UndecodableAudioError(f"{codec} audio has {sr} Hz and {channels} channels")
+                if exact and declared_s is not None:
+                    if format_ == "m4a":
+                        keep = round(declared_s * sr)
+                    capacity = round(declared_s * sr) + _ESTIMATE_PADDING_FRAMES
+                elif declared_s is not None:
+                    capacity = round(declared_s * sr * 1.1) + _ESTIMATE_PADDING_FRAMES
+                else:
+                    capacity = round(_UNKNOWN_LENGTH_GUESS_S * sr)
+                out = _PlanarBuffer(
+                    channels=channels, capacity=_clamp_capacity(capacity, sr, channels, limits)
+                )
+            elif frame.sample_rate != sr or frame.layout.nb_channels != channels:
+                raise UndecodableAudioError(
+                    f"{codec} audio changes from {sr} Hz/{channels} channels to {frame.sample_rate} Hz/"
+                    f"{frame.layout.nb_channels} channels after {out.frames / sr:.1f} s",
+                )
+            if keep is not None:
+                k = min(k, keep - out.frames)
+                if k <= 0:
+                    break
+            _check_growth(out.frames + k, sr=sr, channels=channels, limits=limits)
+            _store_frame(frame, out=out.append(k), codec=codec)
+    except av.FFmpegError as exc:
+        done = out.frames / sr if out is not None else 0.0
+        raise UndecodableAudioError(
+            f"{format_} audio data is corrupt or truncated after {done:.1f} s ({exc})",
+        ) from exc
+    if out is None:
+        raise EmptyAudioError(f"the {format_} audio stream decodes to no samples (0 frames)")
+    subtype = codec.upper()
+    return _finish(out.finish(), sr=sr, format_=format_, subtype=subtype, limits=limits)
+
+
+def _format_name(demuxer: str) -> str:
+    # PyAV reports the demuxer by its full alias list ("mov,mp4,m4a,...") or by the alias it was opened
+    # with ("mp4"); either maps to the tonearm name.
+    aliases = set(demuxer.split(","))
+    for names, format_ in _FFMPEG_CONTAINERS.items():
+        if aliases & set(names.split(",")):
+            return format_
+    return demuxer
+
+
+def _declared_seconds(handle: av.container.InputContainer, stream: av.AudioStream) -> float | None:
+    # The stream's own duration if it has one, else the container's (AV_TIME_BASE = microseconds).
+    if stream.duration is not None and stream.time_base is not None and stream.duration > 0:
+        return float(stream.duration * stream.time_base)
+    if handle.duration is not None and handle.duration > 0:
+        return handle.duration / 1_000_000
+    return None
+
+
+def _store_frame(frame: av.AudioFrame, *, out: npt.NDArray[np.float32], codec: str) -> None:
+    # Convert one decoded frame into `out` (channels, k): planar or packed, integer or float. The planes
+    # are read in place through the buffer protocol; frame.to_ndarray() would first stack the planes
+    # into a new array (a third of the per-frame cost for AAC).
+    fmt = frame.format
+    base = fmt.name.removesuffix("p") if fmt.is_planar else fmt.name
+    if base not in _FRAME_FORMATS:
+        raise UndecodableAudioError(f"{codec} decoder produced unsupported samples ({fmt.name})")
+    dtype, scale, offset = _FRAME_FORMATS[base]
+    channels, k = out.shape
+    if fmt.is_planar:
+        for c, plane in enumerate(frame.planes):
+            # Planes may be padded past the last sample; count= reads just the samples.
+            samples = np.frombuffer(memoryview(plane), dtype=dtype, count=k)
+            _store(samples, out=out[c], scale=scale, offset=offset)
+    else:
+        packed = np.frombuffer(memoryview(frame.planes[0]), dtype=dtype, count=k * channels)
+        _store(packed.reshape(k, channels).T, out=out, scale=scale, offset=offset)
+
+
+def _container_label(container: str | None) -> str:
+    names = {"mp4": "the MP4/M4A file", "aac": "the AAC stream", "matroska": "the Matroska file"}
+    return names.get(container or "", "the file")
+
+
+# --- raw PCM --------------------------------------------------------------------------------------------
+
+
+def _decode_pcm(
+    source: AudioSource, *, pcm: PcmFormat, size_bytes: int | None, limits: AudioLimits
+) -> DecodedAudio:
+    check_input_size(source, size_bytes=size_bytes, limits=limits)
+    # The frame count comes from the real byte length, whatever size the caller announced.
+    length = _measure(source)
+    if length == 0:
+        raise EmptyAudioError("input is empty (0 bytes)")
+    width, dtype, scale, offset = _PCM_LAYOUTS[pcm.sample_format]
+    if length % pcm.frame_bytes:
+        raise InvalidPcmParametersError(
+            f"{length:,} bytes is not a whole number of {pcm.channels}-channel {pcm.sample_format} frames "
+            f"({pcm.frame_bytes} bytes each); check channels and sample_format",
+        )
+    sr, channels = pcm.sample_rate, pcm.channels
+    frames = length // pcm.frame_bytes
+    duration = frames / sr
+    if duration > limits.max_duration_s:
+        raise AudioTooLongError(
+            f"the PCM input is {duration:.1f} s long; the limit is {limits.max_duration_s:g} s",
+        )
+    if duration < limits.min_duration_s:
+        raise AudioTooShortError(
+            f"the PCM input is {duration:.3f} s long; the minimum is {limits.min_duration_s:g} s",
+        )
+    _check_decoded_size(frames, channels=channels, limits=limits, declared=True)
+
+    out = _PlanarBuffer(channels=channels, capacity=frames)
+    with _open_binary(source) as fh:
+        while out.frames < frames:
+            n = min(_PCM_BLOCK, frames - out.frames)
+            chunk = fh.read(n * pcm.frame_bytes)
+            if len(chunk) != n * pcm.frame_bytes:  # the input shrank under us
+                raise UndecodableAudioError("the PCM input ended early while it was being read")
+            samples = _pcm_samples(chunk, width=width, dtype=dtype)
+            _store(samples.reshape(n, channels).T, out=out.append(n), scale=scale, offset=offset)
+    return _finish(out.finish(), sr=sr, format_="pcm", subtype=pcm.sample_format.upper(), limits=limits)
+
+
+def _pcm_samples(chunk: bytes, *, width: int, dtype: str) -> npt.NDArray[np.generic]:
+    if width != 3:
+        return np.frombuffer(chunk, dtype=dtype)
+    # 24-bit: put the three little-endian bytes in the top of an int32 (low byte zero), which keeps
+    # the sign without any shifting; the 2**-31 scale accounts for the extra byte.
+    triplets = np.frombuffer(chunk, dtype=np.uint8).reshape(-1, 3)
+    widened = np.zeros((triplets.shape[0], 4), dtype=np.uint8)
+    widened[:, 1:] = triplets
+    return widened.view("<i4").reshape(-1)
+
+
+# --- shared ---------------------------------------------------------------------------------------------
+
+
+def _store(
+    src: npt.NDArray[np.generic], *, out: npt.NDArray[np.float32], scale: float, offset: float
+) -> None:
+    # `src` (channels, k) of any numeric dtype -> float32 full scale = 1.0, written into `out`.
+    np.copyto(out, src, casting="unsafe")
+    if offset:
+        out -= np.float32(offset)
+    if scale != 1.0:
+        out *= np.float32(scale)  # powers of two: exact in float32
+
+
+def _finish(
+    y: npt.NDArray[np.float32], *, sr: int, format_: str, subtype: str, limits: AudioLimits
+) -> DecodedAudio:
+    """Apply the checks that need the decoded audio and wrap it up."""
+    channels, frames = y.shape
+    if frames == 0:
+        raise EmptyAudioError("audio decodes to no samples (0 frames)")
+    # Block-wise max/min: NaN propagates through both and infinities show as such, without the
+    # full-size temporaries np.isfinite or np.abs would allocate.
+    peak = 0.0
+    for start in range(0, frames, _SCAN_BLOCK):
+        block = y[:, start : start + _SCAN_BLOCK]
+        hi, lo = float(block.max()), float(block.min())
+        if not (math.isfinite(hi) and math.isfinite(lo)):
+            end = min(start + _SCAN_BLOCK, frames)
+            raise UndecodableAudioError(
+                "audio contains non-finite samples (NaN or infinity) within "
+                f"{start / sr:.1f}-{end / sr:.1f} s; only finite samples are accepted",
+            )
+        peak = max(peak, hi, -lo)
+    duration = frames / sr
+    if duration < limits.min_duration_s:
+        raise AudioTooShortError(
+            f"audio is {duration:.3f} s long (decoded); the minimum is {limits.min_duration_s:g} s",
+        )
+    if peak < limits.silence_threshold:
+        level = f"{20.0 * math.log10(peak):.1f} dBFS" if peak > 0.0 else "-inf dBFS (digital silence)"
+        raise SilentAudioError(
+            f"audio is silent: its peak is {level}, "
+            f"below the {limits.silence_threshold_dbfs:g} dBFS threshold",
+        )
+    info = AudioInfo(
+        format=format_,
+        subtype=subtype,
+        sample_rate=sr,
+        channels=channels,
+        frames=frames,
+        duration_s=duration,
+    )
+    return DecodedAudio(y=y, sr=sr, info=info)
+
+
+def _max_frames(sr: int, limits: AudioLimits) -> int:
+    # Largest decoded frame count within the duration limit: frames / sr <= max_duration_s.
+    return math.floor(limits.max_duration_s * sr)
+
+
+def _check_growth(frames: int, *, sr: int, channels: int, limits: AudioLimits) -> None:
+    # Called before `frames` total frames are stored; stops the decode at the first block past a limit.
+    if frames > _max_frames(sr, limits):
+        raise AudioTooLongError(
+            f"audio is longer than {frames / sr:.1f} s (found while decoding); "
+            f"the limit is {limits.max_duration_s:g} s",
+        )
+    _check_decoded_size(frames, channels=channels, limits=limits, declared=False)
+
+
+def _check_decoded_size(frames: int, *, channels: int, limits: AudioLimits, declared: bool) -> None:
+    size = frames * channels * 4  # float32
+    if size > limits.max_decoded_bytes:
+        when = "the header declares" if declared else "decoding found"
+        raise InputTooLargeError(
+            f"{when} {frames:,} frames of {channels}-channel audio, {fmt_bytes(size)} as float32; "
+            f"the limit is {fmt_bytes(limits.max_decoded_bytes)}",
+        )
+
+
+def _clamp_capacity(capacity: int, sr: int, channels: int, limits: AudioLimits) -> int:
+    # Never preallocate past what the limits allow (a lying header must not allocate gigabytes).
+    by_memory = limits.max_decoded_bytes // (4 * channels)
+    return max(1, min(capacity, _max_frames(sr, limits), by_memory))
+
+
+class _PlanarBuffer:
+    """A growable ``(channels, capacity)`` float32 buffer in one allocation, trimmed in place.
+
+    Channel ``c`` occupies ``flat[c * capacity : c * capacity + frames]``. Growing reallocates the one
+    block (glibc ``mremap``s large blocks rather than copying) and moves the channels up, last first;
+    :meth:`finish` moves them down and shrinks the block, so a ``(channels, frames)`` C-contiguous
+    result never needs a second full-size array.
+    """
+
+    def __init__(self, *, channels: int, capacity: int) -> None:
+        self.channels = channels
+        self.capacity = max(1, capacity)
+        self.frames = 0
+        self._flat = np.empty(channels * self.capacity, dtype=np.float32)
+
+    def append(self, k: int) -> npt.NDArray[np.float32]:
+        """Reserve the next ``k`` frames and return them as a writable ``(channels, k)`` view.
+
+        The view is only valid until the next call (a later call may reallocate).
+        """
+        end = self.frames + k
+        if end > self.capacity:
+            self._grow(max(end, self.capacity + self.capacity // 2))
+        view = self._flat.reshape(self.channels, self.capacity)[:, self.frames : end]
+        self.frames = end
+        return view
+
+    def _grow(self, capacity: int) -> None:
+        old = self.capacity
+        # refcheck=False: no view of the buffer outlives an append() call, by contract.
+        self._flat.resize(self.channels * capacity, refcheck=False)
+        for c in range(self.channels - 1, 0, -1):
+            _move(self._flat, src=c * old, dst=c * capacity, n=self.frames)
+        self.capacity = capacity
+
+    def finish(self) -> npt.NDArray[np.float32]:
+        """Return the ``(channels, frames)`` C-contiguous result; the buffer is unusable afterwards."""
+        for c in range(1, self.channels):
+            _move(self._flat, src=c * self.capacity, dst=c * self.frames, n=self.frames)
+        if self.frames < self.capacity:
+            self._flat.resize(self.channels * self.frames, refcheck=False)
+        return self._flat.reshape(self.channels, self.frames)
+
+
+def _move(flat: npt.NDArray[np.float32], *, src: int, dst: int, n: int) -> None:
+    # memmove of n samples within `flat`, in chunks ordered so no chunk overwrites samples still to be
+    # read; numpy buffers each (possibly self-overlapping) chunk, so the extra memory is one chunk.
+    if src == dst or n == 0:
+        return
+    starts = range(0, n, _MOVE_CHUNK)
+    for off in starts if dst < src else reversed(starts):
+        k = min(_MOVE_CHUNK, n - off)
+        flat[dst + off : dst + off + k] = flat[src + off : src + off + k]
+
+
+def _read_at(source: AudioSource, offset: int, size: int) -> bytes:
+    if isinstance(source, str | os.PathLike):
+        with open(source, "rb") as fh:
+            fh.seek(offset)
+            return fh.read(size)
+    source.seek(offset)
+    return source.read(size)
+
+
+def _measure(source: AudioSource) -> int:
+    if isinstance(source, str | os.PathLike):
+        return os.stat(source).st_size
+    return int(source.seek(0, io.SEEK_END))
+
+
+def _open_binary(source: AudioSource) -> contextlib.AbstractContextManager[BinaryIO]:
+    # A reader at offset 0 that closes only what it opened itself.
+    if isinstance(source, str | os.PathLike):
+        return open(source, "rb")
+    source.seek(0)
+    return contextlib.nullcontext(source)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
