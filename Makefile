@@ -33,8 +33,21 @@ validate: $(STAMP)
 test: lint typecheck validate
 	$(BIN)/pytest -q
 
-bench: $(STAMP)
+# bench-setup: FluidSynth + FluidR3_GM SoundFont (apt) and the `bench` extra, each only when missing/stale.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+BENCH_STAMP := $(subst .installed-,.bench-installed-,$(STAMP))
+.PHONY: bench-setup
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
+	@rm -f $(VENV)/.bench-installed-* && touch $@
+
+bench-setup: $(BENCH_STAMP)
+	@command -v fluidsynth >/dev/null && test -f /usr/share/sounds/sf2/FluidR3_GM.sf2 || \
+		($(SUDO) apt-get update && $(SUDO) apt-get install -y fluidsynth fluid-soundfont-gm)
+
+bench: bench-setup
 	$(BIN)/python bench/job_roundtrip.py --runs 5 --out bench/results/job_roundtrip.json
+	$(BIN)/python -m bench.analysis.run --clips 48 --out bench/results/analysis.json
 
 # sam build of the layer and every zip function, one by one (the image function needs a Docker engine)
 ZIP_FUNCTIONS = $(shell $(BIN)/python -c "from tonearm.local.template import LocalTemplate as T; \

@@ -1,5 +1,5 @@
 """Container-image entry points (template.yaml: ImageConfig.Command ``app.<name>``)."""
 
-from tonearm.handlers.tasks import audio_info_handler
+from tonearm.handlers.tasks import analyze_handler, audio_info_handler
 
-__all__ = ["audio_info_handler"]
+__all__ = ["analyze_handler", "audio_info_handler"]

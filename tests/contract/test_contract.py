@@ -87,6 +87,7 @@ ORDER = [
     "ApiFunction",
     "JobStatusFunction",
     "AudioInfoFunction",
+    "AnalyzeFunction",
     "WebhookFunction",
     "IngestFunction",
     "ExecutionWatchdogFunction",
@@ -108,6 +109,8 @@ def _expectations(logical_id: str, name: str, result: Any) -> None:
         assert result["applied"] is True
     elif logical_id == "AudioInfoFunction":
         assert result["result"]["sampleRate"] == 22050 and "wav" in result["outputs"]
+    elif logical_id == "AnalyzeFunction":
+        assert result["outputs"] == {} and result["result"]["key"] and "features" in result["result"]
     elif logical_id == "WebhookFunction":
         assert result == {"delivered": False, "reason": "no webhook configured"}
     elif logical_id == "ExecutionWatchdogFunction":

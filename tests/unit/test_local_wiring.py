@@ -53,10 +53,10 @@ def test_template_wiring_resolves_to_the_same_functions() -> None:
     text, subs = template.state_machine_definition("AudioInfoStateMachine")
     assert subs == {
         "JobStatusFunctionArn": function_arn("JobStatusFunction"),
-        "AudioInfoFunctionArn": function_arn("AudioInfoFunction"),
+        "TaskFunctionArn": function_arn("AudioInfoFunction"),
     }
     assert "${JobStatusFunctionArn}" in text
-    assert function_from_arn(subs["AudioInfoFunctionArn"]) == "AudioInfoFunction"
+    assert function_from_arn(subs["TaskFunctionArn"]) == "AudioInfoFunction"
     functions = template.functions()
     assert functions["AudioInfoFunction"].module_file == PROJECT_ROOT / "functions" / "worker" / "app.py"
     assert functions["AudioInfoFunction"].attribute == "audio_info_handler"

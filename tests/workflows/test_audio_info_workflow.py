@@ -1,4 +1,4 @@
-"""The real statemachines/audio_info.asl.json on the local runner, with the real handlers."""
+"""statemachines/single_task.asl.json as AudioInfoStateMachine on the local runner, real handlers."""
 
 from __future__ import annotations
 

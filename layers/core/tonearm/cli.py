@@ -80,6 +80,40 @@ def _app_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def _analyze(args: argparse.Namespace) -> int:
+    import json
+
+    from tonearm.analysis.analyze import analyze
+    from tonearm.audio.decode import decode
+    from tonearm.errors import TonearmError
+
+    path = Path(args.file)
+    try:
+        audio = decode(path, size_bytes=path.stat().st_size)
+        result = analyze(audio.y, sr=audio.sr).to_result()
+    except FileNotFoundError:
+        print(f"tonearm: no such file: {path}", file=sys.stderr)
+        return 2
+    except TonearmError as exc:
+        print(f"tonearm: {exc.code}: {exc.message}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(result.model_dump(mode="json"), indent=2))
+        return 0
+    f = result.features
+    print(
+        f"{path.name}: {result.duration:.1f} s, {audio.info.format}, {audio.sr} Hz, {audio.y.shape[0]} ch\n"
+        f"  tempo     {result.bpm:.1f} BPM (confidence {result.bpmConfidence:.2f}), "
+        f"{result.timeSignature}/4, {len(result.beats)} beats, {len(result.downbeats)} bars\n"
+        f"  key       {result.key} (confidence {result.keyConfidence:.2f})\n"
+        f"  loudness  {result.loudnessLufs} LUFS, range {result.loudnessRangeLu} LU, "
+        f"true peak {result.truePeakDb} dBTP\n"
+        f"  features  "
+        + ", ".join(f"{k} {v:.2f}" for k, v in f.items() if isinstance(v, float) and 0 <= v <= 1)
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``tonearm`` command."""
     parser = argparse.ArgumentParser(prog="tonearm", description=__doc__)
@@ -91,6 +125,12 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--project-root", default=".", help="folder holding template.yaml")
     serve.add_argument("--log-level", default="warning")
     serve.set_defaults(func=_serve)
+    analyze = sub.add_parser("analyze", help="tempo, beats, key, loudness and features of an audio file")
+    analyze.add_argument("file")
+    analyze.add_argument(
+        "--json", action="store_true", help="print the JSON the tonearm/analyze workflow returns"
+    )
+    analyze.set_defaults(func=_analyze)
     apps = sub.add_parser("app", help="manage applications (API keys)")
     app_sub = apps.add_subparsers(dest="app_command", required=True)
     create = app_sub.add_parser(

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict
 
 from tonearm.errors import TonearmError
 from tonearm.jobs.failures import JobTaskError
-from tonearm.jobs.tasks import audio_info
+from tonearm.jobs.tasks import TaskFunction, analyze_audio, audio_info
 from tonearm.runtime import get_services
 
 logger = Logger()
@@ -33,11 +33,24 @@ class TaskEvent(BaseModel):
 @metrics.log_metrics(capture_cold_start_metric=True)
 @event_parser(model=TaskEvent)
 def audio_info_handler(event: TaskEvent, context: LambdaContext) -> dict[str, Any]:
-    """Run ``tonearm/audio-info`` for one job; expected failures become ``JobTaskError``."""
+    """Run ``tonearm/audio-info`` for one job."""
+    return _run(event.jobId, audio_info)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
+@event_parser(model=TaskEvent)
+def analyze_handler(event: TaskEvent, context: LambdaContext) -> dict[str, Any]:
+    """Run ``tonearm/analyze`` for one job."""
+    return _run(event.jobId, analyze_audio)
+
+
+def _run(job_id: str, task: TaskFunction) -> dict[str, Any]:
+    """Run one task; expected failures become ``JobTaskError`` so their code reaches the job."""
     try:
-        output = get_services().tasks.run(event.jobId, audio_info)
+        return get_services().tasks.run(job_id, task)
     except TonearmError as exc:
-        logger.info("task failed", extra={"jobId": event.jobId, "code": exc.code})
+        logger.info("task failed", extra={"jobId": job_id, "code": exc.code})
         metrics.add_metric(name="TaskFailures", unit=MetricUnit.Count, value=1)
         raise JobTaskError(exc) from exc
-    return output

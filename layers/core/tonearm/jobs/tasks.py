@@ -59,7 +59,16 @@ def audio_info(input_path: Path, work_dir: Path) -> TaskOutput:
     )
 
 
-TASKS: dict[str, TaskFunction] = {"tonearm/audio-info": audio_info}
+def analyze_audio(input_path: Path, work_dir: Path) -> TaskOutput:
+    """``tonearm/analyze``: decode every supported format, then ``analyze``."""
+    from tonearm.analysis.analyze import analyze
+    from tonearm.audio.decode import decode
+
+    audio = decode(input_path, size_bytes=input_path.stat().st_size)
+    return TaskOutput(values=analyze(audio.y, sr=audio.sr).to_json())
+
+
+TASKS: dict[str, TaskFunction] = {"tonearm/audio-info": audio_info, "tonearm/analyze": analyze_audio}
 
 
 class TaskRunner:

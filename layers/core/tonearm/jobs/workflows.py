@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tonearm.analysis.schema import AnalysisResult
 from tonearm.jobs.errors import UnknownWorkflowError
 
 
@@ -83,7 +84,23 @@ AUDIO_INFO = WorkflowSpec(
     },
 )
 
-CATALOGUE: dict[str, WorkflowSpec] = {spec.slug: spec for spec in (AUDIO_INFO,)}
+ANALYZE = WorkflowSpec(
+    slug="tonearm/analyze",
+    name="Analyze",
+    description=(
+        "Decode the input (WAV, FLAC, OGG Vorbis/Opus, MP3, AAC/M4A) and report tempo, beats, downbeats "
+        "and time signature, key, loudness (BS.1770 integrated, EBU loudness range, sample and true peak) "
+        "and Spotify-style audio features (tonearm's own definitions)."
+    ),
+    params=InputParams,
+    state_machine="AnalyzeStateMachine",
+    outputs={
+        name: OutputSpec("value", field.description or name)
+        for name, field in AnalysisResult.model_fields.items()
+    },
+)
+
+CATALOGUE: dict[str, WorkflowSpec] = {spec.slug: spec for spec in (AUDIO_INFO, ANALYZE)}
 
 
 def get_workflow(slug: str) -> WorkflowSpec:

@@ -1,0 +1,1 @@
+"""Analysis accuracy/speed benchmark (``make bench``): see README.md in this folder."""

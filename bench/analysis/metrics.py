@@ -1,0 +1,154 @@
+"""Scoring with mir_eval and aggregation over clips.
+
+* Tempo Acc1: ``|est - ref| <= 4 % of ref``. Acc2: the same after allowing the factors 2, 3, 1/2, 1/3
+  (the MIREX / Gouyon et al. octave-error tolerance).
+* Beat F-measure: ``mir_eval.beat.f_measure`` (default 70 ms window) on ``mir_eval.beat.trim_beats``'d
+  reference and estimate (beats before 5 s dropped, as mir_eval's own ``evaluate`` does).
+* Downbeat F-measure: the same functions on downbeats; ``None`` (n/a) for tools that give none.
+* Key: ``mir_eval.key.weighted_score`` (MIREX: 1 same key, 0.5 fifth, 0.3 relative, 0.2 parallel, else 0).
+* A clip a tool failed on scores 0 everywhere (and is counted in ``n_errors``).
+"""
+
+from __future__ import annotations
+
+import statistics
+import warnings
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+ACC_TOLERANCE = 0.04
+ACC2_FACTORS = (1.0, 2.0, 3.0, 1 / 2, 1 / 3)
+
+
+def tempo_acc(ref: float, est: float | None) -> tuple[float, float]:
+    """(Acc1, Acc2) for one clip, each 0 or 1."""
+    if est is None or not np.isfinite(est) or est <= 0:
+        return 0.0, 0.0
+    acc1 = float(abs(est - ref) <= ACC_TOLERANCE * ref)
+    acc2 = float(any(abs(est - f * ref) <= ACC_TOLERANCE * f * ref for f in ACC2_FACTORS))
+    return acc1, acc2
+
+
+def beat_f(ref: Iterable[float], est: Iterable[float] | None) -> float:
+    """mir_eval beat F-measure after trim_beats on both sides."""
+    import mir_eval
+
+    if est is None:
+        return 0.0
+    r = mir_eval.beat.trim_beats(np.asarray(sorted(ref), dtype=float))
+    e = mir_eval.beat.trim_beats(np.asarray(sorted(est), dtype=float))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return float(mir_eval.beat.f_measure(r, e))
+
+
+def beat_offset_ms(ref: Iterable[float], est: Iterable[float] | None) -> float | None:
+    """Median signed distance (ms) from each estimated beat after 5 s to its nearest reference beat.
+
+    A diagnostic of systematic latency (positive = the tool's beats are late), not a target metric.
+    """
+    r = np.asarray(sorted(ref), dtype=float)
+    e = np.asarray(sorted(est or []), dtype=float)
+    e = e[e >= 5.0]
+    if len(r) == 0 or len(e) == 0:
+        return None
+    idx = np.abs(e[:, None] - r[None, :]).argmin(axis=1)
+    return float(np.median(e - r[idx]) * 1000.0)
+
+
+def key_score(ref: str, est: str | None) -> float:
+    """mir_eval MIREX weighted key score."""
+    import mir_eval
+
+    if not est:
+        return 0.0
+    return float(mir_eval.key.weighted_score(ref, est))
+
+
+def chord_score(ref: list[list[Any]], est: Any) -> float | None:
+    """mir_eval majmin weighted overlap, if a tool returns chords as (start, end, label) rows or dicts."""
+    import mir_eval
+
+    if not est:
+        return None
+    try:
+        rows = [(r["start"], r["end"], r["label"]) if isinstance(r, dict) else tuple(r[:3]) for r in est]
+        ei = np.array([[float(a), float(b)] for a, b, _ in rows])
+        el = [str(lab) for *_, lab in rows]
+        ri = np.array([[a, b] for a, b, _ in ref])
+        rl = [lab for *_, lab in ref]
+        ei, el = mir_eval.util.adjust_intervals(
+            ei, el, ri.min(), ri.max(), mir_eval.chord.NO_CHORD, mir_eval.chord.NO_CHORD
+        )
+        merged = mir_eval.util.merge_labeled_intervals(ri, rl, ei, el)
+        iv, rlab, elab = merged
+        comp = mir_eval.chord.majmin(rlab, elab)
+        return float(mir_eval.chord.weighted_accuracy(comp, mir_eval.util.intervals_to_durations(iv)))
+    except Exception:
+        return None
+
+
+def score_row(clip: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
+    """Per-clip metrics for one tool's row."""
+    if "error" in row:
+        out = {"acc1": 0.0, "acc2": 0.0, "beat_f": 0.0, "key_weighted": 0.0}
+        out["downbeat_f"] = 0.0 if row.get("tool") == "tonearm" else None
+        return out
+    acc1, acc2 = tempo_acc(clip["tempo"], row.get("bpm"))
+    out: dict[str, Any] = {"acc1": acc1, "acc2": acc2, "beat_f": beat_f(clip["beats"], row.get("beats"))}
+    out["downbeat_f"] = (
+        beat_f(clip["downbeats"], row["downbeats"]) if row.get("downbeats") is not None else None
+    )
+    out["beat_offset_ms"] = beat_offset_ms(clip["beats"], row.get("beats"))
+    out["key_weighted"] = key_score(clip["key"], row.get("key"))
+    out["key_exact"] = float(out["key_weighted"] == 1.0)
+    cs = chord_score(clip["chords"], row.get("chords"))
+    if cs is not None:
+        out["chord_majmin"] = cs
+    return out
+
+
+def _mean(vals: list[float | None]) -> float | None:
+    v = [x for x in vals if x is not None]
+    return float(np.mean(v)) if v else None
+
+
+def _median(vals: list[float | None]) -> float | None:
+    v = [x for x in vals if x is not None]
+    return float(statistics.median(v)) if v else None
+
+
+METRICS = ("acc1", "acc2", "beat_f", "downbeat_f", "key_weighted", "key_exact", "chord_majmin")
+
+
+def aggregate(
+    rows: list[dict[str, Any]], keep: Callable[[dict[str, Any]], bool] = lambda r: True
+) -> dict[str, Any]:
+    """Means of the per-clip metrics and medians of the timings over the rows ``keep`` selects."""
+    sel = [r for r in rows if keep(r)]
+    out: dict[str, Any] = {"n": len(sel), "n_errors": sum(1 for r in sel if "error" in r)}
+    for m in METRICS:
+        vals = [r["metrics"].get(m) for r in sel]
+        if m == "downbeat_f" and all(v is None for v in vals):
+            out[m] = None
+        elif m == "chord_majmin" and all(v is None for v in vals):
+            continue
+        else:
+            out[m] = _mean([0.0 if v is None and "error" in r else v for v, r in zip(vals, sel, strict=True)])
+    out["median_beat_offset_ms"] = _median([r["metrics"].get("beat_offset_ms") for r in sel])
+    for t in ("decode_s", "analysis_s", "total_s", "cpu_s"):
+        out[f"median_{t}"] = _median([r.get(t) for r in sel])
+    out["p90_total_s"] = (
+        float(np.percentile([r["total_s"] for r in sel if "total_s" in r], 90)) if sel else None
+    )
+    extra: dict[str, list[float]] = {}
+    for r in sel:
+        for k, v in (r.get("extra_decode_s") or {}).items():
+            extra.setdefault(k, []).append(v)
+    out["median_extra_decode_s"] = {k: _median(list(v)) for k, v in extra.items()}
+    offs = [r["offset_vs_wav_ms"] for r in sel if "offset_vs_wav_ms" in r]
+    if offs:
+        out["median_offset_vs_wav_ms"] = _median(list(offs))
+    return out

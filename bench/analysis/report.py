@@ -1,0 +1,396 @@
+"""Summaries, target verdicts and the markdown report for the analysis benchmark."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .metrics import aggregate
+
+PEERS = ("librosa", "essentia")
+LABEL = {"tonearm": "tonearm", "librosa": "librosa", "essentia": "Essentia"}
+TARGETS: dict[str, dict[str, Any]] = {
+    "tempo_acc1": {"op": ">=", "value": 0.95, "text": "tempo Acc1 >= 0.95 (WAV)"},
+    "tempo_acc2": {"op": ">=", "value": 1.00, "text": "tempo Acc2 = 1.00 (WAV)"},
+    "beat_f": {"op": ">=", "value": 0.90, "text": "beat F-measure >= 0.90 (WAV)"},
+    "key_weighted": {"op": ">=", "value": 0.95, "text": "key weighted score >= 0.95 (WAV)"},
+    "mp3_30s_total_s": {
+        "op": "<=",
+        "value": 0.150,
+        "text": "analyze a 30 s MP3, decode included, median <= 150 ms",
+    },
+    "long_10min_total_s": {"op": "<=", "value": 3.0, "text": "10-minute MP3, decode + analyze <= 3 s"},
+    "long_10min_rss_mb": {"op": "<=", "value": 500.0, "text": "10-minute MP3, peak RSS <= 500 MB"},
+    "vs_best_peer": {"op": "all", "value": None, "text": "every metric at least as good as the best peer"},
+}
+
+
+def summarize(results: dict[str, Any], clips: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Per tool: aggregates for WAV and MP3, and WAV breakdowns by category, meter and drums."""
+    out: dict[str, Any] = {}
+    for tool, res in results.items():
+        rows = res["rows"]
+
+        def sel(fmt: str, pred: Callable[[dict[str, Any]], bool] = lambda c: True) -> Callable[[dict], bool]:
+            return lambda r: r["format"] == fmt and pred(clips[r["clip_id"]])
+
+        s: dict[str, Any] = {"wav": aggregate(rows, sel("wav")), "mp3": aggregate(rows, sel("mp3")), "by": {}}
+        groups: dict[str, Callable[[dict[str, Any]], str]] = {
+            "category": lambda c: c["category"],
+            "meter": lambda c: c["meter"],
+            "drums": lambda c: "drums" if c["drums"] else "no drums",
+            "mode": lambda c: c["mode"],
+        }
+        for gname, fn in groups.items():
+            values = sorted({fn(c) for c in clips.values()})
+            s["by"][gname] = {
+                v: aggregate(rows, sel("wav", lambda c, fn=fn, v=v: fn(c) == v)) for v in values
+            }
+        s["error"] = res["summary"].get("error")
+        s["maxrss_mb"] = res["summary"].get("maxrss_mb")
+        s["first_call_s"] = res["summary"].get("first_call_s")
+        out[tool] = s
+    return out
+
+
+# (id, label, getter(summary_of_tool, tool_summary_extra) -> value, higher is better, kind)
+def _g(fmt: str, key: str) -> Callable[[dict[str, Any]], Any]:
+    return lambda s: (s.get(fmt) or {}).get(key)
+
+
+COMPARED: list[tuple[str, str, Callable[[dict[str, Any]], Any], bool, str]] = [
+    ("tempo_acc1", "Tempo Acc1 (±4 %)", _g("wav", "acc1"), True, "acc"),
+    ("tempo_acc2", "Tempo Acc2 (octave errors x2, x3, x1/2, x1/3 allowed)", _g("wav", "acc2"), True, "acc"),
+    ("beat_f", "Beat F-measure (±70 ms)", _g("wav", "beat_f"), True, "acc"),
+    ("downbeat_f", "Downbeat F-measure (±70 ms)", _g("wav", "downbeat_f"), True, "acc"),
+    ("key_weighted", "Key weighted score (MIREX)", _g("wav", "key_weighted"), True, "acc"),
+    ("key_exact", "Key exactly right (share)", _g("wav", "key_exact"), True, "acc"),
+    (
+        "beat_offset_ms",
+        "Beat offset vs reference, median ms (diagnostic)",
+        _g("wav", "median_beat_offset_ms"),
+        False,
+        "diag",
+    ),
+    ("mp3_tempo_acc1", "Tempo Acc1", _g("mp3", "acc1"), True, "acc_mp3"),
+    ("mp3_tempo_acc2", "Tempo Acc2", _g("mp3", "acc2"), True, "acc_mp3"),
+    ("mp3_beat_f", "Beat F-measure", _g("mp3", "beat_f"), True, "acc_mp3"),
+    ("mp3_downbeat_f", "Downbeat F-measure", _g("mp3", "downbeat_f"), True, "acc_mp3"),
+    ("mp3_key_weighted", "Key weighted score", _g("mp3", "key_weighted"), True, "acc_mp3"),
+    ("wav_analysis_s", "Analysis only, 30 s WAV (median)", _g("wav", "median_analysis_s"), False, "speed"),
+    ("mp3_analysis_s", "Analysis only, 30 s MP3 (median)", _g("mp3", "median_analysis_s"), False, "speed"),
+    ("wav_total_s", "Decode + analysis, 30 s WAV (median)", _g("wav", "median_total_s"), False, "speed"),
+    ("mp3_total_s", "Decode + analysis, 30 s MP3 (median)", _g("mp3", "median_total_s"), False, "speed"),
+    ("wav_decode_s", "Decode only, 30 s WAV (median, as used)", _g("wav", "median_decode_s"), False, "speed"),
+    ("mp3_decode_s", "Decode only, 30 s MP3 (median, as used)", _g("mp3", "median_decode_s"), False, "speed"),
+    (
+        "first_call_s",
+        "First call in the process (warm-up, JIT)",
+        lambda s: s.get("first_call_s"),
+        False,
+        "speed",
+    ),
+    ("maxrss_mb", "Peak RSS, whole set in one process (MB)", lambda s: s.get("maxrss_mb"), False, "mem"),
+]
+
+
+def _cmp(a: float, b: float, higher: bool) -> bool:
+    return a >= b - 1e-12 if higher else a <= b + 1e-12
+
+
+def verdicts(
+    summary: dict[str, Any], long_res: dict[str, Any], imports: dict[str, Any], results: dict[str, Any]
+) -> dict[str, Any]:
+    """Pass/fail for every target, plus the per-metric comparison with the best peer."""
+    t = summary.get("tonearm")
+    out: dict[str, Any] = {"targets": {}, "vs_best_peer": []}
+    if t is None:
+        return out
+
+    def thr(name: str, value: float | None) -> dict[str, Any]:
+        spec = TARGETS[name]
+        ok = (
+            None
+            if value is None
+            else (value >= spec["value"] - 1e-12 if spec["op"] == ">=" else value <= spec["value"])
+        )
+        return {"target": spec["text"], "value": value, "pass": ok}
+
+    v = out["targets"]
+    v["tempo_acc1"] = thr("tempo_acc1", t["wav"].get("acc1"))
+    v["tempo_acc2"] = thr("tempo_acc2", t["wav"].get("acc2"))
+    v["beat_f"] = thr("beat_f", t["wav"].get("beat_f"))
+    v["key_weighted"] = thr("key_weighted", t["wav"].get("key_weighted"))
+    v["mp3_30s_total_s"] = thr("mp3_30s_total_s", t["mp3"].get("median_total_s"))
+    lm = long_res.get("mp3") or {}
+    v["long_10min_total_s"] = thr("long_10min_total_s", lm.get("median_total_s"))
+    v["long_10min_rss_mb"] = thr("long_10min_rss_mb", lm.get("max_maxrss_mb"))
+
+    rows = []
+    extra = [("import_net_s", "Cold import, net of interpreter start (median of runs)", False)]
+    for mid, label, get, higher, kind in COMPARED:
+        if kind == "diag":
+            continue
+        mine = get(t)
+        peers = {p: get(summary[p]) for p in PEERS if p in summary and not summary[p].get("error")}
+        peers = {p: x for p, x in peers.items() if x is not None}
+        rows.append(_row(mid, label, kind, higher, mine, peers))
+    for mid, label, higher in extra:
+        mine = (imports.get("tonearm") or {}).get("median_net_s")
+        peers = {
+            p: imports[p]["median_net_s"]
+            for p in PEERS
+            if (imports.get(p) or {}).get("median_net_s") is not None
+        }
+        rows.append(_row(mid, label, "speed", higher, mine, peers))
+    out["vs_best_peer"] = rows
+    judged = [r for r in rows if r["pass"] is not None]
+    v["vs_best_peer"] = {
+        "target": TARGETS["vs_best_peer"]["text"],
+        "value": f"{sum(r['pass'] for r in judged)}/{len(judged)} metrics",
+        "pass": all(r["pass"] for r in judged) if judged else None,
+        "failing": [r["id"] for r in judged if not r["pass"]],
+    }
+    return out
+
+
+def _row(mid: str, label: str, kind: str, higher: bool, mine: Any, peers: dict[str, Any]) -> dict[str, Any]:
+    if not peers:
+        return {"id": mid, "label": label, "kind": kind, "tonearm": mine, "best_peer": None, "pass": None}
+    best_p = max(peers, key=lambda p: peers[p]) if higher else min(peers, key=lambda p: peers[p])
+    ok = None if mine is None else _cmp(mine, peers[best_p], higher)
+    if mine is None:
+        ok = False
+    return {
+        "id": mid,
+        "label": label,
+        "kind": kind,
+        "tonearm": mine,
+        "best_peer": best_p,
+        "best_peer_value": peers[best_p],
+        "pass": ok,
+    }
+
+
+def clip_public(c: dict[str, Any]) -> dict[str, Any]:
+    """A clip's labels as stored in analysis.json."""
+    return {k: v for k, v in c.items() if k not in ("cached",)}
+
+
+# ---------------------------------------------------------------- markdown
+
+
+def _fmt(x: Any, kind: str) -> str:
+    if x is None:
+        return "n/a"
+    if isinstance(x, str):
+        return x
+    if kind in ("acc", "acc_mp3"):
+        return f"{x:.3f}"
+    if kind == "speed":
+        return f"{x * 1000:.0f} ms" if x < 10 else f"{x:.1f} s"
+    if kind == "mem":
+        return f"{x:.0f} MB"
+    if kind == "diag":
+        return f"{x:+.0f} ms"
+    return f"{x}"
+
+
+def _mark(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("PASS" if ok else "FAIL")
+
+
+def markdown(doc: dict[str, Any]) -> str:
+    """The human-readable report."""
+    s, ver = doc["summary"], doc["verdicts"]
+    tools = [t for t in ("tonearm", "librosa", "essentia") if t in s]
+    names = [
+        LABEL[t] + (" (STUB)" if t == "tonearm" and doc["tonearm_impl"] == "stub" else "") for t in tools
+    ]
+    m = doc["machine"]
+    L: list[str] = []  # noqa: N806 - the report's lines
+    L.append("# Analysis benchmark: tonearm vs librosa vs Essentia\n")
+    if doc.get("stub_warning"):
+        L.append(f"> **WARNING: {doc['stub_warning']}.** These numbers only exercise the harness.\n")
+    L.append(
+        f"Generated {doc['generated']} by `make bench` (`{doc['command']}`). "
+        f"{doc['dataset']['n_clips']} clips of 30 s rendered from music21's corpus with FluidSynth "
+        f"({doc['dataset']['renderer']['fluidsynth']}, FluidR3_GM); every tool in its own process, "
+        "one thread, "
+        f"bound to CPU {doc['single_thread']['cpu_affinity']}. Method: `bench/analysis/README.md`.\n"
+    )
+    L.append(
+        f"**Machine:** {m.get('cpu', '?')}, {m.get('logical_cpus')} logical CPUs, "
+        f"{m.get('memory_gib', '?')} GiB RAM; "
+        f"{m['platform']}; Python {m['python']}, numpy {m['numpy']}, mir_eval {m['mir_eval']}; "
+        f"load average {m.get('load_average_at_start')} at start, {m.get('load_average_at_report')} at end. "
+        + "; ".join(
+            f"{LABEL[t]}: "
+            + ", ".join(f"{k} {v}" for k, v in (doc["tools"][t].get("versions") or {}).items())
+            for t in tools
+        )
+        + "\n"
+    )
+
+    L.append("## Targets\n")
+    if s.get("tonearm", {}).get("error"):
+        L.append(f"> **tonearm could not run:** `{s['tonearm']['error']}`\n")
+    L.append("| Target | tonearm | Result |\n|---|---|---|")
+    for key, v in ver.get("targets", {}).items():
+        val = v["value"]
+        if isinstance(val, float):
+            val = (
+                _fmt(val, "speed")
+                if key in ("mp3_30s_total_s", "long_10min_total_s")
+                else (_fmt(val, "mem") if key == "long_10min_rss_mb" else f"{val:.3f}")
+            )
+        extra = f" (failing: {', '.join(v['failing'])})" if v.get("failing") else ""
+        L.append(f"| {v['target']} | {val if val is not None else 'n/a'} | {_mark(v['pass'])}{extra} |")
+    L.append("")
+
+    rows_by_id = {r["id"]: r for r in ver.get("vs_best_peer", [])}
+
+    def table(title: str, kinds: tuple[str, ...], note: str = "") -> None:
+        L.append(f"## {title}\n")
+        if note:
+            L.append(note + "\n")
+        L.append("| Metric | " + " | ".join(names) + " | Target | vs best peer |")
+        L.append("|---|" + "---|" * (len(names) + 2))
+        for mid, label, get, _higher, kind in COMPARED:
+            if kind not in kinds:
+                continue
+            vals = [_fmt(get(s[t]), kind) for t in tools]
+            tgt_s = ""
+            if mid in TARGETS:
+                tv = ver["targets"].get(mid, {})
+                tgt_s = f"{TARGETS[mid]['op']} {TARGETS[mid]['value']:.2f}: {_mark(tv.get('pass'))}"
+            elif mid == "mp3_total_s":
+                tv = ver["targets"].get("mp3_30s_total_s", {})
+                tgt_s = f"<= 150 ms: {_mark(tv.get('pass'))}"
+            judged = "" if kind == "diag" else _mark(rows_by_id.get(mid, {}).get("pass"))
+            L.append(f"| {label} | " + " | ".join(vals) + f" | {tgt_s} | {judged} |")
+        L.append("")
+
+    n = doc["dataset"]["n_clips"]
+    table(
+        "Accuracy, WAV (primary)",
+        ("acc", "diag"),
+        f"Means over {n} clips; a failed clip scores 0. The beat offset row (median over clips of the median "
+        "signed distance to the nearest reference beat; positive = late) shows systematic latency; it is "
+        "not judged.",
+    )
+    table(
+        "Accuracy, MP3 (192 kbit/s)",
+        ("acc_mp3",),
+        "Same clips and labels; each tool decodes the MP3 with its own decoder (delay handling differs: see "
+        "the decoder table).",
+    )
+    table("Speed and memory (one thread, per 30 s clip, median over clips)", ("speed", "mem"))
+    imp = doc["imports"]
+    L.append(
+        '| Cold import (`python -c "import …"`, median of runs, raw / net of '
+        f"{imp['python_startup_s'] * 1000:.0f} ms interpreter start) | "
+        + " | ".join(
+            (
+                f"{imp[t]['median_s'] * 1000:.0f} / {imp[t]['median_net_s'] * 1000:.0f} ms"
+                if imp.get(t, {}).get("median_s")
+                else f"n/a ({imp.get(t, {}).get('error')})"
+            )
+            for t in tools
+        )
+        + f" | | {_mark(rows_by_id.get('import_net_s', {}).get('pass'))} |\n"
+    )
+
+    L.append("## Decoders (median per 30 s clip, one thread)\n")
+    L.append("| Decoder | WAV | MP3 | MP3 vs WAV offset (median) |\n|---|---|---|---|")
+    dec_names = {
+        "tonearm": "tonearm `decode()`",
+        "librosa": "`librosa.load()` (22.05 kHz mono)",
+        "essentia": "Essentia `MonoLoader` (44.1 kHz mono)",
+    }
+    for t in tools:
+        w, p3 = s[t]["wav"], s[t]["mp3"]
+        off = p3.get("median_offset_vs_wav_ms")
+        L.append(
+            f"| {dec_names[t]} | {_fmt(w.get('median_decode_s'), 'speed')} | "
+            f"{_fmt(p3.get('median_decode_s'), 'speed')} | {'n/a' if off is None else f'{off:+.1f} ms'} |"
+        )
+        for name in sorted(
+            set(w.get("median_extra_decode_s", {})) | set(p3.get("median_extra_decode_s", {}))
+        ):
+            L.append(
+                f"| `{name}` | {_fmt(w['median_extra_decode_s'].get(name), 'speed')} | "
+                f"{_fmt(p3['median_extra_decode_s'].get(name), 'speed')} | |"
+            )
+    L.append("")
+
+    lt = doc.get("long_track") or {}
+    if lt:
+        L.append("## 10-minute track (tonearm only, fresh process per run)\n")
+        L.append(
+            "| File | runs | decode | analysis | decode + analysis | import | peak RSS |\n"
+            "|---|---|---|---|---|---|---|"
+        )
+        for fmt, r in lt.items():
+            if r.get("n_ok"):
+                L.append(
+                    f"| {r['file']} | {r['n_ok']} | {_fmt(r['median_decode_s'], 'speed')} | "
+                    f"{_fmt(r['median_analysis_s'], 'speed')} | {_fmt(r['median_total_s'], 'speed')} | "
+                    f"{_fmt(r['median_import_s'], 'speed')} | {_fmt(r['max_maxrss_mb'], 'mem')} |"
+                )
+            else:
+                L.append(f"| {fmt} | 0 | error: {r.get('error')} | | | | |")
+        L.append("")
+
+    L.append("## Breakdown (WAV): beat F / tempo Acc1 / key weighted\n")
+    L.append("| Group | n | " + " | ".join(names) + " |\n|---|---|" + "---|" * len(names))
+    for gname in ("category", "meter", "drums", "mode"):
+        for val in s[tools[0]]["by"][gname]:
+            cells = []
+            for t in tools:
+                a = s[t]["by"][gname][val]
+                cells.append(
+                    f"{_fmt(a.get('beat_f'), 'acc')} / {_fmt(a.get('acc1'), 'acc')} / "
+                    f"{_fmt(a.get('key_weighted'), 'acc')}"
+                )
+            n_grp = max(s[t]["by"][gname][val]["n"] for t in tools)
+            L.append(f"| {gname}: {val} | {n_grp} | " + " | ".join(cells) + " |")
+    L.append("")
+
+    errs = {t: (s[t]["wav"]["n_errors"], s[t]["mp3"]["n_errors"], s[t].get("error")) for t in tools}
+    if any(e[0] or e[1] or e[2] for e in errs.values()):
+        L.append("## Errors\n")
+        for t, (ew, em, fatal) in errs.items():
+            if ew or em or fatal:
+                L.append(f"- {LABEL[t]}: {ew} WAV / {em} MP3 clips failed" + (f"; {fatal}" if fatal else ""))
+        L.append("")
+
+    ds = doc["dataset"]
+    L.append("## Dataset\n")
+    L.append(
+        f"Rendered in {ds['render_wall_s']:.0f} s ({ds['rendered']} clips rendered this run, the rest "
+        f"cached); set digest `{ds.get('set_sha256')}` (audio, MIDI and labels; re-renders are "
+        "bit-identical with the same FluidSynth, SoundFont and music21). Labels come from the scores "
+        "(tempo = the one MIDI tempo, beats = every quarter note from the first onset, downbeats = bar "
+        "lines from the first full bar, key = the piece's key transposed). Keys marked * differ from "
+        "music21's own analysis of the excerpt (kept: the label is the piece's key).\n"
+    )
+    L.append(
+        "| # | Piece | Category | Meter | BPM | Key (original → clip) | Pickup | Loops | Drums "
+        "| Instruments |"
+    )
+    L.append("|---|---|---|---|---|---|---|---|---|---|")
+    for c in doc["clips"]:
+        piece = c["path"] + (f" #{c['number']}" if c.get("number") is not None else "")
+        star = "" if c.get("key_music21_agrees") else "*"
+        acc = "/" + c["accompaniment"] if c.get("accompaniment") else ""
+        L.append(
+            f"| {c['index']} | {piece} | {c['category']} | {c['meter']} | {c['tempo']:.0f} | "
+            f"{c['original_key']} → {c['key']}{star} | {c['pickup_ql']:g} | {c['copies']} | "
+            f"{'yes' if c['drums'] else ''} | {c['ensemble']}{acc} |"
+        )
+    L.append("")
+    st = doc["stages_s"]
+    L.append("## Run time\n")
+    L.append(", ".join(f"{k.removesuffix('_s')}: {v:.0f} s" for k, v in st.items()) + "\n")
+    return "\n".join(L)

@@ -1,0 +1,265 @@
+"""Analysis accuracy/speed benchmark: tonearm vs librosa vs Essentia on rendered music21 scores.
+
+One command renders (or reuses) the set, measures every tool in its own single-threaded subprocess, scores
+with mir_eval and writes ``analysis.json`` (every number, per-clip rows) and ``analysis.md``::
+
+    python -m bench.analysis.run --clips 48 --out bench/results/analysis.json
+
+See ``bench/analysis/README.md`` for the method. ``--tonearm-impl stub`` exists only to develop the harness
+before tonearm's analysis modules land; its numbers are labelled as such and must not be published.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from . import dataset, metrics, report
+from .tools import IMPORT_STATEMENTS
+from .worker import THREAD_VARS
+
+ROOT = Path(__file__).resolve().parents[2]
+TOOLS = ("tonearm", "librosa", "essentia")
+
+
+def single_thread_env() -> dict[str, str]:
+    """The environment every measured subprocess gets."""
+    env = dict(os.environ)
+    for v in THREAD_VARS:
+        env[v] = "1"
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # let numba/pyc caches behave as in normal use
+    return env
+
+
+def default_cpu() -> int | None:
+    """The highest CPU this process may run on (the measured worker is bound to it)."""
+    try:
+        return max(os.sched_getaffinity(0))
+    except AttributeError:
+        return None
+
+
+def import_times(tools: list[str], impl: str, runs: int) -> dict[str, Any]:
+    """Median wall time of ``python -c "<import>"`` in fresh processes, and of ``python -c pass``."""
+    env = single_thread_env()
+
+    def timed(code: str) -> tuple[float | None, str | None]:
+        t0 = time.perf_counter()
+        p = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True)
+        dt_s = time.perf_counter() - t0
+        return (dt_s, None) if p.returncode == 0 else (None, (p.stderr.strip().splitlines() or ["?"])[-1])
+
+    out: dict[str, Any] = {}
+    base = [timed("pass")[0] for _ in range(runs)]
+    out["python_startup_s"] = statistics.median([b for b in base if b is not None])
+    for t in tools:
+        name = "tonearm-stub" if t == "tonearm" and impl == "stub" else t
+        stmt = IMPORT_STATEMENTS[name]
+        times, err = [], None
+        for _ in range(runs):
+            v, e = timed(stmt)
+            if v is None:
+                err = e
+                break
+            times.append(v)
+        out[t] = {
+            "statement": stmt,
+            "runs": len(times),
+            "median_s": statistics.median(times) if times else None,
+            "median_net_s": (statistics.median(times) - out["python_startup_s"]) if times else None,
+            "error": err,
+        }
+    return out
+
+
+def run_worker(
+    tool: str, impl: str, manifest: Path, work: Path, cpu: int | None, clips: int
+) -> dict[str, Any]:
+    """One tool over the whole set in a fresh subprocess; returns rows and summary."""
+    out = work / f"rows_{tool}.jsonl"
+    out.unlink(missing_ok=True)  # never read a previous run's rows
+    cmd = [sys.executable, "-m", "bench.analysis.worker", "--tool", tool, "--tonearm-impl", impl]
+    cmd += ["--manifest", str(manifest), "--out", str(out), "--clips", str(clips)]
+    if cpu is not None:
+        cmd += ["--cpu", str(cpu)]
+    t0 = time.perf_counter()
+    p = subprocess.run(cmd, env=single_thread_env(), cwd=ROOT, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    rows, summary = [], {}
+    if out.is_file():
+        for line in out.read_text().splitlines():
+            obj = json.loads(line)
+            if "summary" in obj:
+                summary = obj["summary"]
+            else:
+                obj["tool"] = tool
+                rows.append(obj)
+    if p.returncode != 0 and not summary.get("error"):
+        summary["error"] = f"worker exited {p.returncode}: {p.stderr.strip()[-2000:]}"
+    summary["process_wall_s"] = wall
+    return {"rows": rows, "summary": summary}
+
+
+def run_long(tool: str, impl: str, path: Path, work: Path, cpu: int | None, runs: int) -> dict[str, Any]:
+    """Decode + analyze one long file in ``runs`` fresh subprocesses; medians and worst RSS."""
+    results = []
+    for i in range(runs):
+        out = work / f"long_{tool}_{path.suffix[1:]}_{i}.json"
+        out.unlink(missing_ok=True)
+        cmd = [sys.executable, "-m", "bench.analysis.worker", "--tool", tool, "--tonearm-impl", impl]
+        cmd += ["--long", str(path), "--out", str(out)]
+        if cpu is not None:
+            cmd += ["--cpu", str(cpu)]
+        p = subprocess.run(cmd, env=single_thread_env(), cwd=ROOT, capture_output=True, text=True)
+        if out.is_file():
+            results.append(json.loads(out.read_text()))
+        else:
+            results.append({"error": f"worker exited {p.returncode}: {p.stderr.strip()[-1000:]}"})
+    ok = [r for r in results if "error" not in r]
+    agg: dict[str, Any] = {"file": path.name, "runs": results, "n_ok": len(ok)}
+    if ok:
+        for k in ("decode_s", "analysis_s", "total_s", "import_s"):
+            agg[f"median_{k}"] = statistics.median(r[k] for r in ok)
+        agg["max_maxrss_mb"] = max(r["maxrss_mb"] for r in ok)
+    else:
+        agg["error"] = results[0].get("error") if results else "not run"
+    return agg
+
+
+def machine() -> dict[str, Any]:
+    """CPU model, cores, memory, OS, Python and library versions."""
+    info: dict[str, Any] = {
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "machine": platform.machine(),
+        "logical_cpus": os.cpu_count(),
+        "load_average_at_report": [round(x, 2) for x in os.getloadavg()],
+    }
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                info["memory_gib"] = round(int(line.split()[1]) / 2**20, 1)
+                break
+    except OSError:
+        pass
+    import mir_eval
+    import numpy
+    import scipy
+
+    info["numpy"], info["scipy"], info["mir_eval"] = (
+        numpy.__version__,
+        scipy.__version__,
+        mir_eval.__version__,
+    )
+    return info
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI."""
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--clips", type=int, default=48, help="number of clips (max 48, the pinned set)")
+    ap.add_argument("--out", default="bench/results/analysis.json")
+    ap.add_argument("--md", default=None, help="markdown report path (default: --out with .md)")
+    ap.add_argument("--data", default=str(dataset.DATA_DIR), help="where the rendered set lives")
+    ap.add_argument("--tools", default=",".join(TOOLS))
+    ap.add_argument("--tonearm-impl", default="real", choices=["real", "stub"], help="stub: harness dev only")
+    ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="render processes")
+    ap.add_argument("--rerender", action="store_true", help="ignore the render cache")
+    ap.add_argument("--import-runs", type=int, default=5)
+    ap.add_argument("--long-runs", type=int, default=3)
+    ap.add_argument("--skip-long", action="store_true")
+    ap.add_argument("--cpu", type=int, default=default_cpu(), help="CPU the measured processes are bound to")
+    args = ap.parse_args(argv)
+
+    t_start = time.perf_counter()
+    load_at_start = [round(x, 2) for x in os.getloadavg()]
+    stages: dict[str, float] = {}
+    tools = [t for t in args.tools.split(",") if t]
+    data_dir = Path(args.data)
+    out = Path(args.out)
+    md = Path(args.md) if args.md else out.with_suffix(".md")
+    work = data_dir / "_runs"
+    work.mkdir(parents=True, exist_ok=True)
+
+    print(f"[bench] rendering {args.clips} clips into {data_dir} ...", flush=True)
+    t0 = time.perf_counter()
+    manifest = dataset.build(args.clips, data_dir, jobs=args.jobs, force=args.rerender)
+    stages["render_s"] = time.perf_counter() - t0
+    print(f"[bench] set ready ({manifest['rendered']} rendered, {stages['render_s']:.1f} s)", flush=True)
+    clips = {c["clip_id"]: c for c in manifest["clips"]}
+
+    t0 = time.perf_counter()
+    imports = import_times(tools, args.tonearm_impl, args.import_runs)
+    stages["import_timing_s"] = time.perf_counter() - t0
+
+    results: dict[str, Any] = {}
+    for tool in tools:
+        print(f"[bench] {tool}: {args.clips} clips x (wav, mp3), one thread ...", flush=True)
+        t0 = time.perf_counter()
+        res = run_worker(tool, args.tonearm_impl, data_dir / "manifest.json", work, args.cpu, args.clips)
+        stages[f"{tool}_s"] = time.perf_counter() - t0
+        for row in res["rows"]:
+            row["metrics"] = metrics.score_row(clips[row["clip_id"]], row)
+        results[tool] = res
+        err = res["summary"].get("error")
+        print(f"[bench] {tool}: {stages[f'{tool}_s']:.1f} s" + (f" ERROR {err}" if err else ""), flush=True)
+
+    long_res: dict[str, Any] = {}
+    if not args.skip_long and "tonearm" in tools:
+        t0 = time.perf_counter()
+        for fmt, runs in (("mp3", args.long_runs), ("wav", 1)):
+            path = data_dir / manifest["long"]["files"][fmt]
+            print(f"[bench] tonearm: 10-minute {fmt} x{runs} (fresh process each) ...", flush=True)
+            long_res[fmt] = run_long("tonearm", args.tonearm_impl, path, work, args.cpu, runs)
+        stages["long_s"] = time.perf_counter() - t0
+
+    summary = report.summarize(results, clips)
+    stages["total_s"] = time.perf_counter() - t_start
+    doc = {
+        "generated": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "command": " ".join([Path(sys.executable).name, "-m", "bench.analysis.run", *(argv or sys.argv[1:])]),
+        "tonearm_impl": args.tonearm_impl,
+        "stub_warning": (
+            "tonearm numbers come from the development stand-in (bench/analysis/stub_tonearm.py), not tonearm"
+            if args.tonearm_impl == "stub"
+            else None
+        ),
+        "machine": machine() | {"load_average_at_start": load_at_start},
+        "single_thread": {"env": dict.fromkeys(THREAD_VARS, "1"), "cpu_affinity": args.cpu},
+        "dataset": {k: v for k, v in manifest.items() if k != "clips"} | {"n_clips": len(clips)},
+        "targets": report.TARGETS,
+        "summary": summary,
+        "verdicts": report.verdicts(summary, long_res, imports, results),
+        "imports": imports,
+        "long_track": long_res,
+        "tools": {t: r["summary"] for t, r in results.items()},
+        "stages_s": stages,
+        "clips": [report.clip_public(c) for c in manifest["clips"]],
+        "rows": [
+            {k: v for k, v in r.items() if k != "traceback"} for t in results for r in results[t]["rows"]
+        ],
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(doc, indent=1, default=float) + "\n")
+    md.write_text(report.markdown(doc))
+    print(f"[bench] wrote {out} and {md} in {stages['total_s']:.0f} s", flush=True)
+    tonearm_failed = "tonearm" in results and bool(results["tonearm"]["summary"].get("error"))
+    return 1 if tonearm_failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

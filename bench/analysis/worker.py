@@ -1,0 +1,241 @@
+"""One tool, one process, one thread: analyse the whole set (or one long file) and report per-clip rows.
+
+Run by ``run.py`` as a fresh subprocess per tool, so the RSS high-water mark (``VmHWM``, see ``maxrss_mb``) is
+that tool's alone. Thread pools are pinned to one thread through the environment (set here before numpy
+is imported, and by the parent), ``threadpoolctl``, numba's thread count, and the process is bound to a
+single CPU with ``sched_setaffinity``.
+
+Timed per clip and format: decode (``tool.decode``), analysis (``tool.analyze`` on the decoded audio) and
+their sum. The first clip is run once untimed beforehand (its time is reported as ``first_call_s``: lazy
+imports, numba JIT compilation, caches). Extra decoders (e.g. Essentia's AudioLoader) are timed separately.
+"""
+
+from __future__ import annotations
+
+import os
+
+THREAD_VARS = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "BLIS_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+    "NUMBA_NUM_THREADS",
+)
+for _v in THREAD_VARS:
+    os.environ.setdefault(_v, "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import resource  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import traceback  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+
+def pin_single_thread(cpu: int | None) -> dict[str, Any]:
+    """Bind to one CPU and cap every known thread pool at 1; returns what was applied."""
+    applied: dict[str, Any] = {v: os.environ.get(v) for v in THREAD_VARS}
+    if cpu is not None and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {cpu})
+        applied["cpu_affinity"] = sorted(os.sched_getaffinity(0))
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)
+        applied["threadpoolctl"] = 1
+    except ImportError:
+        applied["threadpoolctl"] = None
+    try:
+        import numba
+
+        numba.set_num_threads(1)
+        applied["numba_threads"] = numba.get_num_threads()
+    except ImportError:
+        applied["numba_threads"] = None
+    return applied
+
+
+def maxrss_mb() -> float:
+    """This process's peak RSS in MiB: ``VmHWM`` from /proc/self/status where available.
+
+    ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` is recorded too (``ru_maxrss_mb``) but is not used: on
+    Linux it carries the parent's high-water mark across fork/exec, so a worker started by a large parent
+    reports the parent's peak. ``VmHWM`` belongs to the process's own address space, which exec replaces.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return ru_maxrss_mb()
+
+
+def ru_maxrss_mb() -> float:
+    """``getrusage(RUSAGE_SELF).ru_maxrss`` in MiB (Linux reports KiB, macOS bytes)."""
+    r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return r / 1024.0 if sys.platform != "darwin" else r / 2**20
+
+
+def lag_ms(
+    ref: np.ndarray, other: np.ndarray, sr: int, seconds: float = 10.0, max_lag_s: float = 0.2
+) -> float:
+    """Delay of ``other`` relative to ``ref`` (ms, positive = ``other`` late), by FFT cross-correlation."""
+    n = min(len(ref), len(other), int(seconds * sr))
+    a, b = ref[:n] - ref[:n].mean(), other[:n] - other[:n].mean()
+    size = 1 << (2 * n - 1).bit_length()
+    xc = np.fft.irfft(np.fft.rfft(b, size) * np.conj(np.fft.rfft(a, size)), size)
+    m = int(max_lag_s * sr)
+    lags = np.concatenate([np.arange(0, m + 1), np.arange(-m, 0)])
+    vals = np.concatenate([xc[: m + 1], xc[-m:]])
+    return float(lags[int(np.argmax(vals))] / sr * 1000.0)
+
+
+def _clean(res: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in res.items() if v is not None or k in ("downbeats", "key", "bpm")}
+
+
+def run_set(args: argparse.Namespace) -> int:
+    """Every clip, WAV and MP3."""
+    t_imp = time.perf_counter()
+    from .tools import make
+
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fh = out.open("w")
+
+    def emit(obj: dict[str, Any]) -> None:
+        fh.write(json.dumps(obj) + "\n")
+        fh.flush()
+
+    applied = pin_single_thread(args.cpu)
+    try:
+        tool = make(args.tool, args.tonearm_impl)
+    except Exception as e:
+        emit({"summary": {"tool": args.tool, "error": f"{type(e).__name__}: {e}", "maxrss_mb": maxrss_mb()}})
+        fh.close()
+        return 3
+    import_s = time.perf_counter() - t_imp
+    manifest = json.loads(Path(args.manifest).read_text())
+    data_dir = Path(args.manifest).parent
+    clips = manifest["clips"][: args.clips] if args.clips else manifest["clips"]
+    formats = args.formats.split(",")
+
+    first = data_dir / clips[0]["clip_id"] / clips[0]["files"]["wav"]
+    t0 = time.perf_counter()
+    first_error = None
+    try:
+        tool.analyze(tool.decode(first))
+    except Exception as e:
+        first_error = f"{type(e).__name__}: {e}"
+    first_call_s = time.perf_counter() - t0
+
+    t_all = time.perf_counter()
+    for clip in clips:
+        wav_mono: tuple[np.ndarray, int] | None = None
+        for fmt in formats:
+            path = data_dir / clip["clip_id"] / clip["files"][fmt]
+            row: dict[str, Any] = {"clip_id": clip["clip_id"], "format": fmt}
+            try:
+                c0, w0 = time.process_time(), time.perf_counter()
+                audio = tool.decode(path)
+                w1 = time.perf_counter()
+                res = tool.analyze(audio)
+                w2, c2 = time.perf_counter(), time.process_time()
+                row.update(decode_s=w1 - w0, analysis_s=w2 - w1, total_s=w2 - w0, cpu_s=c2 - c0)
+                row.update(_clean(res))
+                mono = tool.mono(audio)
+                if fmt == "wav":
+                    wav_mono = mono
+                elif wav_mono is not None and wav_mono[1] == mono[1]:
+                    row["offset_vs_wav_ms"] = lag_ms(wav_mono[0], mono[0], mono[1])
+                    row["decoded_len_diff_samples"] = int(len(mono[0]) - len(wav_mono[0]))
+                del audio
+                extra = {}
+                for name, fn in tool.extra_decoders().items():
+                    e0 = time.perf_counter()
+                    fn(path)
+                    extra[name] = time.perf_counter() - e0
+                if extra:
+                    row["extra_decode_s"] = extra
+            except Exception as e:
+                row["error"] = f"{type(e).__name__}: {e}"
+                row["traceback"] = traceback.format_exc(limit=4)
+            emit(row)
+        print(f"[{args.tool}] {clip['clip_id']}", file=sys.stderr, flush=True)
+    versions: dict[str, Any] = {}
+    try:
+        versions = tool.versions()
+    except Exception as e:
+        versions = {"error": str(e)}
+    emit(
+        {
+            "summary": {
+                "tool": args.tool,
+                "tonearm_impl": args.tonearm_impl if args.tool == "tonearm" else None,
+                "in_process_import_s": import_s,
+                "first_call_s": first_call_s,
+                "first_call_error": first_error,
+                "set_wall_s": time.perf_counter() - t_all,
+                "maxrss_mb": maxrss_mb(),
+                "ru_maxrss_mb": ru_maxrss_mb(),
+                "threads": applied,
+                "versions": versions,
+            }
+        }
+    )
+    fh.close()
+    return 0
+
+
+def run_long(args: argparse.Namespace) -> int:
+    """One long file, first call in this fresh process: decode + analyze, RSS high-water mark."""
+    applied = pin_single_thread(args.cpu)
+    t0 = time.perf_counter()
+    from .tools import make
+
+    tool = make(args.tool, args.tonearm_impl)
+    import_s = time.perf_counter() - t0
+    rss_after_import = maxrss_mb()
+    out: dict[str, Any] = {"tool": args.tool, "file": args.long, "import_s": import_s, "threads": applied}
+    try:
+        w0 = time.perf_counter()
+        audio = tool.decode(Path(args.long))
+        w1 = time.perf_counter()
+        res = tool.analyze(audio)
+        w2 = time.perf_counter()
+        out.update(decode_s=w1 - w0, analysis_s=w2 - w1, total_s=w2 - w0, bpm=res.get("bpm"))
+        out["n_beats"] = len(res.get("beats") or [])
+        out["key"] = res.get("key")
+    except Exception as e:
+        out["error"] = f"{type(e).__name__}: {e}"
+    out["maxrss_mb"] = maxrss_mb()
+    out["ru_maxrss_mb"] = ru_maxrss_mb()
+    out["maxrss_after_import_mb"] = rss_after_import
+    Path(args.out).write_text(json.dumps(out))
+    return 0 if "error" not in out else 4
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry (used by run.py)."""
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--tool", required=True, choices=["tonearm", "librosa", "essentia"])
+    ap.add_argument("--tonearm-impl", default="real", choices=["real", "stub"])
+    ap.add_argument("--manifest", help="data/manifest.json (set mode)")
+    ap.add_argument("--long", help="one audio file (long-track mode)")
+    ap.add_argument("--clips", type=int, default=0)
+    ap.add_argument("--formats", default="wav,mp3")
+    ap.add_argument("--cpu", type=int, default=None, help="CPU to bind to")
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args(argv)
+    return run_long(args) if args.long else run_set(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
