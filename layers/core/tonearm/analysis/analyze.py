@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tonearm.analysis.features import AudioFeatures, audio_features
-from tonearm.analysis.key import KeyEstimate, chromagram, estimate_key
+from tonearm.analysis.key import KeyEstimate, estimate_key, tonal_analysis
 from tonearm.analysis.loudness import LoudnessSummary, loudness_summary
 from tonearm.analysis.rhythm import RhythmAnalysis, analyze_rhythm, onset_envelope
 from tonearm.analysis.schema import AnalysisResult, finite_or_none
@@ -79,8 +79,8 @@ def analyze(y: np.ndarray, *, sr: int) -> Analysis:
     spec = stft_magnitude(analysis_signal(y, sr=sr), sr=ANALYSIS_SR)
     envelope = onset_envelope(spec)
     rhythm = analyze_rhythm(spec, envelope=envelope)
-    chroma = chromagram(spec)
-    key = estimate_key(spec, chroma=chroma)
+    tonal = tonal_analysis(spec)
+    key = estimate_key(spec, tonal=tonal)
     # the loudness meter takes (n, channels); a transposed view, not a copy
     loudness = loudness_summary(y if y.ndim == 1 else y.T, sr=sr)
     features = audio_features(
@@ -93,6 +93,6 @@ def analyze(y: np.ndarray, *, sr: int) -> Analysis:
         key=key,
         loudness_lufs=loudness.integrated_lufs,
         duration_s=duration_s,
-        chroma=chroma,
+        chroma=tonal.chroma,
     )
     return Analysis(duration_s=duration_s, rhythm=rhythm, key=key, loudness=loudness, features=features)

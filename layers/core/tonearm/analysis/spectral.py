@@ -20,6 +20,8 @@ ANALYSIS_SR = 22050
 N_FFT = 2048
 #: Hop [samples]: 23.2 ms at 22050 Hz, i.e. 43.07 frames per second.
 HOP = 512
+#: Frames per STFT chunk: 1024 frames of 2048 samples keep the temporaries to ~16 MB.
+_STFT_CHUNK_FRAMES = 1024
 
 
 def to_mono(y: np.ndarray) -> np.ndarray:
@@ -115,14 +117,29 @@ def stft_magnitude(y: np.ndarray, *, sr: int, n_fft: int = N_FFT, hop: int = HOP
     if n_fft <= 0 or hop <= 0:
         raise ParameterError(f"n_fft and hop must be positive, got {n_fft} and {hop}")
     pad = n_fft // 2
-    padded = np.pad(y.astype(np.float32, copy=False), (pad, pad), mode="constant")
-    n_frames = 1 + (len(padded) - n_fft) // hop
-    frames = np.lib.stride_tricks.as_strided(
-        padded, shape=(n_frames, n_fft), strides=(padded.strides[0] * hop, padded.strides[0]), writeable=False
-    )
+    signal = y.astype(np.float32, copy=False)
+    n_frames = 1 + len(signal) // hop
     window = np.hanning(n_fft + 1)[:-1].astype(np.float32)  # periodic Hann
-    spectrum = scipy.fft.rfft(frames * window, axis=1, workers=1)
-    return Spectrogram(magnitude=np.abs(spectrum).T.astype(np.float32), sr=sr, n_fft=n_fft, hop=hop)
+    magnitude = np.empty((1 + n_fft // 2, n_frames), dtype=np.float32)
+    # In chunks of frames, each chunk zero-padded on its own: the windowed frames and their spectrum
+    # are n_fft/hop times the signal's size (~0.4 GB for a 10-minute track if done in one go), and
+    # padding the whole signal for the centred frames would copy it.
+    for start in range(0, n_frames, _STFT_CHUNK_FRAMES):
+        stop = min(start + _STFT_CHUNK_FRAMES, n_frames)
+        lo, hi = start * hop - pad, (stop - 1) * hop + pad  # samples this chunk's frames cover
+        chunk = np.zeros(hi - lo, dtype=np.float32)
+        src_lo, src_hi = max(lo, 0), min(hi, len(signal))
+        if src_hi > src_lo:
+            chunk[src_lo - lo : src_hi - lo] = signal[src_lo:src_hi]
+        frames = np.lib.stride_tricks.as_strided(
+            chunk,
+            shape=(stop - start, n_fft),
+            strides=(chunk.strides[0] * hop, chunk.strides[0]),
+            writeable=False,
+        )
+        spectrum = scipy.fft.rfft(frames * window, axis=1, workers=1)
+        magnitude[:, start:stop] = np.abs(spectrum).T
+    return Spectrogram(magnitude=magnitude, sr=sr, n_fft=n_fft, hop=hop)
 
 
 def analysis_signal(y: np.ndarray, *, sr: int) -> np.ndarray:
