@@ -75,7 +75,6 @@ Cost: ~30 ms for a 30 s clip (the unmixing is two thirds of it); ~10 ms with a p
 from __future__ import annotations
 
 import functools
-import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -238,20 +237,23 @@ def _tuning(peaks: _Peaks) -> tuple[float, float]:
 def _pitchgram(peaks: _Peaks, offset: float) -> np.ndarray:
     """Semitone-resolution spectrum, shape (_N_NOTES, n_frames); row 0 is MIDI _MIDI_LO."""
     grid = np.zeros((_N_NOTES, peaks.n_frames))
-    # Peaks come in frame order, so frame chunks are contiguous slices: chunking bounds the
-    # temporaries of a long track's millions of peaks.
-    bounds = np.searchsorted(
-        peaks.frame, np.arange(0, peaks.n_frames + _PEAK_CHUNK_FRAMES, _PEAK_CHUNK_FRAMES)
-    )
-    for lo, hi in itertools.pairwise(bounds):
+    # _spectral_peaks emits its peaks chunk by chunk of _PEAK_CHUNK_FRAMES frames (unordered within a
+    # chunk), so each chunk is a contiguous slice, found by binary search on the chunk boundaries:
+    # chunking bounds the temporaries of a long track's millions of peaks.
+    starts = np.arange(0, peaks.n_frames, _PEAK_CHUNK_FRAMES)
+    bounds = np.searchsorted(peaks.frame, np.append(starts, peaks.n_frames))
+    for first, lo, hi in zip(starts, bounds[:-1], bounds[1:], strict=True):
         if hi <= lo:
             continue
+        width = min(_PEAK_CHUNK_FRAMES, peaks.n_frames - int(first))
         pitch = peaks.pitch[lo:hi] - np.float32(offset)
         note = np.round(pitch)
         weight = peaks.amplitude[lo:hi] * np.cos(np.float32(np.pi) * (pitch - note)) ** 2
         row = note.astype(np.intp) - _MIDI_LO
         keep = (row >= 0) & (row < _N_NOTES)
-        np.add.at(grid, (row[keep], peaks.frame[lo:hi][keep]), weight[keep])
+        flat = row[keep] * width + (peaks.frame[lo:hi][keep] - first)
+        counts = np.bincount(flat, weights=weight[keep], minlength=_N_NOTES * width)
+        grid[:, first : first + width] += counts.reshape(_N_NOTES, width)
     return grid
 
 
