@@ -55,6 +55,7 @@ from tonearm.audio.probe import (
     check_input_size,
     fmt_bytes,
     open_soundfile,
+    read_blocks,
 )
 
 __all__ = ["DECODE_FORMATS", "DecodedAudio", "PcmFormat", "PcmSampleFormat", "decode"]
@@ -312,18 +313,8 @@ def _read_soundfile(handle: sf.SoundFile, *, info: AudioInfo, limits: AudioLimit
     else:
         capacity = round(_UNKNOWN_LENGTH_GUESS_S * sr)
     out = _PlanarBuffer(channels=channels, capacity=_clamp_capacity(capacity, sr, channels, limits))
-    # `handle` is a ForwardOnlySoundFile: block reads never seek, which libsndfile's MP3 decoder needs.
-    block = np.empty((_SF_BLOCK, channels), dtype=np.float32)
-    while True:
-        try:
-            got = handle.read(frames=_SF_BLOCK, dtype="float32", always_2d=True, out=block)
-        except RuntimeError as exc:  # sf.LibsndfileError and other decoder failures
-            raise UndecodableAudioError(
-                f"audio data is corrupt or truncated after {out.frames / sr:.1f} s ({exc})",
-            ) from exc
+    for got in read_blocks(handle, block_frames=_SF_BLOCK):
         n = got.shape[0]
-        if n == 0:
-            break
         _check_growth(out.frames + n, sr=sr, channels=channels, limits=limits)
         out.append(n)[...] = got.T
     return out.finish()

@@ -15,9 +15,11 @@ import io
 import math
 import os
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
+import numpy as np
 import soundfile as sf
 
 from tonearm.audio.errors import (
@@ -287,6 +289,41 @@ class ForwardOnlySoundFile(sf.SoundFile):
     def seekable(self) -> bool:
         """Claim no seeking, so ``read`` does not call ``tell()``."""
         return False
+
+
+def read_blocks(handle: sf.SoundFile, *, block_frames: int) -> Iterator[np.ndarray]:
+    """Decode ``handle`` block by block.
+
+    Parameters
+    ----------
+    handle : soundfile.SoundFile
+        Open for reading (a ``ForwardOnlySoundFile``, so MP3 block reads stay correct).
+    block_frames : int > 0
+        Frames per block.
+
+    Yields
+    ------
+    np.ndarray [shape=(n, channels)], float32
+        The next ``n <= block_frames`` frames, in one reused buffer: copy what must outlive the next step.
+
+    Raises
+    ------
+    UndecodableAudioError
+        When the decoder fails part-way (corrupt or truncated data).
+    """
+    buffer = np.empty((block_frames, handle.channels), dtype=np.float32)
+    decoded = 0
+    while True:
+        try:
+            block = handle.read(frames=block_frames, dtype="float32", always_2d=True, out=buffer)
+        except RuntimeError as exc:  # sf.LibsndfileError and other decoder failures
+            raise UndecodableAudioError(
+                f"audio data is corrupt or truncated after {decoded / handle.samplerate:.1f} s ({exc})",
+            ) from exc
+        if block.shape[0] == 0:
+            return
+        decoded += block.shape[0]
+        yield block
 
 
 def check_header(handle: sf.SoundFile, source: AudioSource, *, limits: AudioLimits) -> AudioInfo:

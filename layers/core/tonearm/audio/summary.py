@@ -24,7 +24,7 @@ from tonearm.audio.errors import (
     UndecodableAudioError,
 )
 from tonearm.audio.limits import DEFAULT_LIMITS, AudioLimits
-from tonearm.audio.probe import AudioInfo, AudioSource, open_checked
+from tonearm.audio.probe import AudioInfo, AudioSource, open_checked, read_blocks
 
 __all__ = ["AudioSummary", "summarize_audio"]
 
@@ -119,21 +119,11 @@ def summarize_audio(
             if wav_out is not None
             else None
         )
-        # One reusable decode buffer; always 2-D so mono and multichannel take the same path.
-        buf = np.empty((block_frames, channels), dtype=np.float32)
         decoded = 0
         peak = 0.0
         try:
-            while True:
-                try:
-                    block = handle.read(frames=block_frames, dtype="float32", always_2d=True, out=buf)
-                except RuntimeError as exc:  # sf.LibsndfileError and other decoder failures
-                    raise UndecodableAudioError(
-                        f"audio data is corrupt or truncated after {decoded / sr:.1f} s ({exc})",
-                    ) from exc
+            for block in read_blocks(handle, block_frames=block_frames):
                 n = block.shape[0]
-                if n == 0:
-                    break
                 decoded += n
                 if decoded > max_frames:
                     raise AudioTooLongError(
