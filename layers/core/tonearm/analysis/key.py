@@ -351,7 +351,9 @@ class TonalAnalysis:
     coherence: float
 
 
-def tonal_analysis(spec: Spectrogram, *, tuning_hz: float | None = None) -> TonalAnalysis:
+def tonal_analysis(
+    spec: Spectrogram, *, tuning_hz: float | None = None, chroma: np.ndarray | None = None
+) -> TonalAnalysis:
     """Spectral peaks, tuning, pitchgram and chromagram of a track, in one pass.
 
     Parameters
@@ -360,6 +362,8 @@ def tonal_analysis(spec: Spectrogram, *, tuning_hz: float | None = None) -> Tona
         Shared STFT.
     tuning_hz : float > 0 or None [Hz]
         Frequency of A4; ``None`` estimates it.
+    chroma : np.ndarray [shape=(12, n_frames)] or None
+        A chromagram the caller already has (skips the unmixing).
 
     Returns
     -------
@@ -370,7 +374,10 @@ def tonal_analysis(spec: Spectrogram, *, tuning_hz: float | None = None) -> Tona
     if tuning_hz is not None:
         offset = _offset_from_hz(tuning_hz)
     grid = _pitchgram(peaks, offset)
-    chroma = np.sqrt(_fold(_unmix_harmonics(grid)))
+    if chroma is None:
+        chroma = np.sqrt(_fold(_unmix_harmonics(grid)))
+    elif chroma.shape != (12, peaks.n_frames):
+        raise ParameterError(f"chroma must have shape (12, {peaks.n_frames}), got {chroma.shape}")
     return TonalAnalysis(pitchgram=grid, chroma=chroma, coherence=coherence)
 
 
@@ -432,15 +439,8 @@ def estimate_key(
         C major with confidence 0 for silence.
     """
     if tonal is None:
-        peaks = _spectral_peaks(spec)
-        offset, coherence = _tuning(peaks)
-        grid = _pitchgram(peaks, offset)
-        if chroma is None:
-            chroma = np.sqrt(_fold(_unmix_harmonics(grid)))
-        elif chroma.shape != (12, peaks.n_frames):
-            raise ParameterError(f"chroma must have shape (12, {peaks.n_frames}), got {chroma.shape}")
-    else:
-        grid, chroma, coherence = tonal.pitchgram, tonal.chroma, tonal.coherence
+        tonal = tonal_analysis(spec, chroma=chroma)
+    grid, chroma, coherence = tonal.pitchgram, tonal.chroma, tonal.coherence
     bass = _bass_line(grid)
     energy = grid.sum(axis=0)
     if not np.any(energy > 0):

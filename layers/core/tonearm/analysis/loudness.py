@@ -552,13 +552,9 @@ def integrated_loudness(y: npt.ArrayLike, *, sr: int) -> float:
         Integrated loudness in LUFS; ``-inf`` when everything is gated out (silence, below -70 LUFS,
         or shorter than 400 ms).
     """
-    x = np.asarray(y, dtype=np.float64)
-    if x.ndim == 1:
-        x = x[:, np.newaxis]
-    if x.ndim != 2:
-        raise ValueError(f"y must have shape (n,) or (n, channels), got {x.shape}")
+    x = _as_frames(y)
     meter = LoudnessMeter(sr=sr, channels=x.shape[1], true_peak=False)
-    meter.process(x)
+    _feed(meter, x)
     return meter.integrated_lufs()
 
 
@@ -579,6 +575,12 @@ def _as_frames(y: npt.ArrayLike) -> npt.NDArray[np.floating]:
 _ONE_SHOT_BLOCK = 65536
 
 
+def _feed(meter: LoudnessMeter, x: npt.NDArray[np.floating]) -> None:
+    """Pass a whole ``(n, channels)`` signal to ``meter`` in ``_ONE_SHOT_BLOCK`` blocks."""
+    for start in range(0, x.shape[0], _ONE_SHOT_BLOCK):
+        meter.process(x[start : start + _ONE_SHOT_BLOCK])
+
+
 def loudness_range(y: npt.ArrayLike, *, sr: int) -> float:
     """Measure the EBU Tech 3342 loudness range (LRA) of a whole signal.
 
@@ -597,8 +599,7 @@ def loudness_range(y: npt.ArrayLike, *, sr: int) -> float:
     """
     x = _as_frames(y)
     meter = LoudnessMeter(sr=sr, channels=x.shape[1], true_peak=False)
-    for start in range(0, x.shape[0], _ONE_SHOT_BLOCK):
-        meter.process(x[start : start + _ONE_SHOT_BLOCK])
+    _feed(meter, x)
     return meter.loudness_range()
 
 
@@ -711,8 +712,7 @@ def loudness_summary(y: npt.ArrayLike, *, sr: int) -> LoudnessSummary:
         # The whole signal is at hand: its sample peak (one cheap pass) is a lower bound of the true
         # peak from the start, so oversampling can skip every passage far enough below it.
         meter._true_peak.seed(_sample_peak(x))
-    for start in range(0, x.shape[0], _ONE_SHOT_BLOCK):
-        meter.process(x[start : start + _ONE_SHOT_BLOCK])
+    _feed(meter, x)
     return LoudnessSummary(
         integrated_lufs=meter.integrated_lufs(),
         range_lu=meter.loudness_range(),
