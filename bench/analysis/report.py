@@ -328,6 +328,10 @@ def markdown(doc: dict[str, Any]) -> str:
     if lt:
         L.append("## 10-minute track (tonearm only, fresh process per run)\n")
         L.append(
+            "tonearm runs the product path here (`analyze_source`: decoding streams into the analysis, as in "
+            "the `tonearm/analyze` task and the CLI), so decode and analysis have no separate times.\n"
+        )
+        L.append(
             "| File | runs | decode | analysis | decode + analysis | import | peak RSS |\n"
             "|---|---|---|---|---|---|---|"
         )

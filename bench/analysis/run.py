@@ -129,7 +129,9 @@ def run_long(tool: str, impl: str, path: Path, work: Path, cpu: int | None, runs
     agg: dict[str, Any] = {"file": path.name, "runs": results, "n_ok": len(ok)}
     if ok:
         for k in ("decode_s", "analysis_s", "total_s", "import_s"):
-            agg[f"median_{k}"] = statistics.median(r[k] for r in ok)
+            values = [r[k] for r in ok if r.get(k) is not None]
+            agg[f"median_{k}"] = statistics.median(values) if values else None
+        agg["mode"] = ok[0].get("mode", "decode, then analyze")
         agg["max_maxrss_mb"] = max(r["maxrss_mb"] for r in ok)
     else:
         agg["error"] = results[0].get("error") if results else "not run"

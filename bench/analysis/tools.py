@@ -106,6 +106,17 @@ class Tonearm(Tool):
         else:
             raise ValueError(f"unknown tonearm impl {impl!r}")
         self._decode, self._analyze = decode, analyze
+        if impl == "real":
+            from tonearm.analysis.analyze import analyze_source
+
+            self._analyze_source = analyze_source
+
+    def analyze_path(self, path: Path) -> dict[str, Any]:
+        """``analyze_source(path)``: decode and analyse in one streaming pass (the product path)."""
+        if self.impl != "real":
+            return self.analyze(self.decode(path))
+        _, analysis = self._analyze_source(path)
+        return self._wire(analysis.to_json())
 
     def decode(self, path: Path) -> Any:
         """``tonearm.audio.decode.decode(path)``."""
@@ -117,7 +128,9 @@ class Tonearm(Tool):
     def analyze(self, audio: Any) -> dict[str, Any]:
         """``analyze(y, sr=sr).to_json()``."""
         res = self._analyze(audio.y, sr=audio.sr)
-        j = res.to_json() if hasattr(res, "to_json") else dict(res)
+        return self._wire(res.to_json() if hasattr(res, "to_json") else dict(res))
+
+    def _wire(self, j: dict[str, Any]) -> dict[str, Any]:
         key = normalize_key(j.get("key"))
         return {
             "bpm": _float(j.get("bpm")),

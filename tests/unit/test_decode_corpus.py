@@ -26,7 +26,7 @@ import numpy.typing as npt
 import pytest
 
 from tests.unit.test_decode import encode_ffmpeg, encode_soundfile, music
-from tonearm.audio.decode import DecodedAudio, PcmFormat, decode
+from tonearm.audio.decode import DecodedAudio, PcmFormat, decode, decode_stream
 from tonearm.audio.errors import (
     AudioError,
     AudioTooLongError,
@@ -450,3 +450,42 @@ def test_summary_agrees_with_decode(name: str) -> None:
         assert result.peak_dbfs is not None
         return
     assert type(error) is case.expected, f"{type(error).__name__}: {error}"
+
+
+class _Recorder:
+    """A BlockConsumer that keeps copies of what it is fed."""
+
+    def __init__(self) -> None:
+        self.started: list[tuple[int, int]] = []
+        self.blocks: list[npt.NDArray[np.float32]] = []
+
+    def start(self, *, sr: int, channels: int) -> None:
+        self.started.append((sr, channels))
+
+    def feed(self, block: npt.NDArray[np.float32]) -> None:
+        assert block.dtype == np.float32 and block.ndim == 2
+        assert np.isfinite(block).all()
+        self.blocks.append(block.copy())
+
+
+@pytest.mark.parametrize("name", list(CORPUS))
+def test_streaming_decode_agrees_with_decode(name: str) -> None:
+    """decode_stream refuses what decode refuses, with the same error, and streams what decode returns."""
+    case = CORPUS[name]
+    data = case.make()
+    recorder = _Recorder()
+
+    def action() -> Any:
+        pcm = case.pcm() if case.pcm is not None else None
+        return decode_stream(data, recorder, pcm=pcm, limits=case.limits)
+
+    info, error, peak = _run(action)
+    assert peak < MEMORY_LIMIT_BYTES, f"{peak / 2**20:.0f} MiB allocated"
+    if case.expected is not None:
+        assert type(error) is case.expected, f"{type(error).__name__}: {error}"
+        return
+    assert error is None, f"valid input refused: {error!r}"
+    whole = decode(data, pcm=case.pcm() if case.pcm is not None else None, limits=case.limits)
+    assert info == whole.info
+    assert recorder.started == [(whole.sr, whole.channels)]
+    np.testing.assert_array_equal(np.concatenate(recorder.blocks, axis=1), whole.y)

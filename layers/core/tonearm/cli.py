@@ -83,14 +83,13 @@ def _app_create(args: argparse.Namespace) -> int:
 def _analyze(args: argparse.Namespace) -> int:
     import json
 
-    from tonearm.analysis.analyze import analyze
-    from tonearm.audio.decode import decode
+    from tonearm.analysis.analyze import analyze_source
     from tonearm.errors import TonearmError
 
     path = Path(args.file)
     try:
-        audio = decode(path, size_bytes=path.stat().st_size)
-        result = analyze(audio.y, sr=audio.sr).to_result()
+        info, analysis = analyze_source(path, size_bytes=path.stat().st_size)
+        result = analysis.to_result()
     except FileNotFoundError:
         print(f"tonearm: no such file: {path}", file=sys.stderr)
         return 2
@@ -102,7 +101,7 @@ def _analyze(args: argparse.Namespace) -> int:
         return 0
     f = result.features
     print(
-        f"{path.name}: {result.duration:.1f} s, {audio.info.format}, {audio.sr} Hz, {audio.y.shape[0]} ch\n"
+        f"{path.name}: {result.duration:.1f} s, {info.format}, {info.sample_rate} Hz, {info.channels} ch\n"
         f"  tempo     {result.bpm:.1f} BPM (confidence {result.bpmConfidence:.2f}), "
         f"{result.timeSignature}/4, {len(result.beats)} beats, {len(result.downbeats)} bars\n"
         f"  key       {result.key} (confidence {result.keyConfidence:.2f})\n"

@@ -328,6 +328,15 @@ class LoudnessMeter:
         self._peak = 0.0  # largest |sample| seen, linear full scale
         self._true_peak = _TruePeak(sr=self._sr, channels=self._channels) if true_peak else None
 
+    def seed_true_peak(self, floor: float) -> None:
+        """Declare a known lower bound of the final true peak (e.g. the whole signal's sample peak).
+
+        Lets the true-peak tracker skip more quiet passages; never changes any result. A no-op for a
+        meter without true peak.
+        """
+        if self._true_peak is not None:
+            self._true_peak.seed(floor)
+
     @property
     def sr(self) -> int:
         """Sample rate in Hz."""
@@ -708,10 +717,9 @@ def loudness_summary(y: npt.ArrayLike, *, sr: int) -> LoudnessSummary:
             true_peak_dbtp=true_peak_dbtp(x, sr=sr),
         )
     meter = LoudnessMeter(sr=sr, channels=x.shape[1])
-    if meter._true_peak is not None:
-        # The whole signal is at hand: its sample peak (one cheap pass) is a lower bound of the true
-        # peak from the start, so oversampling can skip every passage far enough below it.
-        meter._true_peak.seed(_sample_peak(x))
+    # The whole signal is at hand: its sample peak (one cheap pass) is a lower bound of the true peak
+    # from the start, so oversampling can skip every passage far enough below it.
+    meter.seed_true_peak(_sample_peak(x))
     _feed(meter, x)
     return LoudnessSummary(
         integrated_lufs=meter.integrated_lufs(),

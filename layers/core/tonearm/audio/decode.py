@@ -1,7 +1,9 @@
 """Decode any accepted audio input to one float32 array, with the upload limits enforced throughout.
 
-:func:`decode` is the entry point of every analysis that needs the whole signal at once (the streaming
-:func:`tonearm.audio.summary.summarize_audio` never holds it). Three decoders sit behind it:
+:func:`decode` is the entry point of every analysis that needs the whole signal at once;
+:func:`decode_stream` hands the same decoded frames, checked the same way, to a consumer block by block
+and never holds the whole signal (``tonearm.analysis.analyze.analyze_source`` and the streaming
+:func:`tonearm.audio.summary.summarize_audio` work that way). Three decoders sit behind both:
 
 * **libsndfile** (through soundfile) for WAV, FLAC, OGG Vorbis/Opus and MP3, exactly as
   :func:`tonearm.audio.probe.probe` opens them, so both agree on what is valid. It is also the faster
@@ -28,8 +30,9 @@ import contextlib
 import io
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import BinaryIO, Literal, get_args
+from typing import BinaryIO, Literal, NamedTuple, Protocol, get_args
 
 import av
 import av.container
@@ -58,7 +61,15 @@ from tonearm.audio.probe import (
     read_blocks,
 )
 
-__all__ = ["DECODE_FORMATS", "DecodedAudio", "PcmFormat", "PcmSampleFormat", "decode"]
+__all__ = [
+    "DECODE_FORMATS",
+    "BlockConsumer",
+    "DecodedAudio",
+    "PcmFormat",
+    "PcmSampleFormat",
+    "decode",
+    "decode_stream",
+]
 
 #: Sample formats of headerless PCM: signed/unsigned integer or IEEE float, width, byte order.
 PcmSampleFormat = Literal["s16le", "s24le", "s32le", "f32le", "u8", "s16be", "f64le"]
@@ -121,6 +132,9 @@ _SF_BLOCK = 65536
 _PCM_BLOCK = 65536
 # Frames per step of the final finiteness/peak scan.
 _SCAN_BLOCK = 1 << 18
+# Frames handed to a streaming consumer at a time (1 MiB of float32 in stereo): large enough that
+# per-call overheads vanish, small enough to stay in cache between the decoder and the consumer.
+_STREAM_BLOCK = 1 << 17
 # Samples per step when channels are moved inside the output buffer (bounds numpy's overlap copy).
 _MOVE_CHUNK = 1 << 20
 # Capacity to start with when a header gives no length, in seconds of audio.
@@ -275,18 +289,123 @@ def decode(
         ``source`` is a stream that cannot seek.
     """
     src: AudioSource = io.BytesIO(source) if isinstance(source, bytes | bytearray) else source
+    result = _decode_any(src, pcm=pcm, size_bytes=size_bytes, limits=limits, sink=_planar_sink)
+    y = result.sink.finish()
+    assert y is not None  # a planar sink always returns its buffer
+    return _finish(y, sr=result.sr, format_=result.format_, subtype=result.subtype, limits=limits)
+
+
+class BlockConsumer(Protocol):
+    """Receives decoded audio from :func:`decode_stream`, block by block."""
+
+    def start(self, *, sr: int, channels: int) -> None:
+        """Called once, before the first block, when the stream's rate and channel count are known."""
+
+    def feed(self, block: npt.NDArray[np.float32]) -> None:
+        """Take the next ``(channels, k)`` float32 block (finite; a view valid only during the call)."""
+
+
+def decode_stream(
+    source: str | os.PathLike[str] | BinaryIO | bytes,
+    consumer: BlockConsumer,
+    *,
+    pcm: PcmFormat | None = None,
+    size_bytes: int | None = None,
+    limits: AudioLimits = DEFAULT_LIMITS,
+) -> AudioInfo:
+    """Decode an input block by block into ``consumer``, never holding the whole signal.
+
+    The frames, checks and errors are those of :func:`decode`: the same limits are enforced before and
+    while decoding, and the checks that need every sample (non-finite values, too short, silent) are
+    made as the blocks pass, the last two at the end. A consumer therefore sees the blocks of an input
+    that is refused at the end; it must treat its result as void when this function raises.
+
+    Parameters
+    ----------
+    source, pcm, size_bytes, limits
+        As for :func:`decode`.
+    consumer : BlockConsumer
+        Gets :meth:`~BlockConsumer.start` once, then every decoded frame in order as ``(channels, k)``
+        float32 blocks of up to ``_STREAM_BLOCK`` frames (131072).
+
+    Returns
+    -------
+    AudioInfo
+        The input's format, with ``frames``/``duration_s`` those of the decoded audio.
+
+    Raises
+    ------
+    TonearmError
+        Every error :func:`decode` raises, in the same cases.
+    """
+    src: AudioSource = io.BytesIO(source) if isinstance(source, bytes | bytearray) else source
+
+    def sink(channels: int, capacity: int, sr: int) -> _BlockSink:
+        return _StreamSink(consumer, channels=channels, sr=sr)
+
+    result = _decode_any(src, pcm=pcm, size_bytes=size_bytes, limits=limits, sink=sink)
+    result.sink.finish()
+    stream = result.sink
+    assert isinstance(stream, _StreamSink)
+    channels, frames = stream.channels, stream.frames
+    _check_decoded(frames=frames, peak=stream.peak, sr=result.sr, limits=limits)
+    return AudioInfo(
+        format=result.format_,
+        subtype=result.subtype,
+        sample_rate=result.sr,
+        channels=channels,
+        frames=frames,
+        duration_s=frames / result.sr,
+    )
+
+
+class _BlockSink(Protocol):
+    """Where a decoder puts its frames: :class:`_PlanarBuffer` (whole array) or :class:`_StreamSink`."""
+
+    channels: int
+    frames: int
+
+    def append(self, k: int) -> npt.NDArray[np.float32]: ...
+
+    def finish(self) -> npt.NDArray[np.float32] | None: ...
+
+
+#: Makes the sink once the channel count, a capacity hint (frames) and the sample rate are known.
+_SinkFactory = Callable[[int, int, int], _BlockSink]
+
+
+def _planar_sink(channels: int, capacity: int, sr: int) -> _BlockSink:
+    return _PlanarBuffer(channels=channels, capacity=capacity)
+
+
+class _Decoded(NamedTuple):
+    sink: _BlockSink
+    sr: int
+    format_: str
+    subtype: str
+
+
+def _decode_any(
+    src: AudioSource,
+    *,
+    pcm: PcmFormat | None,
+    size_bytes: int | None,
+    limits: AudioLimits,
+    sink: _SinkFactory,
+) -> _Decoded:
+    """Pick the decoder for ``src`` and run it into a sink made by ``sink``."""
     if pcm is not None:
-        return _decode_pcm(src, pcm=pcm, size_bytes=size_bytes, limits=limits)
+        return _decode_pcm(src, pcm=pcm, size_bytes=size_bytes, limits=limits, sink=sink)
 
     check_input_size(src, size_bytes=size_bytes, limits=limits)
     container = _sniff_ffmpeg_container(src)
     if container is not None:
-        return _decode_ffmpeg(src, container=container, limits=limits, not_recognised=None)
+        return _decode_ffmpeg(src, container=container, limits=limits, not_recognised=None, sink=sink)
     try:
         handle = open_soundfile(src)
     except UnsupportedFormatError as exc:
         # libsndfile does not know the input at all; FFmpeg may (within its allow-lists).
-        return _decode_ffmpeg(src, container=None, limits=limits, not_recognised=exc)
+        return _decode_ffmpeg(src, container=None, limits=limits, not_recognised=exc, sink=sink)
     with handle:
         try:
             info = check_header(handle, src, limits=limits)
@@ -294,14 +413,16 @@ def decode(
             raise UnsupportedFormatError(
                 f"{handle.format} audio is not supported; {_SUPPORTED_HINT}"
             ) from exc
-        y = _read_soundfile(handle, info=info, limits=limits)
-    return _finish(y, sr=info.sample_rate, format_=info.format, subtype=info.subtype, limits=limits)
+        out = _read_soundfile(handle, info=info, limits=limits, sink=sink)
+    return _Decoded(out, info.sample_rate, info.format, info.subtype)
 
 
 # --- libsndfile -----------------------------------------------------------------------------------------
 
 
-def _read_soundfile(handle: sf.SoundFile, *, info: AudioInfo, limits: AudioLimits) -> npt.NDArray[np.float32]:
+def _read_soundfile(
+    handle: sf.SoundFile, *, info: AudioInfo, limits: AudioLimits, sink: _SinkFactory
+) -> _BlockSink:
     sr, channels = info.sample_rate, info.channels
     # WAV/FLAC/OGG frame counts are exact; an MP3's is libmpg123's estimate (or unknown, -1).
     exact = info.format != "mp3" and info.frames >= 0
@@ -312,12 +433,12 @@ def _read_soundfile(handle: sf.SoundFile, *, info: AudioInfo, limits: AudioLimit
         capacity = info.frames + _ESTIMATE_PADDING_FRAMES
     else:
         capacity = round(_UNKNOWN_LENGTH_GUESS_S * sr)
-    out = _PlanarBuffer(channels=channels, capacity=_clamp_capacity(capacity, sr, channels, limits))
+    out = sink(channels, _clamp_capacity(capacity, sr, channels, limits), sr)
     for got in read_blocks(handle, block_frames=_SF_BLOCK):
         n = got.shape[0]
         _check_growth(out.frames + n, sr=sr, channels=channels, limits=limits)
         out.append(n)[...] = got.T
-    return out.finish()
+    return out
 
 
 # --- FFmpeg ---------------------------------------------------------------------------------------------
@@ -357,7 +478,8 @@ def _decode_ffmpeg(
     container: str | None,
     limits: AudioLimits,
     not_recognised: UnsupportedFormatError | None,
-) -> DecodedAudio:
+    sink: _SinkFactory,
+) -> _Decoded:
     """Decode the first audio stream with FFmpeg.
 
     ``container`` is the demuxer the magic numbers named (a failure to open is then a broken file), or
@@ -389,10 +511,12 @@ def _decode_ffmpeg(
             ) from exc
         raise UndecodableAudioError(f"{_container_label(container)} is corrupt or truncated ({exc})") from exc
     with handle:
-        return _decode_container(handle, limits=limits)
+        return _decode_container(handle, limits=limits, sink=sink)
 
 
-def _decode_container(handle: av.container.InputContainer, *, limits: AudioLimits) -> DecodedAudio:
+def _decode_container(
+    handle: av.container.InputContainer, *, limits: AudioLimits, sink: _SinkFactory
+) -> _Decoded:
     format_ = _format_name(handle.format.name)
     if not handle.streams:
         raise UndecodableAudioError(f"the {format_} container holds no streams (truncated or damaged)")
@@ -429,7 +553,7 @@ def _decode_container(handle: av.container.InputContainer, *, limits: AudioLimit
                 round(declared_s * header_sr), channels=header_channels, limits=limits, declared=True
             )
 
-    out: _PlanarBuffer | None = None
+    out: _BlockSink | None = None
     sr = channels = 0
     # An MP4's edit list / media duration marks where the audio ends; the decoder's last frame still
     # holds the encoder's padding past it (up to 1023 samples for AAC), which is not audio.
@@ -451,9 +575,7 @@ def _decode_container(handle: av.container.InputContainer, *, limits: AudioLimit
                     capacity = round(declared_s * sr * 1.1) + _ESTIMATE_PADDING_FRAMES
                 else:
                     capacity = round(_UNKNOWN_LENGTH_GUESS_S * sr)
-                out = _PlanarBuffer(
-                    channels=channels, capacity=_clamp_capacity(capacity, sr, channels, limits)
-                )
+                out = sink(channels, _clamp_capacity(capacity, sr, channels, limits), sr)
             elif frame.sample_rate != sr or frame.layout.nb_channels != channels:
                 raise UndecodableAudioError(
                     f"{codec} audio changes from {sr} Hz/{channels} channels to {frame.sample_rate} Hz/"
@@ -473,7 +595,7 @@ def _decode_container(handle: av.container.InputContainer, *, limits: AudioLimit
     if out is None:
         raise EmptyAudioError(f"the {format_} audio stream decodes to no samples (0 frames)")
     subtype = codec.upper()
-    return _finish(out.finish(), sr=sr, format_=format_, subtype=subtype, limits=limits)
+    return _Decoded(out, sr, format_, subtype)
 
 
 def _format_name(demuxer: str) -> str:
@@ -524,8 +646,8 @@ def _container_label(container: str | None) -> str:
 
 
 def _decode_pcm(
-    source: AudioSource, *, pcm: PcmFormat, size_bytes: int | None, limits: AudioLimits
-) -> DecodedAudio:
+    source: AudioSource, *, pcm: PcmFormat, size_bytes: int | None, limits: AudioLimits, sink: _SinkFactory
+) -> _Decoded:
     check_input_size(source, size_bytes=size_bytes, limits=limits)
     # The frame count comes from the real byte length, whatever size the caller announced.
     length = _measure(source)
@@ -550,7 +672,7 @@ def _decode_pcm(
         )
     _check_decoded_size(frames, channels=channels, limits=limits, declared=True)
 
-    out = _PlanarBuffer(channels=channels, capacity=frames)
+    out = sink(channels, frames, sr)
     with _open_binary(source) as fh:
         while out.frames < frames:
             n = min(_PCM_BLOCK, frames - out.frames)
@@ -559,7 +681,7 @@ def _decode_pcm(
                 raise UndecodableAudioError("the PCM input ended early while it was being read")
             samples = _pcm_samples(chunk, width=width, dtype=dtype)
             _store(samples.reshape(n, channels).T, out=out.append(n), scale=scale, offset=offset)
-    return _finish(out.finish(), sr=sr, format_="pcm", subtype=pcm.sample_format.upper(), limits=limits)
+    return _Decoded(out, sr, "pcm", pcm.sample_format.upper())
 
 
 def _pcm_samples(chunk: bytes, *, width: int, dtype: str) -> npt.NDArray[np.generic]:
@@ -592,21 +714,44 @@ def _finish(
 ) -> DecodedAudio:
     """Apply the checks that need the decoded audio and wrap it up."""
     channels, frames = y.shape
-    if frames == 0:
-        raise EmptyAudioError("audio decodes to no samples (0 frames)")
-    # Block-wise max/min: NaN propagates through both and infinities show as such, without the
-    # full-size temporaries np.isfinite or np.abs would allocate.
     peak = 0.0
     for start in range(0, frames, _SCAN_BLOCK):
-        block = y[:, start : start + _SCAN_BLOCK]
-        hi, lo = float(block.max()), float(block.min())
-        if not (math.isfinite(hi) and math.isfinite(lo)):
-            end = min(start + _SCAN_BLOCK, frames)
-            raise UndecodableAudioError(
-                "audio contains non-finite samples (NaN or infinity) within "
-                f"{start / sr:.1f}-{end / sr:.1f} s; only finite samples are accepted",
-            )
-        peak = max(peak, hi, -lo)
+        peak = max(peak, _scan(y[:, start : start + _SCAN_BLOCK], start=start, sr=sr))
+    _check_decoded(frames=frames, peak=peak, sr=sr, limits=limits)
+    duration = frames / sr
+    info = AudioInfo(
+        format=format_,
+        subtype=subtype,
+        sample_rate=sr,
+        channels=channels,
+        frames=frames,
+        duration_s=duration,
+    )
+    return DecodedAudio(y=y, sr=sr, info=info)
+
+
+def _scan(block: npt.NDArray[np.float32], *, start: int, sr: int) -> float:
+    """Return the peak magnitude of a ``(channels, k)`` block that starts at frame ``start``.
+
+    Max/min rather than ``abs``: NaN propagates through both and infinities show as such, without the
+    full-size temporaries ``np.isfinite`` or ``np.abs`` would allocate.
+    """
+    if block.shape[1] == 0:
+        return 0.0
+    hi, lo = float(block.max()), float(block.min())
+    if not (math.isfinite(hi) and math.isfinite(lo)):
+        end = start + block.shape[1]
+        raise UndecodableAudioError(
+            "audio contains non-finite samples (NaN or infinity) within "
+            f"{start / sr:.1f}-{end / sr:.1f} s; only finite samples are accepted",
+        )
+    return max(hi, -lo)
+
+
+def _check_decoded(*, frames: int, peak: float, sr: int, limits: AudioLimits) -> None:
+    """The checks that need every decoded frame: something decoded, long enough, not silent."""
+    if frames == 0:
+        raise EmptyAudioError("audio decodes to no samples (0 frames)")
     duration = frames / sr
     if duration < limits.min_duration_s:
         raise AudioTooShortError(
@@ -618,15 +763,43 @@ def _finish(
             f"audio is silent: its peak is {level}, "
             f"below the {limits.silence_threshold_dbfs:g} dBFS threshold",
         )
-    info = AudioInfo(
-        format=format_,
-        subtype=subtype,
-        sample_rate=sr,
-        channels=channels,
-        frames=frames,
-        duration_s=duration,
-    )
-    return DecodedAudio(y=y, sr=sr, info=info)
+
+
+class _StreamSink:
+    """Collects decoded frames into blocks of ``_STREAM_BLOCK`` and hands each, checked, to a consumer."""
+
+    def __init__(self, consumer: BlockConsumer, *, channels: int, sr: int) -> None:
+        consumer.start(sr=sr, channels=channels)
+        self.channels = channels
+        self.frames = 0  # frames appended so far, including those not yet handed over
+        self.peak = 0.0
+        self._consumer = consumer
+        self._sr = sr
+        self._scratch = np.empty((channels, _STREAM_BLOCK), dtype=np.float32)
+        self._filled = 0
+
+    def append(self, k: int) -> npt.NDArray[np.float32]:
+        """Reserve the next ``k`` frames as a writable ``(channels, k)`` view, valid until the next call."""
+        if self._filled + k > self._scratch.shape[1]:
+            self._flush()
+            if k > self._scratch.shape[1]:
+                self._scratch = np.empty((self.channels, k), dtype=np.float32)
+        view = self._scratch[:, self._filled : self._filled + k]
+        self._filled += k
+        self.frames += k
+        return view
+
+    def _flush(self) -> None:
+        if self._filled == 0:
+            return
+        block = self._scratch[:, : self._filled]
+        self.peak = max(self.peak, _scan(block, start=self.frames - self._filled, sr=self._sr))
+        self._consumer.feed(block)
+        self._filled = 0
+
+    def finish(self) -> None:
+        """Hand over the frames still held."""
+        self._flush()
 
 
 def _max_frames(sr: int, limits: AudioLimits) -> int:

@@ -60,12 +60,11 @@ def audio_info(input_path: Path, work_dir: Path) -> TaskOutput:
 
 
 def analyze_audio(input_path: Path, work_dir: Path) -> TaskOutput:
-    """``tonearm/analyze``: decode every supported format, then ``analyze``."""
-    from tonearm.analysis.analyze import analyze
-    from tonearm.audio.decode import decode
+    """``tonearm/analyze``: decode every supported format and analyse it in one streaming pass."""
+    from tonearm.analysis.analyze import analyze_source
 
-    audio = decode(input_path, size_bytes=input_path.stat().st_size)
-    return TaskOutput(values=analyze(audio.y, sr=audio.sr).to_json())
+    _, analysis = analyze_source(input_path, size_bytes=input_path.stat().st_size)
+    return TaskOutput(values=analysis.to_json())
 
 
 TASKS: dict[str, TaskFunction] = {"tonearm/audio-info": audio_info, "tonearm/analyze": analyze_audio}

@@ -1,0 +1,162 @@
+"""The two signals every analysis starts from, made in one pass over the decoded audio.
+
+``analyze`` needs the mono ``ANALYSIS_SR`` signal (rhythm, key, features) and the BS.1770 loudness of the
+original channels at the original rate. :class:`SignalPreparer` makes both from consecutive
+``(channels, k)`` blocks, so the full-rate multichannel signal never has to be held whole: it is the
+consumer :func:`tonearm.audio.decode.decode_stream` feeds. A 10-minute 44.1 kHz stereo track is 212 MB
+as float32; what is kept here is the 53 MB mono signal at 22.05 kHz and the loudness meter's state.
+
+Feeding the blocks of an array gives exactly what the one-shot path gave: the channel mean is taken per
+frame, and soxr's streaming resampler returns the same samples as its one-shot call.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import soxr
+
+from tonearm.analysis.loudness import MIN_SAMPLE_RATE, LoudnessMeter, LoudnessSummary, true_peak_dbtp
+from tonearm.analysis.spectral import ANALYSIS_SR
+from tonearm.errors import ParameterError
+
+__all__ = ["PreparedSignal", "SignalPreparer", "prepare_signal"]
+
+#: Frames per block when an in-memory array is fed to a preparer (bounds the float64 temporaries of the
+#: loudness meter and the resampler's input).
+_ARRAY_BLOCK = 1 << 17
+
+
+@dataclass(frozen=True)
+class PreparedSignal:
+    """What :class:`SignalPreparer` made of one track.
+
+    Attributes
+    ----------
+    mono : np.ndarray [shape=(m,)], float32
+        Channel mean resampled to ``ANALYSIS_SR`` (soxr, high quality).
+    duration_s : float
+        Length of the original signal, seconds.
+    loudness : LoudnessSummary
+        Integrated loudness, loudness range, sample and true peak of the original channels and rate.
+    """
+
+    mono: npt.NDArray[np.float32]
+    duration_s: float
+    loudness: LoudnessSummary
+
+
+class SignalPreparer:
+    """Streaming maker of a :class:`PreparedSignal`: call :meth:`start`, :meth:`feed` blocks, :meth:`finish`.
+
+    Implements :class:`tonearm.audio.decode.BlockConsumer`.
+    """
+
+    def __init__(self) -> None:
+        self._sr = 0
+        self._channels = 0
+        self._frames = 0
+        self._meter: LoudnessMeter | None = None
+        self._peak = 0.0  # sample peak, for rates too low for the meter
+        self._low_rate_blocks: list[npt.NDArray[np.float32]] = []
+        self._resampler: soxr.ResampleStream | None = None
+        self._pieces: list[npt.NDArray[np.float32]] = []
+
+    def start(self, *, sr: int, channels: int, peak_hint: float = 0.0) -> None:
+        """Begin a signal.
+
+        Parameters
+        ----------
+        sr : int > 0 [Hz]
+        channels : int >= 1
+        peak_hint : float >= 0
+            A known lower bound of the signal's sample peak (full scale = 1.0), when the whole signal is at
+            hand. It only lets the true-peak meter skip more of the quiet passages; results are the same.
+        """
+        if sr <= 0 or channels < 1:
+            raise ParameterError(f"need a positive rate and at least one channel, got {sr} Hz, {channels}")
+        self._sr, self._channels = int(sr), int(channels)
+        if self._sr >= MIN_SAMPLE_RATE:
+            self._meter = LoudnessMeter(sr=self._sr, channels=self._channels)
+            self._meter.seed_true_peak(peak_hint)
+        if self._sr != ANALYSIS_SR:
+            self._resampler = soxr.ResampleStream(self._sr, ANALYSIS_SR, 1, dtype="float32", quality="HQ")
+
+    def feed(self, block: npt.NDArray[np.floating]) -> None:
+        """Take the next ``(channels, k)`` block (finite, full scale = 1.0)."""
+        if block.ndim != 2 or block.shape[0] != self._channels:
+            raise ParameterError(f"block must have shape ({self._channels}, k), got {block.shape}")
+        if block.shape[1] == 0:
+            return
+        self._frames += block.shape[1]
+        if self._meter is not None:
+            self._meter.process(block.T)
+        else:
+            # Below MIN_SAMPLE_RATE only the peaks are measured, on the whole (short, low-rate) signal.
+            self._low_rate_blocks.append(np.array(block, dtype=np.float32))
+        mono = block[0].astype(np.float32) if self._channels == 1 else block.mean(axis=0, dtype=np.float32)
+        self._emit(mono, last=False)
+
+    def _emit(self, mono: npt.NDArray[np.float32], *, last: bool) -> None:
+        out = mono if self._resampler is None else self._resampler.resample_chunk(mono, last=last)
+        if out.size:
+            self._pieces.append(np.array(out, dtype=np.float32))
+
+    def finish(self) -> PreparedSignal:
+        """Flush the resampler and measure; the preparer is spent afterwards."""
+        if self._frames == 0:
+            raise ParameterError("no audio was fed")
+        if self._resampler is not None:
+            self._emit(np.zeros(0, dtype=np.float32), last=True)
+        mono = np.concatenate(self._pieces) if len(self._pieces) != 1 else self._pieces[0]
+        self._pieces = []
+        if self._meter is not None:
+            meter = self._meter
+            loudness = LoudnessSummary(
+                integrated_lufs=meter.integrated_lufs(),
+                range_lu=meter.loudness_range(),
+                sample_peak_dbfs=meter.peak_dbfs(),
+                true_peak_dbtp=meter.true_peak_dbtp(),
+            )
+        else:
+            whole = np.concatenate(self._low_rate_blocks, axis=1).T
+            peak = float(np.max(np.abs(whole)))
+            loudness = LoudnessSummary(
+                integrated_lufs=math.nan,
+                range_lu=math.nan,
+                sample_peak_dbfs=20.0 * math.log10(peak) if peak > 0.0 else -math.inf,
+                true_peak_dbtp=true_peak_dbtp(whole, sr=self._sr),
+            )
+        return PreparedSignal(mono=mono, duration_s=self._frames / self._sr, loudness=loudness)
+
+
+def prepare_signal(y: npt.NDArray[np.floating], *, sr: int) -> PreparedSignal:
+    """Make the :class:`PreparedSignal` of a signal held in memory.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,) or (channels, n)], float
+        Audio, full scale = 1.0, finite, ``n > 0``.
+    sr : int > 0 [Hz]
+
+    Returns
+    -------
+    PreparedSignal
+        The same values :class:`SignalPreparer` gives when fed ``y`` block by block.
+    """
+    x = y[np.newaxis, :] if y.ndim == 1 else y
+    if x.ndim != 2 or x.shape[1] == 0:
+        raise ParameterError(f"audio must have shape (n,) or (channels, n) with n > 0, got {y.shape}")
+    preparer = SignalPreparer()
+    # The whole signal is at hand, so its sample peak seeds the true-peak meter (see start()).
+    peak = 0.0
+    for begin in range(0, x.shape[1], _ARRAY_BLOCK):
+        block = x[:, begin : begin + _ARRAY_BLOCK]
+        peak = max(peak, float(block.max()), -float(block.min()))
+    preparer.start(sr=sr, channels=x.shape[0], peak_hint=peak)
+    for begin in range(0, x.shape[1], _ARRAY_BLOCK):
+        preparer.feed(x[:, begin : begin + _ARRAY_BLOCK])
+    return preparer.finish()
