@@ -9,7 +9,14 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: serve test lint typecheck validate unit bench build clean
+.PHONY: serve test lint typecheck validate unit bench build clean system-deps
+
+# FluidSynth + the FluidR3 GM SoundFont (Debian packages): the tagging tests render their clips with them
+# (and generation renders with them), so test, serve and bench install them when missing.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+system-deps:
+	@command -v fluidsynth >/dev/null && test -f /usr/share/sounds/sf2/FluidR3_GM.sf2 || \
+		($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq fluidsynth fluid-soundfont-gm)
 
 $(STAMP): pyproject.toml layers/core/requirements.txt layers/core/requirements-image.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,7 +24,7 @@ $(STAMP): pyproject.toml layers/core/requirements.txt layers/core/requirements-i
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
-serve: $(STAMP)
+serve: $(STAMP) system-deps
 	$(BIN)/tonearm serve --port $(PORT)
 
 lint: $(STAMP)
@@ -30,20 +37,17 @@ typecheck: $(STAMP)
 validate: $(STAMP)
 	$(BIN)/sam validate --lint --template template.yaml
 
-test: lint typecheck validate
+test: lint typecheck validate system-deps
 	$(BIN)/pytest -q
 
 # bench-setup: FluidSynth + FluidR3_GM SoundFont (apt) and the `bench` extra, each only when missing/stale.
-SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BENCH_STAMP := $(subst .installed-,.bench-installed-,$(STAMP))
 .PHONY: bench-setup
 $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
 	@rm -f $(VENV)/.bench-installed-* && touch $@
 
-bench-setup: $(BENCH_STAMP)
-	@command -v fluidsynth >/dev/null && test -f /usr/share/sounds/sf2/FluidR3_GM.sf2 || \
-		($(SUDO) apt-get update && $(SUDO) apt-get install -y fluidsynth fluid-soundfont-gm)
+bench-setup: $(BENCH_STAMP) system-deps
 
 bench: bench-setup
 	$(BIN)/python bench/job_roundtrip.py --runs 5 --out bench/results/job_roundtrip.json

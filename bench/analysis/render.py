@@ -55,7 +55,8 @@ import av
 import numpy as np
 import soundfile as sf
 
-from . import midi
+from tonearm.midi import smf as midi
+
 from .corpus import CHORD_ROOT_NAMES, ENSEMBLES, FOLK_ENSEMBLES, MAJOR, ClipSpec, split_key
 
 SR = 44100

@@ -88,6 +88,7 @@ ORDER = [
     "JobStatusFunction",
     "AudioInfoFunction",
     "AnalyzeFunction",
+    "ModelApiFunction",
     "WebhookFunction",
     "IngestFunction",
     "ExecutionWatchdogFunction",
@@ -111,6 +112,13 @@ def _expectations(logical_id: str, name: str, result: Any) -> None:
         assert result["result"]["sampleRate"] == 22050 and "wav" in result["outputs"]
     elif logical_id == "AnalyzeFunction":
         assert result["outputs"] == {} and result["result"]["key"] and "features" in result["result"]
+    elif logical_id == "ModelApiFunction":
+        body = json.loads(result["body"])
+        if "bad_token" in name:
+            assert result["statusCode"] == 401 and body["error_code"] == "unauthorized", result
+        else:
+            assert result["statusCode"] == 200 and body["status_code"] == 20000000, result
+            assert "warning" in body["status_text"]  # a 3 s clip
     elif logical_id == "WebhookFunction":
         assert result == {"delivered": False, "reason": "no webhook configured"}
     elif logical_id == "ExecutionWatchdogFunction":

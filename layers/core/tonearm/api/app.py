@@ -12,10 +12,24 @@ from tonearm.runtime import Services, get_services
 DESCRIPTION = """
 tonearm answers the APIs of several music-AI services from one deployment. The job API under `/v1`
 follows Music.AI's REST contract: its clients work unchanged apart from the base URL.
+`/api/v1/invoke` answers SAMI MusicTagging requests and `/analyze-audio` AcousticSense's, on the
+musicnn models (see `models/musicnn`).
 
 Authenticate with `Authorization: <api key>` (or `Bearer <api key>`). Errors are
 `{"error": {"code": "...", "message": "..."}}` with a 4xx status for anything the caller can fix.
 """
+
+
+def _include_model_routes(app: FastAPI) -> None:
+    # The routes that run models synchronously need numpy and onnxruntime: present locally and in the
+    # container image, absent from the zip functions' layer (which then serves the job API only).
+    try:
+        from tonearm.api import acousticsense, sami
+    except ImportError:
+        return
+    app.include_router(sami.router)
+    app.include_router(acousticsense.router)
+    app.state.validation_shapers = {"/api/v1/invoke": sami.validation_failure}
 
 
 def create_app(services: Services | None = None) -> FastAPI:
@@ -30,6 +44,7 @@ def create_app(services: Services | None = None) -> FastAPI:
         return {"status": "ok", "version": tonearm.__version__}
 
     app.include_router(jobs_router)
+    _include_model_routes(app)
     blobs = app.state.services.blobs
     from tonearm.adapters.local.files import FileBlobStore
 

@@ -53,8 +53,12 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(exc.status, exc.code, exc.message)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
+        # An API family with its own error envelope (SAMI's) registers a shaper for its paths.
+        shaper = getattr(request.app.state, "validation_shapers", {}).get(request.url.path)
+        if shaper is not None:
+            return shaper(problems or "invalid request")
         return error_response(400, "invalid_request", problems or "invalid request")
 
     @app.exception_handler(StarletteHTTPException)

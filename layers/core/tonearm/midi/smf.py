@@ -1,4 +1,4 @@
-"""A minimal, dependency-free Standard MIDI File (format 0) writer.
+"""A minimal, dependency-free Standard MIDI File (format 0) writer (the benchmark renderer, the tests).
 
 The benchmark writes its own MIDI instead of ``music21``'s exporter so that every timing decision is
 explicit: one tempo event for the whole file (any tempo marks, fermatas or ritardandi in the score are

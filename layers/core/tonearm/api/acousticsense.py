@@ -1,0 +1,90 @@
+"""AcousticSense: ``POST /analyze-audio`` (multipart upload) answered by tonearm's musicnn models.
+
+The reply is AcousticSense's: ``{request_id, timestamp, analysis_results: [{genre, confidence}] (top 5,
+confidence in percent), top_genre, top_confidence}``, plus ``unsupported_genres``: the genres of
+AcousticSense's list that no tag of the models supports (Disco, Latin, Rap, Reggae) and which are
+therefore never reported. Authenticate with the tonearm API key (``Authorization`` or ``X-API-Key``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, File, Header, Request, UploadFile
+from pydantic import BaseModel, Field
+
+from tonearm.audio.decode import decode
+from tonearm.audio.errors import InputTooLargeError, UnsupportedFormatError
+from tonearm.audio.limits import DEFAULT_LIMITS
+from tonearm.models.registry import default_registry
+from tonearm.runtime import Services
+from tonearm.tagging.service import GenreResult, classify_genres
+from tonearm.tagging.taxonomy import ACOUSTICSENSE_UNSUPPORTED
+
+router = APIRouter(tags=["AcousticSense"])
+
+#: Extensions AcousticSense accepts; the content decides the decoder, the name only filters.
+EXTENSIONS = (".mp3", ".wav", ".flac", ".ogg", ".m4a")
+TOP = 5
+_COPY_CHUNK = 1 << 20
+
+
+class GenreConfidence(BaseModel):
+    """One genre and its share, percent."""
+
+    genre: str
+    confidence: float = Field(description="Percent; the supported genres' shares sum to 100.")
+
+
+class AnalysisResponse(BaseModel):
+    """AcousticSense's reply."""
+
+    request_id: str
+    timestamp: str
+    analysis_results: list[GenreConfidence]
+    top_genre: str
+    top_confidence: float
+    unsupported_genres: list[str] = Field(description="tonearm: genres no model here can estimate.")
+
+
+def analysis_response(result: GenreResult, *, request_id: str) -> AnalysisResponse:
+    """Shape a genre ranking as AcousticSense's reply (top 5)."""
+    top = [GenreConfidence(genre=g, confidence=round(c, 2)) for g, c in result.genres[:TOP]]
+    return AnalysisResponse(
+        request_id=request_id,
+        timestamp=dt.datetime.now(dt.UTC).isoformat(),
+        analysis_results=top,
+        top_genre=top[0].genre,
+        top_confidence=top[0].confidence,
+        unsupported_genres=list(ACOUSTICSENSE_UNSUPPORTED),
+    )
+
+
+@router.post("/analyze-audio", response_model=AnalysisResponse, summary="Top-5 genres of an uploaded file")
+def analyze_audio(
+    request: Request,
+    file: Annotated[UploadFile, File(description="mp3, wav, flac, ogg or m4a; at most 100 MB and 10 min.")],
+    authorization: Annotated[str | None, Header()] = None,
+    x_api_key: Annotated[str | None, Header()] = None,
+) -> AnalysisResponse:
+    """Classify the genre of an uploaded audio file."""
+    services: Services = request.app.state.services
+    services.jobs.authenticate(authorization or x_api_key)
+    name = file.filename or ""
+    if name and Path(name).suffix.lower() not in EXTENSIONS:
+        raise UnsupportedFormatError(f"{name!r}: send one of {', '.join(EXTENSIONS)}")
+    with tempfile.SpooledTemporaryFile(max_size=16 << 20) as spool:
+        size = 0
+        while chunk := file.file.read(_COPY_CHUNK):
+            size += len(chunk)
+            if size > DEFAULT_LIMITS.max_bytes:
+                raise InputTooLargeError(f"the upload exceeds {DEFAULT_LIMITS.max_bytes:,} bytes")
+            spool.write(chunk)
+        spool.seek(0)
+        audio = decode(spool, size_bytes=size)  # type: ignore[arg-type]
+    result = classify_genres(audio, registry=default_registry())
+    return analysis_response(result, request_id=str(uuid.uuid4()))

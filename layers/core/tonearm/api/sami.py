@@ -1,0 +1,305 @@
+"""SAMI MusicTagging: ``POST /api/v1/invoke``, answered by tonearm's musicnn models.
+
+Wire format (as SAMI's samples send it): a JSON body ``{appkey, token, namespace, payload, data}``,
+where ``payload`` is itself a JSON *string* and ``data`` the base64 audio; ``version``, ``token``,
+``appkey`` and ``namespace`` may also come as query parameters (the body wins). The reply is
+``{task_id, namespace, status_code, status_text, payload}``, ``payload`` again a JSON string.
+
+Success is ``status_code`` 20000000 with HTTP 200. Every failure has a non-zero ``status_code`` of the
+form ``<HTTP status> * 100000 + n``, the matching HTTP 4xx/5xx, ``status_text`` with the message, and
+tonearm's machine-readable ``error_code``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import json
+import logging
+import uuid
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from tonearm.audio.decode import PcmFormat, decode
+from tonearm.audio.limits import DEFAULT_LIMITS
+from tonearm.errors import ParameterError, TonearmError
+from tonearm.jobs.errors import UnauthorizedError
+from tonearm.models.registry import default_registry
+from tonearm.runtime import Services
+from tonearm.tagging.service import TaggingResult, tag_tasks
+from tonearm.tagging.tagger import TaskAnswer
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(tags=["SAMI MusicTagging"])
+
+NAMESPACE = "MusicTagging"
+STATUS_OK = 20000000
+#: Audio formats SAMI documents, plus those tonearm also decodes.
+AUDIO_FORMATS = ("wav", "pcm", "mp3", "aac", "flac", "ogg", "m4a")
+_ERROR_INDEX = {
+    "invalid_request": 1,
+    "invalid_parameter": 2,
+    "unsupported_task_type": 3,
+    "unsupported_namespace": 4,
+    "unsupported_format": 5,
+    "audio_undecodable": 6,
+    "audio_too_long": 7,
+    "audio_too_short": 8,
+    "audio_silent": 9,
+    "audio_empty": 10,
+    "invalid_pcm_parameters": 11,
+    "url_forbidden": 12,
+    "fetch_failed": 13,
+}
+
+
+class AudioInfo(BaseModel):
+    """``payload.audio_info``: needed for raw PCM (16-bit little-endian), advisory otherwise."""
+
+    model_config = ConfigDict(extra="allow")
+
+    format: str | None = Field(default=None, description=f"One of {', '.join(AUDIO_FORMATS)}.")
+    sample_rate: int | None = Field(default=None, gt=0, description="Hz; required for pcm.")
+    channel: int | None = Field(default=None, ge=1, le=32, description="Channels; required for pcm.")
+
+
+class Extra(BaseModel):
+    """``payload.extra``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    enable_tag: bool = True
+    enable_embed: bool = False
+    top_num: int | None = Field(default=None, ge=1, description="Keep each task's most probable labels.")
+    segments: bool = Field(default=False, description="tonearm: also tag every 3 s segment.")
+
+
+class TaskSpec(BaseModel):
+    """One entry of ``payload.task_flow.task``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    task_type: str
+
+
+class TaskFlow(BaseModel):
+    """``payload.task_flow``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: Literal["merge"] = "merge"
+    task: list[TaskSpec] = Field(min_length=1)
+
+
+class InvokePayload(BaseModel):
+    """The decoded ``payload`` string of a request."""
+
+    model_config = ConfigDict(extra="allow")
+
+    audio_info: AudioInfo = Field(default_factory=AudioInfo)
+    extra: Extra = Field(default_factory=Extra)
+    task_flow: TaskFlow = Field(
+        default_factory=lambda: TaskFlow(task=[TaskSpec(task_type="MusicTaggingMTT")])
+    )
+    url: str | None = Field(default=None, description="Fetch the audio from here instead of `data`.")
+
+
+class InvokeRequest(BaseModel):
+    """The request body."""
+
+    model_config = ConfigDict(extra="allow")
+
+    appkey: str | None = None
+    token: str | None = None
+    namespace: str | None = None
+    payload: str | None = Field(default=None, description="JSON string: see InvokePayload.")
+    data: str | None = Field(default=None, description="Base64 audio.")
+
+
+class InvokeResponse(BaseModel):
+    """The reply (success or failure)."""
+
+    task_id: str
+    namespace: str
+    status_code: int
+    status_text: str
+    payload: str = Field(description="JSON string: pred, embed, task_flow.result[], segments.")
+    error_code: str | None = Field(default=None, description="tonearm's machine-readable error code.")
+
+
+class UnsupportedNamespaceError(TonearmError):
+    """A namespace other than MusicTagging."""
+
+    code = "unsupported_namespace"
+    status = 400
+
+
+def validation_failure(message: str) -> JSONResponse:
+    """The SAMI-shaped reply to a body FastAPI could not parse (installed by ``create_app``)."""
+    return _fail(
+        str(uuid.uuid4()),
+        NAMESPACE,
+        ParameterError(f"invalid request body: {message}", code="invalid_request"),
+    )
+
+
+def _fail(task_id: str, namespace: str, exc: TonearmError) -> JSONResponse:
+    status = exc.status if 400 <= exc.status < 600 else 500
+    body = InvokeResponse(
+        task_id=task_id,
+        namespace=namespace,
+        status_code=status * 100000 + _ERROR_INDEX.get(exc.code, 99),
+        status_text=exc.message,
+        payload="",
+        error_code=exc.code,
+    )
+    return JSONResponse(status_code=status, content=body.model_dump())
+
+
+def _task_result(
+    answer: TaskAnswer, *, top_num: int | None, enable_tag: bool, enable_embed: bool
+) -> dict[str, Any]:
+    pairs = list(zip(answer.labels, answer.probabilities, strict=True))
+    if top_num is not None:
+        pairs = sorted(pairs, key=lambda p: -p[1])[:top_num]
+    result: dict[str, Any] = {
+        "task_type": answer.task.name,
+        "pred_dim": len(pairs),
+        "embed_dim": int(answer.embedding.shape[0]) if enable_embed else 0,
+        "task_output": {"tags": [label for label, _ in pairs] if enable_tag else []},
+    }
+    return {"pairs": pairs, "result": result}
+
+
+def build_payload(result: TaggingResult, extra: Extra) -> dict[str, Any]:
+    """The reply payload: ``pred`` (all tasks' probabilities, request order), ``embed``, per-task results."""
+    pred: list[float] = []
+    embed: list[float] = []
+    results = []
+    for answer in result.answers:
+        part = _task_result(
+            answer, top_num=extra.top_num, enable_tag=extra.enable_tag, enable_embed=extra.enable_embed
+        )
+        pred += [round(p, 6) for _, p in part["pairs"]]
+        if extra.enable_embed:
+            embed += [round(float(v), 6) for v in answer.embedding]
+        results.append(part["result"])
+    payload: dict[str, Any] = {
+        "pred": pred if extra.enable_tag else [],
+        "task_flow": {"type": "merge", "result": results},
+    }
+    if extra.enable_embed:
+        payload["embed"] = embed
+    payload["duration"] = round(result.duration_s, 3)
+    if result.segments is not None:
+        payload["segments"] = [
+            {
+                "start": round(seg.start_s, 3),
+                "end": round(seg.end_s, 3),
+                "task_flow": {
+                    "result": [
+                        {
+                            "task_type": a.task.name,
+                            "tags": [
+                                {"label": label, "prob": round(p, 6)}
+                                for label, p in _task_result(
+                                    a, top_num=extra.top_num, enable_tag=True, enable_embed=False
+                                )["pairs"]
+                            ],
+                        }
+                        for a in seg.answers
+                    ]
+                },
+            }
+            for seg in result.segments
+        ]
+    return payload
+
+
+def _audio_bytes(body: InvokeRequest, payload: InvokePayload, services: Services) -> bytes:
+    if payload.url:
+        if body.data:
+            raise ParameterError("send the audio either as `data` or as `payload.url`, not both")
+        buffer = io.BytesIO()
+        services.http.download_to(payload.url, buffer, max_bytes=DEFAULT_LIMITS.max_bytes)
+        return buffer.getvalue()
+    if not body.data:
+        raise ParameterError("no audio: send base64 audio in `data` or a URL in `payload.url`")
+    try:
+        return base64.b64decode(body.data, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ParameterError(f"`data` is not valid base64: {exc}") from exc
+
+
+def _pcm_format(info: AudioInfo) -> PcmFormat | None:
+    fmt = (info.format or "").lower()
+    if fmt and fmt not in AUDIO_FORMATS:
+        raise ParameterError(f"audio_info.format {info.format!r} is not one of {', '.join(AUDIO_FORMATS)}")
+    if fmt != "pcm":
+        return None
+    if info.sample_rate is None or info.channel is None:
+        raise ParameterError("raw pcm needs audio_info.sample_rate and audio_info.channel")
+    return PcmFormat(sample_rate=info.sample_rate, channels=info.channel, sample_format="s16le")
+
+
+@router.post(
+    "/api/v1/invoke",
+    response_model=InvokeResponse,
+    responses={
+        400: {"model": InvokeResponse},
+        401: {"model": InvokeResponse},
+        413: {"model": InvokeResponse},
+    },
+    summary="Tag music (SAMI MusicTagging)",
+)
+def invoke(
+    request: Request,
+    body: InvokeRequest,
+    version: Annotated[str | None, Query(description="Accepted and ignored.")] = None,
+    token: Annotated[str | None, Query(description="tonearm API key (the body's `token` wins).")] = None,
+    appkey: Annotated[str | None, Query(description="The caller's application id or name.")] = None,
+    namespace: Annotated[str | None, Query()] = None,
+) -> JSONResponse:
+    """Tag an audio clip: genres, moods, vocals, MagnaTagATune tags..., with probabilities and embeddings."""
+    task_id = str(uuid.uuid4())
+    services: Services = request.app.state.services
+    ns = NAMESPACE
+    try:
+        ns = body.namespace or namespace or NAMESPACE
+        app = services.jobs.authenticate(body.token or token)
+        claimed = body.appkey or appkey
+        if claimed and claimed not in (app.id, app.name):
+            raise UnauthorizedError(f"appkey {claimed!r} does not name the application this token belongs to")
+        if ns != NAMESPACE:
+            raise UnsupportedNamespaceError(f"namespace {ns!r} is not served here; use {NAMESPACE!r}")
+        try:
+            payload = InvokePayload.model_validate(json.loads(body.payload or "{}"))
+        except (ValueError, ValidationError) as exc:
+            raise ParameterError(f"`payload` must be a JSON string of the documented shape: {exc}") from exc
+        pcm = _pcm_format(payload.audio_info)
+        data = _audio_bytes(body, payload, services)
+        audio = decode(data, pcm=pcm, size_bytes=len(data))
+        result = tag_tasks(
+            audio,
+            [t.task_type for t in payload.task_flow.task],
+            registry=default_registry(),
+            segments=payload.extra.segments,
+        )
+    except TonearmError as exc:
+        if exc.status >= 500:
+            logger.error("tagging failed: %s", exc.message)
+        return _fail(task_id, ns, exc)
+    status_text = "OK" if not result.warnings else "OK; warning: " + "; ".join(result.warnings)
+    reply = InvokeResponse(
+        task_id=task_id,
+        namespace=ns,
+        status_code=STATUS_OK,
+        status_text=status_text,
+        payload=json.dumps(build_payload(result, payload.extra), separators=(",", ":")),
+    )
+    return JSONResponse(status_code=200, content=reply.model_dump(exclude_none=True))

@@ -1,0 +1,163 @@
+"""Tagging a track: the musicnn front end, the models a request needs, and the answers per task type.
+
+Tags of a whole track are the mean of the per-patch (3 s) probabilities, as musicnn's own
+``top_tags`` computes them; the embedding of a model is the mean of its per-patch penultimate layer.
+The patches cover the whole track: musicnn drops the frames after its last whole patch, tonearm adds
+one more patch ending at the last frame, and repeats a clip shorter than one patch to fill it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from tonearm.models.registry import ModelRegistry
+from tonearm.tagging.frontend import (
+    FFT_HOP,
+    PATCH_FRAMES,
+    TAGGING_SR,
+    log_mel,
+    patch_starts,
+    patches,
+    tagging_signal,
+)
+from tonearm.tagging.taxonomy import MODEL_MSD, MODEL_MTT, TaskType
+
+__all__ = ["ModelOutputs", "TagScores", "TaskAnswer", "answer_task", "tag_signal"]
+
+_PREFIX_MODEL = {"mtt": MODEL_MTT, "msd": MODEL_MSD}
+
+
+@dataclass(frozen=True)
+class ModelOutputs:
+    """One model's outputs over the patches of a track.
+
+    Attributes
+    ----------
+    taggram : np.ndarray [shape=(p, n_tags)], float32
+        Per-patch tag probabilities.
+    embeddings : np.ndarray [shape=(p, d)], float32
+        Per-patch penultimate-layer activations.
+    labels : tuple of str
+        Tag names in column order.
+    """
+
+    taggram: npt.NDArray[np.float32]
+    embeddings: npt.NDArray[np.float32]
+    labels: tuple[str, ...]
+
+    @property
+    def tags(self) -> npt.NDArray[np.float32]:
+        """Track-level tag probabilities: the mean over patches, shape ``(n_tags,)``."""
+        return self.taggram.mean(axis=0)
+
+    @property
+    def embedding(self) -> npt.NDArray[np.float32]:
+        """Track-level embedding: the mean over patches, shape ``(d,)``."""
+        return self.embeddings.mean(axis=0)
+
+
+@dataclass(frozen=True)
+class TagScores:
+    """Everything the models said about one track.
+
+    Attributes
+    ----------
+    outputs : dict of str to ModelOutputs
+        Per model name.
+    patch_times : np.ndarray [shape=(p,)], float64 [s]
+        Start time of every patch.
+    duration_s : float
+    """
+
+    outputs: dict[str, ModelOutputs]
+    patch_times: npt.NDArray[np.float64]
+    duration_s: float
+    _index: dict[str, dict[str, int]] = field(default_factory=dict, repr=False)
+
+    def tag_probability(self, source: str, *, patch: int | None = None) -> float:
+        """Probability of a source tag ``"mtt:<tag>"`` / ``"msd:<tag>"`` (track level, or one patch)."""
+        prefix, tag = source.split(":", 1)
+        out = self.outputs[_PREFIX_MODEL[prefix]]
+        index = self._index.setdefault(prefix, {name: i for i, name in enumerate(out.labels)})
+        column = index[tag]
+        if patch is None:
+            return float(out.taggram[:, column].mean())
+        return float(out.taggram[patch, column])
+
+
+def tag_signal(
+    y: npt.NDArray[np.floating], *, sr: int, models: frozenset[str], registry: ModelRegistry
+) -> TagScores:
+    """Run the musicnn front end and the named models over a track.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,) or (channels, n)], float
+        Decoded audio, any rate (resampled to 16 kHz mono here).
+    sr : int > 0 [Hz]
+    models : frozenset of str
+        Model names from the registry (``mtt_musicnn``, ``msd_musicnn``).
+    registry : ModelRegistry
+
+    Returns
+    -------
+    TagScores
+    """
+    mono = tagging_signal(y, sr=sr)
+    spec = log_mel(mono)
+    inputs = patches(spec, cover_tail=True)
+    starts = patch_starts(max(spec.shape[0], PATCH_FRAMES), cover_tail=True)
+    outputs = {}
+    for name in sorted(models):
+        model = registry.get(name)
+        result = model.run(inputs)
+        outputs[name] = ModelOutputs(
+            taggram=result["taggram"], embeddings=result["embedding"], labels=model.spec.labels
+        )
+    return TagScores(
+        outputs=outputs,
+        patch_times=starts.astype(np.float64) * FFT_HOP / TAGGING_SR,
+        duration_s=y.shape[-1] / sr,
+    )
+
+
+@dataclass(frozen=True)
+class TaskAnswer:
+    """One task type's answer: every label with its probability (label order), and the embedding."""
+
+    task: TaskType
+    labels: list[str]
+    probabilities: list[float]
+    embedding: npt.NDArray[np.float32]
+
+
+def answer_task(task: TaskType, scores: TagScores, *, patch: int | None = None) -> TaskAnswer:
+    """Probabilities of a task type's labels (each the max of its source tags) and its embedding.
+
+    Parameters
+    ----------
+    task : TaskType
+    scores : TagScores
+        Must hold every model the task type reads.
+    patch : int, optional
+        Answer for one patch instead of the whole track.
+
+    Returns
+    -------
+    TaskAnswer
+        The embedding is the concatenation of the track embeddings of the task's models (MSD first,
+        then MTT: sorted by model name), shape ``(sum of d,)``.
+    """
+    probabilities = [
+        max(scores.tag_probability(source, patch=patch) for source in label.sources) for label in task.labels
+    ]
+    embedding = np.concatenate([scores.outputs[name].embedding for name in sorted(task.models)])
+    return TaskAnswer(
+        task=task,
+        labels=[label.name for label in task.labels],
+        probabilities=probabilities,
+        embedding=embedding.astype(np.float32),
+    )

@@ -1,0 +1,311 @@
+"""Tagging on the converted musicnn models: parity with the original, and behaviour on rendered clips.
+
+Parity: ``models/musicnn/convert.py`` recorded the original pipeline (librosa front end + the TF graph)
+on the fixture clips of ``models/musicnn/fixture_clips.py``; tonearm's numpy front end + onnxruntime
+must reproduce its log-mel input and its per-patch tag probabilities within 1e-3.
+
+Behaviour: clips rendered here with FluidSynth and the GM SoundFont from MIDI written here (piano only,
+drums only, a string ensemble, a choir, distorted guitar with drums); the expected MTT tag must rank
+in the top 5 of the track-level tags.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import io
+import json
+import shutil
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+import soundfile as sf
+
+from tonearm.audio.decode import decode
+from tonearm.midi import smf
+from tonearm.midi.fluidsynth import render_midi
+from tonearm.models.registry import ModelRegistry, ModelUnavailableError, models_dir
+from tonearm.tagging.frontend import PATCH_FRAMES, log_mel, mel_filterbank, patches, tagging_signal
+from tonearm.tagging.service import classify_genres, tag_tasks
+from tonearm.tagging.taxonomy import (
+    ACOUSTICSENSE_GENRES,
+    MODEL_MSD,
+    MODEL_MTT,
+    MSD_TAGS,
+    MTT_TAGS,
+    TASK_TYPES,
+    UnsupportedTaskTypeError,
+    resolve_task_types,
+)
+
+MODELS = models_dir()
+PARITY = MODELS / "musicnn" / "parity"
+#: Largest difference allowed between tonearm's and the original tag probabilities.
+PARITY_TOLERANCE = 1e-3
+
+
+def _fixture_module() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("fixture_clips", MODELS / "musicnn" / "fixture_clips.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["fixture_clips"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def registry() -> ModelRegistry:
+    return ModelRegistry()
+
+
+@pytest.fixture(scope="module")
+def fixtures() -> dict[str, tuple[npt.NDArray[np.float32], int]]:
+    return dict(_fixture_module().fixture_clips())
+
+
+def _as_recorded(y: npt.NDArray[np.float32], sr: int) -> npt.NDArray[np.float32]:
+    """The clip as the conversion script fed it to librosa: through a 16-bit PCM WAV."""
+    buf = io.BytesIO()
+    sf.write(buf, y, sr, format="WAV", subtype="PCM_16")
+    return decode(buf.getvalue()).y
+
+
+# --- models and manifest -------------------------------------------------------------------------------
+
+
+def test_manifest_matches_the_model_files() -> None:
+    manifest = json.loads((MODELS / "registry.json").read_text())
+    names = {entry["name"] for entry in manifest["models"]}
+    assert {MODEL_MTT, MODEL_MSD} <= names
+    for entry in manifest["models"]:
+        data = (MODELS / entry["path"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == entry["sha256"], entry["name"]
+        assert (MODELS / entry["card"]).is_file()
+    labels = {e["name"]: tuple(e["labels"]) for e in manifest["models"]}
+    assert labels[MODEL_MTT] == MTT_TAGS
+    assert labels[MODEL_MSD] == MSD_TAGS
+
+
+def test_a_damaged_model_file_is_refused(tmp_path: Path) -> None:
+    shutil.copytree(MODELS / "musicnn", tmp_path / "musicnn")
+    shutil.copy(MODELS / "registry.json", tmp_path / "registry.json")
+    path = tmp_path / "musicnn" / "mtt_musicnn.onnx"
+    path.write_bytes(path.read_bytes()[:-10] + b"0123456789")
+    with pytest.raises(ModelUnavailableError, match="sha256"):
+        ModelRegistry(tmp_path).get(MODEL_MTT)
+
+
+# --- front end -----------------------------------------------------------------------------------------
+
+
+def test_mel_filterbank_shape_and_normalisation() -> None:
+    basis = mel_filterbank()
+    assert basis.shape == (96, 257)
+    assert (basis >= 0).all()
+    # Slaney normalisation: every triangle has unit area in Hz (2 / bandwidth peak), so the row sums
+    # times the bin spacing (31.25 Hz) are close to 1 wherever the triangles span several bins.
+    areas = basis.sum(axis=1) * 31.25
+    assert np.allclose(areas[40:], 1.0, atol=0.1)
+    assert np.allclose(areas[70:], 1.0, atol=0.01)
+
+
+def test_patches_cover_the_track() -> None:
+    spec = np.arange(500 * 96, dtype=np.float32).reshape(500, 96)
+    musicnn_style = patches(spec)
+    assert musicnn_style.shape == (2, PATCH_FRAMES, 96)
+    covering = patches(spec, cover_tail=True)
+    assert covering.shape == (3, PATCH_FRAMES, 96)
+    np.testing.assert_array_equal(covering[-1, -1], spec[-1])
+    short = patches(spec[:50], cover_tail=True)
+    assert short.shape == (1, PATCH_FRAMES, 96)
+    np.testing.assert_array_equal(short[0, 50], spec[0])  # a short clip is looped, not zero-padded
+
+
+@pytest.mark.parametrize("clip", ["piano", "drums", "strings", "noise_rock"])
+def test_front_end_matches_librosa(
+    clip: str, fixtures: dict[str, tuple[npt.NDArray[np.float32], int]]
+) -> None:
+    recorded = np.load(PARITY / f"{clip}.npz")["logmel"].astype(np.float32)
+    y, sr = fixtures[clip]
+    ours = log_mel(tagging_signal(_as_recorded(y, sr), sr=sr))
+    assert ours.shape == recorded.shape
+    diff = np.abs(ours - recorded)
+    # float16 output: a float32 rounding difference upstream can move a value by one float16 step
+    # (~1e-3 relative); nothing may move by more than that, and almost nothing may move at all.
+    assert float(diff.max()) <= 2e-3 * max(1.0, float(recorded.max()))
+    assert float((diff > 0).mean()) < 0.01
+
+
+@pytest.mark.parametrize("clip", ["piano", "drums", "strings", "noise_rock"])
+@pytest.mark.parametrize("model", [MODEL_MTT, MODEL_MSD])
+def test_model_parity_with_the_original(
+    clip: str, model: str, registry: ModelRegistry, fixtures: dict[str, tuple[npt.NDArray[np.float32], int]]
+) -> None:
+    recorded = np.load(PARITY / f"{clip}.npz")
+    prefix = "mtt" if model == MODEL_MTT else "msd"
+    y, sr = fixtures[clip]
+    inputs = patches(log_mel(tagging_signal(_as_recorded(y, sr), sr=sr)))
+    out = registry.get(model).run(inputs)
+    taggram = recorded[f"{prefix}_taggram"]
+    assert out["taggram"].shape == taggram.shape
+    assert float(np.abs(out["taggram"] - taggram).max()) <= PARITY_TOLERANCE
+    embedding = recorded[f"{prefix}_embedding"]
+    assert out["embedding"].shape == embedding.shape
+    scale = max(1.0, float(np.abs(embedding).max()))
+    assert float(np.abs(out["embedding"] - embedding).max()) <= 1e-2 * scale
+
+
+# --- behaviour on rendered clips -------------------------------------------------------------------------
+
+BPM = 100
+TICKS = smf.TICKS_PER_QUARTER
+SECONDS = 12.0
+
+
+def _song(program: int | None, notes: list[smf.Note]) -> smf.Song:
+    song = smf.Song(us_per_quarter=round(60e6 / BPM), numerator=4, denominator=4, notes=notes)
+    if program is not None:
+        song.programs[0] = program
+    song.end_tick = round(SECONDS * BPM / 60 * TICKS)
+    return song
+
+
+def _melody(channel: int = 0, *, base: int = 60, velocity: int = 90) -> list[smf.Note]:
+    # A C major tune in eighths over sustained triads, long enough to fill SECONDS.
+    steps = [0, 2, 4, 5, 7, 9, 11, 12, 11, 9, 7, 5, 4, 2]
+    notes = []
+    beats = int(SECONDS * BPM / 60)
+    for i in range(beats * 2):
+        notes.append(
+            smf.Note(i * TICKS // 2, TICKS // 2, channel, base + 12 + steps[i % len(steps)], velocity)
+        )
+    for bar in range(beats // 4):
+        root = [0, 5, 7, 0][bar % 4]
+        for interval in (0, 4, 7):
+            notes.append(
+                smf.Note(bar * 4 * TICKS, 4 * TICKS - 10, channel, base + root + interval, velocity - 20)
+            )
+    return notes
+
+
+def _drums() -> list[smf.Note]:
+    notes = []
+    beats = int(SECONDS * BPM / 60)
+    for beat in range(beats):
+        t = beat * TICKS
+        notes.append(smf.Note(t, TICKS // 4, smf.DRUM_CHANNEL, 36 if beat % 2 == 0 else 38, 110))
+        notes.append(smf.Note(t, TICKS // 4, smf.DRUM_CHANNEL, 42, 80))
+        notes.append(smf.Note(t + TICKS // 2, TICKS // 4, smf.DRUM_CHANNEL, 42, 70))
+    return notes
+
+
+def _power_chords() -> list[smf.Note]:
+    notes = []
+    beats = int(SECONDS * BPM / 60)
+    for i in range(beats * 2):
+        root = [40, 40, 43, 45][(i // 8) % 4]
+        for interval in (0, 7, 12):
+            notes.append(smf.Note(i * TICKS // 2, TICKS // 2 - 10, 0, root + interval, 115))
+    return notes
+
+
+RENDERED = {
+    # name -> (GM program of channel 0 or None, notes, MTT tags of which at least one must be in the top 5)
+    "piano": (0, _melody(), {"piano"}),
+    "drums": (None, _drums(), {"drums", "beat", "beats", "techno"}),
+    "strings": (48, _melody(base=55, velocity=80), {"strings", "violin", "cello", "classical"}),
+    "choir": (52, _melody(base=55, velocity=80), {"choir", "choral", "opera", "vocal", "voice"}),
+    "distorted_guitar": (30, _power_chords() + _drums(), {"rock", "metal", "guitar"}),
+}
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, npt.NDArray[np.float32]]:
+    out = {}
+    folder = tmp_path_factory.mktemp("rendered")
+    for name, (program, notes, _) in RENDERED.items():
+        path = folder / f"{name}.mid"
+        smf.write(_song(program, notes), path)
+        out[name] = render_midi(path, sr=44100)
+    return out
+
+
+@pytest.mark.parametrize("name", list(RENDERED))
+def test_expected_mtt_tag_is_in_the_top_five(
+    name: str, rendered: dict[str, npt.NDArray[np.float32]], registry: ModelRegistry
+) -> None:
+    y = rendered[name]
+    result = tag_tasks(_decoded(y), ["MusicTaggingMTT"], registry=registry)
+    answer = result.answers[0]
+    ranked = [
+        label
+        for label, _ in sorted(zip(answer.labels, answer.probabilities, strict=True), key=lambda p: -p[1])
+    ]
+    expected = RENDERED[name][2]
+    assert expected & set(ranked[:5]), f"{name}: top 5 {ranked[:5]}"
+
+
+def _decoded(y: npt.NDArray[np.float32], sr: int = 44100):  # type: ignore[no-untyped-def]
+    buf = io.BytesIO()
+    sf.write(buf, y.T, sr, format="WAV", subtype="FLOAT")
+    return decode(buf.getvalue())
+
+
+def test_piano_is_not_tagged_as_having_drums(
+    rendered: dict[str, npt.NDArray[np.float32]], registry: ModelRegistry
+) -> None:
+    piano = tag_tasks(_decoded(rendered["piano"]), ["Instrument"], registry=registry).answers[0]
+    drums = tag_tasks(_decoded(rendered["drums"]), ["Instrument"], registry=registry).answers[0]
+    d, p = piano.labels.index("Drums"), piano.labels.index("Piano")
+    assert drums.probabilities[d] > piano.probabilities[d]
+    assert piano.probabilities[p] > drums.probabilities[p]
+
+
+# --- task types ------------------------------------------------------------------------------------------
+
+
+def test_every_source_tag_exists() -> None:
+    vocab = {"mtt": set(MTT_TAGS), "msd": set(MSD_TAGS)}
+    for task in [*TASK_TYPES.values(), ACOUSTICSENSE_GENRES]:
+        for label in task.labels:
+            assert label.sources
+            for source in label.sources:
+                prefix, tag = source.split(":", 1)
+                assert tag in vocab[prefix], f"{task.name}/{label.name}: {source}"
+
+
+def test_unknown_and_inestimable_task_types_are_refused() -> None:
+    with pytest.raises(
+        UnsupportedTaskTypeError, match=r"Lang30.*language.*supported task types: MusicTaggingMTT"
+    ):
+        resolve_task_types(["Genre", "Lang30"])
+    with pytest.raises(UnsupportedTaskTypeError, match="unknown task type 'Colour'"):
+        resolve_task_types(["Colour"])
+
+
+def test_genre_task_and_acousticsense_ranking(
+    rendered: dict[str, npt.NDArray[np.float32]], registry: ModelRegistry
+) -> None:
+    result = tag_tasks(
+        _decoded(rendered["distorted_guitar"]), ["Genre", "MusicTaggingMTT"], registry=registry
+    )
+    genre, mtt = result.answers
+    assert genre.labels[0] == "Pop" and len(genre.probabilities) == len(TASK_TYPES["Genre"].labels)
+    assert genre.embedding.shape[0] > mtt.embedding.shape[0]  # Genre reads both models
+    ranking = classify_genres(_decoded(rendered["distorted_guitar"]), registry=registry)
+    shares = [share for _, share in ranking.genres]
+    assert shares == sorted(shares, reverse=True)
+    assert sum(shares) == pytest.approx(100.0)
+    assert ranking.genres[0][0] in {"Rock", "Metal"}
+
+
+def test_task_types_document_is_current() -> None:
+    from tonearm.tagging.taxonomy import render_markdown
+
+    assert (MODELS / "musicnn" / "TASK_TYPES.md").read_text() == render_markdown(), (
+        "regenerate: python -m tonearm.tagging.taxonomy > models/musicnn/TASK_TYPES.md"
+    )
