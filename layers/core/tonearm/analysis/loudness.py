@@ -62,6 +62,7 @@ __all__ = [
     "loudness_range",
     "loudness_summary",
     "peak_dbfs",
+    "sample_peak",
     "true_peak_dbtp",
     "true_peak_oversampling",
 ]
@@ -510,6 +511,21 @@ class LoudnessMeter:
         """
         return _to_dbfs(self._peak)
 
+    def summary(self) -> LoudnessSummary:
+        """Return all four figures of everything processed so far.
+
+        Raises
+        ------
+        RuntimeError
+            If the meter was created with ``true_peak=False``.
+        """
+        return LoudnessSummary(
+            integrated_lufs=self.integrated_lufs(),
+            range_lu=self.loudness_range(),
+            sample_peak_dbfs=self.peak_dbfs(),
+            true_peak_dbtp=self.true_peak_dbtp(),
+        )
+
     def true_peak_dbtp(self) -> float:
         """Return the BS.1770-4 true peak of everything processed so far.
 
@@ -629,7 +645,7 @@ def true_peak_dbtp(y: npt.ArrayLike, *, sr: int) -> float:
     """
     x = _as_frames(y)
     tracker = _TruePeak(sr=sr, channels=x.shape[1])
-    peak = _sample_peak(x)
+    peak = sample_peak(x)
     tracker.seed(peak)
     for start in range(0, x.shape[0], _ONE_SHOT_BLOCK):
         tracker.process(np.asarray(x[start : start + _ONE_SHOT_BLOCK], dtype=np.float64))
@@ -675,8 +691,20 @@ class LoudnessSummary:
         }
 
 
-def _sample_peak(x: npt.NDArray[np.floating]) -> float:
-    # max |x| block by block, without a full-size float64 or abs() temporary.
+def sample_peak(y: npt.ArrayLike) -> float:
+    """Return the largest magnitude of a signal, block by block, without a full-size temporary.
+
+    Parameters
+    ----------
+    y : array_like
+        Shape ``(n,)`` or ``(n, channels)`` (a transposed view is fine), floating point.
+
+    Returns
+    -------
+    float
+        ``max |y|``, linear full scale; 0.0 for an empty signal.
+    """
+    x = _as_frames(y)
     peak = 0.0
     for start in range(0, x.shape[0], _ONE_SHOT_BLOCK):
         block = x[start : start + _ONE_SHOT_BLOCK]
@@ -713,20 +741,15 @@ def loudness_summary(y: npt.ArrayLike, *, sr: int) -> LoudnessSummary:
         return LoudnessSummary(
             integrated_lufs=math.nan,
             range_lu=math.nan,
-            sample_peak_dbfs=_to_dbfs(_sample_peak(x)),
+            sample_peak_dbfs=_to_dbfs(sample_peak(x)),
             true_peak_dbtp=true_peak_dbtp(x, sr=sr),
         )
     meter = LoudnessMeter(sr=sr, channels=x.shape[1])
     # The whole signal is at hand: its sample peak (one cheap pass) is a lower bound of the true peak
     # from the start, so oversampling can skip every passage far enough below it.
-    meter.seed_true_peak(_sample_peak(x))
+    meter.seed_true_peak(sample_peak(x))
     _feed(meter, x)
-    return LoudnessSummary(
-        integrated_lufs=meter.integrated_lufs(),
-        range_lu=meter.loudness_range(),
-        sample_peak_dbfs=meter.peak_dbfs(),
-        true_peak_dbtp=meter.true_peak_dbtp(),
-    )
+    return meter.summary()
 
 
 def peak_dbfs(y: npt.ArrayLike) -> float:

@@ -12,14 +12,19 @@ frame, and soxr's streaming resampler returns the same samples as its one-shot c
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 import soxr
 
-from tonearm.analysis.loudness import MIN_SAMPLE_RATE, LoudnessMeter, LoudnessSummary, true_peak_dbtp
+from tonearm.analysis.loudness import (
+    MIN_SAMPLE_RATE,
+    LoudnessMeter,
+    LoudnessSummary,
+    loudness_summary,
+    sample_peak,
+)
 from tonearm.analysis.spectral import ANALYSIS_SR
 from tonearm.errors import ParameterError
 
@@ -60,7 +65,6 @@ class SignalPreparer:
         self._channels = 0
         self._frames = 0
         self._meter: LoudnessMeter | None = None
-        self._peak = 0.0  # sample peak, for rates too low for the meter
         self._low_rate_blocks: list[npt.NDArray[np.float32]] = []
         self._resampler: soxr.ResampleStream | None = None
         self._pieces: list[npt.NDArray[np.float32]] = []
@@ -95,7 +99,8 @@ class SignalPreparer:
         if self._meter is not None:
             self._meter.process(block.T)
         else:
-            # Below MIN_SAMPLE_RATE only the peaks are measured, on the whole (short, low-rate) signal.
+            # Below MIN_SAMPLE_RATE there is no K-weighting: loudness_summary measures only the peaks,
+            # on the whole (short, low-rate) signal.
             self._low_rate_blocks.append(np.array(block, dtype=np.float32))
         mono = block[0].astype(np.float32) if self._channels == 1 else block.mean(axis=0, dtype=np.float32)
         self._emit(mono, last=False)
@@ -114,22 +119,9 @@ class SignalPreparer:
         mono = np.concatenate(self._pieces) if len(self._pieces) != 1 else self._pieces[0]
         self._pieces = []
         if self._meter is not None:
-            meter = self._meter
-            loudness = LoudnessSummary(
-                integrated_lufs=meter.integrated_lufs(),
-                range_lu=meter.loudness_range(),
-                sample_peak_dbfs=meter.peak_dbfs(),
-                true_peak_dbtp=meter.true_peak_dbtp(),
-            )
+            loudness = self._meter.summary()
         else:
-            whole = np.concatenate(self._low_rate_blocks, axis=1).T
-            peak = float(np.max(np.abs(whole)))
-            loudness = LoudnessSummary(
-                integrated_lufs=math.nan,
-                range_lu=math.nan,
-                sample_peak_dbfs=20.0 * math.log10(peak) if peak > 0.0 else -math.inf,
-                true_peak_dbtp=true_peak_dbtp(whole, sr=self._sr),
-            )
+            loudness = loudness_summary(np.concatenate(self._low_rate_blocks, axis=1).T, sr=self._sr)
         return PreparedSignal(mono=mono, duration_s=self._frames / self._sr, loudness=loudness)
 
 
@@ -152,11 +144,7 @@ def prepare_signal(y: npt.NDArray[np.floating], *, sr: int) -> PreparedSignal:
         raise ParameterError(f"audio must have shape (n,) or (channels, n) with n > 0, got {y.shape}")
     preparer = SignalPreparer()
     # The whole signal is at hand, so its sample peak seeds the true-peak meter (see start()).
-    peak = 0.0
-    for begin in range(0, x.shape[1], _ARRAY_BLOCK):
-        block = x[:, begin : begin + _ARRAY_BLOCK]
-        peak = max(peak, float(block.max()), -float(block.min()))
-    preparer.start(sr=sr, channels=x.shape[0], peak_hint=peak)
+    preparer.start(sr=sr, channels=x.shape[0], peak_hint=sample_peak(x.T))
     for begin in range(0, x.shape[1], _ARRAY_BLOCK):
         preparer.feed(x[:, begin : begin + _ARRAY_BLOCK])
     return preparer.finish()

@@ -161,19 +161,12 @@ def _fail(task_id: str, namespace: str, exc: TonearmError) -> JSONResponse:
     return JSONResponse(status_code=status, content=body.model_dump())
 
 
-def _task_result(
-    answer: TaskAnswer, *, top_num: int | None, enable_tag: bool, enable_embed: bool
-) -> dict[str, Any]:
+def _ranked(answer: TaskAnswer, top_num: int | None) -> list[tuple[str, float]]:
+    """A task's (label, probability) pairs: label order, or its ``top_num`` most probable, descending."""
     pairs = list(zip(answer.labels, answer.probabilities, strict=True))
     if top_num is not None:
         pairs = sorted(pairs, key=lambda p: -p[1])[:top_num]
-    result: dict[str, Any] = {
-        "task_type": answer.task.name,
-        "pred_dim": len(pairs),
-        "embed_dim": int(answer.embedding.shape[0]) if enable_embed else 0,
-        "task_output": {"tags": [label for label, _ in pairs] if enable_tag else []},
-    }
-    return {"pairs": pairs, "result": result}
+    return pairs
 
 
 def build_payload(result: TaggingResult, extra: Extra) -> dict[str, Any]:
@@ -182,13 +175,18 @@ def build_payload(result: TaggingResult, extra: Extra) -> dict[str, Any]:
     embed: list[float] = []
     results = []
     for answer in result.answers:
-        part = _task_result(
-            answer, top_num=extra.top_num, enable_tag=extra.enable_tag, enable_embed=extra.enable_embed
-        )
-        pred += [round(p, 6) for _, p in part["pairs"]]
+        pairs = _ranked(answer, extra.top_num)
+        pred += [round(p, 6) for _, p in pairs]
         if extra.enable_embed:
             embed += [round(float(v), 6) for v in answer.embedding]
-        results.append(part["result"])
+        results.append(
+            {
+                "task_type": answer.task.name,
+                "pred_dim": len(pairs),
+                "embed_dim": int(answer.embedding.shape[0]) if extra.enable_embed else 0,
+                "task_output": {"tags": [label for label, _ in pairs] if extra.enable_tag else []},
+            }
+        )
     payload: dict[str, Any] = {
         "pred": pred if extra.enable_tag else [],
         "task_flow": {"type": "merge", "result": results},
@@ -207,9 +205,7 @@ def build_payload(result: TaggingResult, extra: Extra) -> dict[str, Any]:
                             "task_type": a.task.name,
                             "tags": [
                                 {"label": label, "prob": round(p, 6)}
-                                for label, p in _task_result(
-                                    a, top_num=extra.top_num, enable_tag=True, enable_embed=False
-                                )["pairs"]
+                                for label, p in _ranked(a, extra.top_num)
                             ],
                         }
                         for a in seg.answers

@@ -8,7 +8,7 @@ one more patch ending at the last frame, and repeats a clip shorter than one pat
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -16,7 +16,6 @@ import numpy.typing as npt
 from tonearm.models.registry import ModelRegistry
 from tonearm.tagging.frontend import (
     FFT_HOP,
-    PATCH_FRAMES,
     TAGGING_SR,
     log_mel,
     patch_starts,
@@ -75,14 +74,12 @@ class TagScores:
     outputs: dict[str, ModelOutputs]
     patch_times: npt.NDArray[np.float64]
     duration_s: float
-    _index: dict[str, dict[str, int]] = field(default_factory=dict, repr=False)
 
     def tag_probability(self, source: str, *, patch: int | None = None) -> float:
         """Probability of a source tag ``"mtt:<tag>"`` / ``"msd:<tag>"`` (track level, or one patch)."""
         prefix, tag = source.split(":", 1)
         out = self.outputs[_PREFIX_MODEL[prefix]]
-        index = self._index.setdefault(prefix, {name: i for i, name in enumerate(out.labels)})
-        column = index[tag]
+        column = out.labels.index(tag)
         if patch is None:
             return float(out.taggram[:, column].mean())
         return float(out.taggram[patch, column])
@@ -109,7 +106,7 @@ def tag_signal(
     mono = tagging_signal(y, sr=sr)
     spec = log_mel(mono)
     inputs = patches(spec, cover_tail=True)
-    starts = patch_starts(max(spec.shape[0], PATCH_FRAMES), cover_tail=True)
+    starts = patch_starts(spec.shape[0], cover_tail=True)
     outputs = {}
     for name in sorted(models):
         model = registry.get(name)
