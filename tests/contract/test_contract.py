@@ -23,6 +23,7 @@ from tonearm.ports import Application
 
 EVENTS = PROJECT_ROOT / "events"
 CONTRACT_JOB = "00000000-0000-4000-8000-000000000001"
+CONTRACT_TAGGING_JOB = "00000000-0000-4000-8000-000000000002"
 TEMPLATE = LocalTemplate(PROJECT_ROOT / "template.yaml")
 FUNCTIONS = sorted(TEMPLATE.functions())
 
@@ -61,6 +62,15 @@ def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRuntime]:
             workflow_params={"inputUrl": url},
         )
     )
+    store.create(
+        Job(
+            id=CONTRACT_TAGGING_JOB,
+            app=LOCAL_APP_ID,
+            name="contract tagging",
+            workflow="tonearm/tagging",
+            workflow_params={"inputUrl": url, "taskTypes": ["Genre", "Mood"], "topNum": 3},
+        )
+    )
     yield rt
     rt.close()
 
@@ -89,6 +99,7 @@ ORDER = [
     "AudioInfoFunction",
     "AnalyzeFunction",
     "ModelApiFunction",
+    "TaggingFunction",
     "WebhookFunction",
     "IngestFunction",
     "ExecutionWatchdogFunction",
@@ -119,6 +130,10 @@ def _expectations(logical_id: str, name: str, result: Any) -> None:
         else:
             assert result["statusCode"] == 200 and body["status_code"] == 20000000, result
             assert "warning" in body["status_text"]  # a 3 s clip
+    elif logical_id == "TaggingFunction":
+        tasks = result["result"]["tasks"]
+        assert [t["taskType"] for t in tasks] == ["Genre", "Mood"] and len(tasks[0]["tags"]) == 3
+        assert result["result"]["warnings"]  # a 1 s clip
     elif logical_id == "WebhookFunction":
         assert result == {"delivered": False, "reason": "no webhook configured"}
     elif logical_id == "ExecutionWatchdogFunction":

@@ -113,6 +113,94 @@ def _analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def _heads_train(args: argparse.Namespace) -> int:
+    from tonearm.errors import TonearmError
+    from tonearm.tagging.heads import (
+        HeadDataError,
+        HeadNameError,
+        check_head_name,
+        heads_dir,
+        train_head,
+    )
+
+    data_dir = Path(args.data_dir)
+    name = args.name or data_dir.resolve().name
+    out = Path(args.out) if args.out else heads_dir()
+    try:
+        if not args.name:
+            try:
+                check_head_name(name)
+            except HeadNameError as exc:
+                raise HeadNameError(f"{exc.message} (it comes from the folder name: pass --name)") from None
+        if out is None:
+            raise HeadDataError("no heads folder: pass --out or set TONEARM_HEADS_DIR")
+        print(f"training head {name!r} on {data_dir}", flush=True)
+        report = train_head(
+            data_dir,
+            name=name,
+            heads_root=out,
+            test_fraction=args.test_fraction,
+            seed=args.seed,
+            l2=args.l2,
+            overwrite=args.force,
+            progress=lambda line: print(f"  embedding {line}", file=sys.stderr, flush=True),
+        )
+    except HeadNameError as exc:
+        hint = "; pass --force to replace it" if "already exists" in exc.message else ""
+        print(f"tonearm: {exc.code}: {exc.message}{hint}", file=sys.stderr)
+        return 2
+    except TonearmError as exc:
+        print(f"tonearm: {exc.code}: {exc.message}", file=sys.stderr)
+        # bad data or arguments are the caller's to fix (2); a missing model or package is not (1)
+        return 2 if exc.status < 500 and exc.code != "missing_dependency" else 1
+    m = report.manifest
+    width = max(len("label"), *(len(label) for label in m.labels))
+    print(f"  {'label':<{width}}  files  train  test  held-out correct")
+    for label, c in m.label_counts.items():
+        print(f"  {label:<{width}}  {c.train + c.test:5d}  {c.train:5d}  {c.test:4d}  {c.correct}/{c.test}")
+    n_correct = sum(c.correct for c in m.label_counts.values())
+    print(
+        f"held-out accuracy: {m.accuracy:.3f} ({n_correct}/{m.n_test_files} files; "
+        f"{m.test_fraction:g} of each label held out, seed {m.seed})"
+    )
+    for path, truth, predicted in report.misclassified:
+        print(f"  wrong: {path} is {truth!r}, predicted {predicted!r}")
+    if m.n_test_files < 10:
+        print(f"  note: {m.n_test_files} held-out files make a coarse estimate; more files per label help")
+    print(f"wrote {report.folder / 'head.onnx'} and head.json")
+    print(
+        f"use it: task_type: {name}  (POST /api/v1/invoke task_flow.task[].task_type, "
+        "or taskTypes of the tonearm/tagging workflow)"
+    )
+    default = heads_dir()
+    if default is None or default.resolve() != out.resolve():
+        print(f"  serve it with TONEARM_HEADS_DIR={out.resolve()}")
+    return 0
+
+
+def _heads_list(args: argparse.Namespace) -> int:
+    from tonearm.tagging.heads import Head, HeadStore, HeadUnavailableError, heads_dir
+
+    root = Path(args.dir) if args.dir else heads_dir()
+    names = HeadStore(root).names()
+    if root is None or not names:
+        print(f"no heads in {root} (train one with `tonearm heads train DATA_DIR`)")
+        return 0
+    print(f"heads in {root}:")
+    for name in names:
+        try:
+            m = Head.load(root / name).manifest
+        except HeadUnavailableError as exc:
+            print(f"  {name}  DAMAGED: {exc.message}")
+            continue
+        print(
+            f"  {name}  accuracy {m.accuracy:.3f} on {m.n_test_files} held-out files "
+            f"({m.n_train_files} trained on), trained {m.trained_at:%Y-%m-%d %H:%M}Z\n"
+            f"    labels: {', '.join(m.labels)}"
+        )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``tonearm`` command."""
     parser = argparse.ArgumentParser(prog="tonearm", description=__doc__)
@@ -140,6 +228,31 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("--webhook-url", help="default webhook URL for the application's jobs")
     create.add_argument("--data-dir", default=os.environ.get("TONEARM_DATA_DIR", ".tonearm"))
     create.set_defaults(func=_app_create)
+    heads = sub.add_parser("heads", help="custom task types: heads trained on the musicnn embeddings")
+    heads_sub = heads.add_subparsers(dest="heads_command", required=True)
+    train = heads_sub.add_parser(
+        "train",
+        help="train a head on DATA_DIR/<label>/<audio files> and install it as a task type",
+        description="Train a classification head on the musicnn embeddings of DATA_DIR/<label>/<audio "
+        "files>, report its held-out accuracy, and install it as the task type NAME.",
+    )
+    train.add_argument("data_dir", metavar="DATA_DIR")
+    train.add_argument("--name", help="task type name (default: the folder's name)")
+    train.add_argument(
+        "--out", metavar="HEADS_DIR", help="heads folder (default: $TONEARM_HEADS_DIR or models/heads)"
+    )
+    train.add_argument(
+        "--test-fraction", type=float, default=0.25, help="share of each label's files held out (0.25)"
+    )
+    train.add_argument("--seed", type=int, default=0, help="seed of the held-out split (0)")
+    train.add_argument("--l2", type=float, default=1e-2, help="L2 penalty on the weights (0.01)")
+    train.add_argument("--force", action="store_true", help="replace an installed head of that name")
+    train.set_defaults(func=_heads_train)
+    heads_list = heads_sub.add_parser("list", help="the installed heads and their held-out accuracy")
+    heads_list.add_argument(
+        "--dir", metavar="HEADS_DIR", help="heads folder (default: $TONEARM_HEADS_DIR or models/heads)"
+    )
+    heads_list.set_defaults(func=_heads_list)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

@@ -8,18 +8,17 @@ therefore never reported. Authenticate with the tonearm API key (``Authorization
 
 from __future__ import annotations
 
-import datetime as dt
 import tempfile
 import uuid
 from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, File, Header, Request, UploadFile
-from pydantic import BaseModel, Field
 
 from tonearm.audio.decode import decode
 from tonearm.audio.errors import InputTooLargeError, UnsupportedFormatError
 from tonearm.audio.limits import DEFAULT_LIMITS
+from tonearm.events.callbacks import AnalysisResponse, acousticsense_response
 from tonearm.models.registry import default_registry
 from tonearm.runtime import Services
 from tonearm.tagging.service import GenreResult, classify_genres
@@ -29,39 +28,12 @@ router = APIRouter(tags=["AcousticSense"])
 
 #: Extensions AcousticSense accepts; the content decides the decoder, the name only filters.
 EXTENSIONS = (".mp3", ".wav", ".flac", ".ogg", ".m4a")
-TOP = 5
 _COPY_CHUNK = 1 << 20
-
-
-class GenreConfidence(BaseModel):
-    """One genre and its share, percent."""
-
-    genre: str
-    confidence: float = Field(description="Percent; the supported genres' shares sum to 100.")
-
-
-class AnalysisResponse(BaseModel):
-    """AcousticSense's reply."""
-
-    request_id: str
-    timestamp: str
-    analysis_results: list[GenreConfidence]
-    top_genre: str
-    top_confidence: float
-    unsupported_genres: list[str] = Field(description="tonearm: genres no model here can estimate.")
 
 
 def analysis_response(result: GenreResult, *, request_id: str) -> AnalysisResponse:
     """Shape a genre ranking as AcousticSense's reply (top 5)."""
-    top = [GenreConfidence(genre=g, confidence=round(c, 2)) for g, c in result.genres[:TOP]]
-    return AnalysisResponse(
-        request_id=request_id,
-        timestamp=dt.datetime.now(dt.UTC).isoformat(),
-        analysis_results=top,
-        top_genre=top[0].genre,
-        top_confidence=top[0].confidence,
-        unsupported_genres=list(ACOUSTICSENSE_UNSUPPORTED),
-    )
+    return acousticsense_response(result.genres, request_id=request_id, unsupported=ACOUSTICSENSE_UNSUPPORTED)
 
 
 @router.post("/analyze-audio", response_model=AnalysisResponse, summary="Top-5 genres of an uploaded file")

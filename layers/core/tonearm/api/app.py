@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 import tonearm
+from tonearm.api import acousticsense_webhook
 from tonearm.api.errors import install_error_handlers
 from tonearm.api.jobs import router as jobs_router
 from tonearm.runtime import Services, get_services
@@ -12,8 +13,8 @@ from tonearm.runtime import Services, get_services
 DESCRIPTION = """
 tonearm answers the APIs of several music-AI services from one deployment. The job API under `/v1`
 follows Music.AI's REST contract: its clients work unchanged apart from the base URL.
-`/api/v1/invoke` answers SAMI MusicTagging requests and `/analyze-audio` AcousticSense's, on the
-musicnn models (see `models/musicnn`).
+`/api/v1/invoke` answers SAMI MusicTagging requests and `/analyze-audio` and `/analyze-with-webhook`
+AcousticSense's, on the musicnn models (see `models/musicnn`).
 
 Authenticate with `Authorization: <api key>` (or `Bearer <api key>`). Errors are
 `{"error": {"code": "...", "message": "..."}}` with a 4xx status for anything the caller can fix.
@@ -44,6 +45,7 @@ def create_app(services: Services | None = None) -> FastAPI:
         return {"status": "ok", "version": tonearm.__version__}
 
     app.include_router(jobs_router)
+    app.include_router(acousticsense_webhook.router)
     _include_model_routes(app)
     blobs = app.state.services.blobs
     from tonearm.adapters.local.files import FileBlobStore

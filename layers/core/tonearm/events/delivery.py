@@ -131,18 +131,21 @@ def deliver_webhook(
     url: str,
     body: bytes,
     *,
-    secret: str,
+    secret: str | bytes,
     message_id: str,
     http: SafeHttpClient,
     policy: RetryPolicy = DEFAULT_RETRY_POLICY,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.time,
+    timeout_s: float | None = None,
 ) -> DeliveryResult:
     """POST ``body`` to ``url`` with Standard Webhooks signatures, retrying per ``policy``.
 
-    ``sleep`` and ``clock`` are injectable so tests run without waiting; ``clock`` supplies the
-    signature timestamp and ``started_at``. Never raises for delivery failures; see the module docstring
-    for which outcomes are retried.
+    ``secret`` is a ``whsec_`` secret or the raw key bytes (see ``secret_key_bytes``). ``timeout_s``
+    bounds each attempt's connect and reads (default: the client's). ``sleep`` and ``clock`` are
+    injectable so tests run without waiting; ``clock`` supplies the signature timestamp and
+    ``started_at``. Never raises for delivery failures; see the module docstring for which outcomes are
+    retried.
     """
     attempts: list[DeliveryAttempt] = []
     delay = 0.0
@@ -158,7 +161,12 @@ def deliver_webhook(
         try:
             headers = sign_webhook(body, secret=secret, message_id=message_id, timestamp=int(started))
             response = http.request(
-                "POST", url, body=body, headers=headers, max_response_bytes=_MAX_RECEIVER_RESPONSE_BYTES
+                "POST",
+                url,
+                body=body,
+                headers=headers,
+                max_response_bytes=_MAX_RECEIVER_RESPONSE_BYTES,
+                timeout_s=timeout_s,
             )
         except (UrlForbiddenError, ParameterError) as exc:
             # Refused before any connection was made (forbidden URL, unusable secret); retrying cannot

@@ -48,11 +48,17 @@ def generate_webhook_secret() -> str:
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(_SECRET_KEY_BYTES)).decode("ascii")
 
 
-def secret_key_bytes(secret: str) -> bytes:
+def secret_key_bytes(secret: str | bytes) -> bytes:
     """Decode a webhook secret (with or without the ``whsec_`` prefix) to the HMAC key bytes.
 
+    ``bytes`` are the key itself: a caller-chosen secret (AcousticSense's ``secret_token``) is used as
+    its UTF-8 bytes, as its receivers compute ``HMAC(secret_token, body)``.
     Raises :class:`ParameterError` if the secret is empty or not base64.
     """
+    if isinstance(secret, bytes):
+        if not secret:
+            raise ParameterError("webhook secret must not be empty")
+        return secret
     encoded = secret.strip()
     if encoded.startswith(SECRET_PREFIX):
         encoded = encoded[len(SECRET_PREFIX) :]
@@ -78,7 +84,7 @@ def _body_signature_hex(key: bytes, body: bytes) -> str:
     return hmac.new(key, body, hashlib.sha256).hexdigest()
 
 
-def sign_webhook(body: bytes, *, secret: str, message_id: str, timestamp: int) -> dict[str, str]:
+def sign_webhook(body: bytes, *, secret: str | bytes, message_id: str, timestamp: int) -> dict[str, str]:
     """Return the headers for one delivery of ``body``.
 
     ``webhook-id``, ``webhook-timestamp``, ``webhook-signature``, ``X-Signature`` and
@@ -99,7 +105,7 @@ def verify_webhook(
     body: bytes,
     headers: Mapping[str, str],
     *,
-    secret: str,
+    secret: str | bytes,
     tolerance_s: int = 300,
     now: float | None = None,
 ) -> None:

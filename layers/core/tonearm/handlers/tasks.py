@@ -46,10 +46,25 @@ def analyze_handler(event: TaskEvent, context: LambdaContext) -> dict[str, Any]:
     return _run(event.jobId, analyze_audio)
 
 
-def _run(job_id: str, task: TaskFunction) -> dict[str, Any]:
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
+@event_parser(model=TaskEvent)
+def tagging_handler(event: TaskEvent, context: LambdaContext) -> dict[str, Any]:
+    """Run a tagging-family job (``tonearm/tagging`` or ``tonearm/genre``): the job names the task."""
+    return _run(event.jobId, None, workflows=TAGGING_WORKFLOWS)
+
+
+#: The workflows ``tagging_handler`` (TaggingFunction) runs.
+TAGGING_WORKFLOWS = frozenset({"tonearm/tagging", "tonearm/genre"})
+
+
+def _run(
+    job_id: str, task: TaskFunction | None, *, workflows: frozenset[str] | None = None
+) -> dict[str, Any]:
     """Run one task; expected failures become ``JobTaskError`` so their code reaches the job."""
     try:
-        return get_services().tasks.run(job_id, task)
+        return get_services().tasks.run(job_id, task, workflows=workflows)
     except TonearmError as exc:
         logger.info("task failed", extra={"jobId": job_id, "code": exc.code})
         metrics.add_metric(name="TaskFailures", unit=MetricUnit.Count, value=1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -46,6 +46,21 @@ class JobError(BaseModel):
     message: str
 
 
+class Callback(BaseModel):
+    """A one-job webhook chosen by the caller (AcousticSense's ``webhook``), not the application's.
+
+    The body is the seed API's result shape (``format``) and is signed with the caller's secret. The
+    secret lives only in the job record: job views, events and logs never carry it.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str
+    secret: str = Field(repr=False)
+    timeout_s: float = 30.0
+    format: Literal["acousticsense"] = "acousticsense"
+
+
 class Job(BaseModel):
     """A job as stored. ``outputs`` maps file outputs to storage keys; URLs are minted on read."""
 
@@ -69,6 +84,8 @@ class Job(BaseModel):
     expires_at: int = 0
     # the ingest object this job was made from: {"key": ..., "versionId": ...}
     source: dict[str, str] | None = None
+    # a per-job webhook that replaces the application's (see Callback)
+    callback: Callback | None = None
 
 
 class CreateJobRequest(BaseModel):

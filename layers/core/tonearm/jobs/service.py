@@ -23,6 +23,7 @@ from tonearm.jobs.errors import (
 )
 from tonearm.jobs.model import (
     TRANSITIONS,
+    Callback,
     CreateJobRequest,
     Job,
     JobError,
@@ -105,12 +106,19 @@ class JobService:
         )
 
     # --- creating jobs ------------------------------------------------------------------------
-    def create_job(self, app: Application, request: CreateJobRequest) -> Job:
-        """Validate, store (QUEUED), publish and start a job. Bad input fails here, before any work."""
+    def create_job(
+        self, app: Application, request: CreateJobRequest, *, callback: Callback | None = None
+    ) -> Job:
+        """Validate, store (QUEUED), publish and start a job. Bad input fails here, before any work.
+
+        ``callback`` replaces the application's webhook for this job (its URL is checked here too).
+        """
         spec = get_workflow(request.workflow)
         params = self._validate_params(spec, request.params)
         self._check_input(params["inputUrl"])
         self._check_copy_targets(spec, request.copyResultsTo)
+        if callback is not None:
+            self.http.check_url(callback.url)
         job = Job(
             id=str(uuid.uuid4()),
             app=app.id,
@@ -121,6 +129,7 @@ class JobService:
             batch_name=request.batchName,
             copy_results_to=request.copyResultsTo,
             expires_at=self._expiry(),
+            callback=callback,
         )
         self.store.create(job)
         self._publish(job)

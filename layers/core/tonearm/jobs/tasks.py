@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,13 @@ from tonearm.jobs.model import CUSTOM_STORAGE, Job
 from tonearm.jobs.workflows import get_workflow
 from tonearm.net.safe_http import SafeHttpClient
 from tonearm.ports import BlobStore, JobStore
+
+
+class WrongTaskFunctionError(TonearmError):
+    """A task function was handed a job of a workflow it does not run (a wiring fault)."""
+
+    code = "wrong_task_function"
+    status = 500
 
 
 class CopyResultsError(TonearmError):
@@ -38,10 +45,11 @@ class TaskOutput:
     files: dict[str, Path] = field(default_factory=dict)
 
 
-TaskFunction = Callable[[Path, Path], TaskOutput]
+#: ``task(input_path, work_dir, params)``: params are the job's validated workflow params.
+TaskFunction = Callable[[Path, Path, Mapping[str, Any]], TaskOutput]
 
 
-def audio_info(input_path: Path, work_dir: Path) -> TaskOutput:
+def audio_info(input_path: Path, work_dir: Path, params: Mapping[str, Any]) -> TaskOutput:
     """``tonearm/audio-info``: summary values and the audio as 16-bit PCM WAV."""
     wav_path = work_dir / "audio.wav"
     with wav_path.open("wb") as wav_out:
@@ -59,7 +67,7 @@ def audio_info(input_path: Path, work_dir: Path) -> TaskOutput:
     )
 
 
-def analyze_audio(input_path: Path, work_dir: Path) -> TaskOutput:
+def analyze_audio(input_path: Path, work_dir: Path, params: Mapping[str, Any]) -> TaskOutput:
     """``tonearm/analyze``: decode every supported format and analyse it in one streaming pass."""
     from tonearm.analysis.analyze import analyze_source
 
@@ -67,7 +75,88 @@ def analyze_audio(input_path: Path, work_dir: Path) -> TaskOutput:
     return TaskOutput(values=analysis.to_json())
 
 
-TASKS: dict[str, TaskFunction] = {"tonearm/audio-info": audio_info, "tonearm/analyze": analyze_audio}
+def tag_audio(input_path: Path, work_dir: Path, params: Mapping[str, Any]) -> TaskOutput:
+    """``tonearm/tagging``: tags per task type for the whole track, and optionally per 3 s segment.
+
+    ``tasks`` lists, per requested task type, its labels most probable first (``topNum`` of them when
+    given) and, with ``embed``, the track embedding. ``segments`` is a JSON file (a 10-minute track has
+    200 segments: too big for a job record) written only when asked for.
+    """
+    from tonearm.audio.decode import decode
+    from tonearm.models.registry import default_registry
+    from tonearm.tagging.service import tag_tasks
+
+    audio = decode(input_path, size_bytes=input_path.stat().st_size)
+    tagged = tag_tasks(
+        audio,
+        list(params.get("taskTypes") or DEFAULT_TASK_TYPES),
+        registry=default_registry(),
+        segments=bool(params.get("segments")),
+    )
+    top = params.get("topNum")
+    embed = bool(params.get("embed"))
+    tasks = [_task_json(answer, top=top, embed=embed) for answer in tagged.answers]
+    files: dict[str, Path] = {}
+    if tagged.segments is not None:
+        path = work_dir / "segments.json"
+        timeline = [
+            {
+                "start": round(segment.start_s, 3),
+                "end": round(segment.end_s, 3),
+                "tasks": [_task_json(answer, top=top, embed=False) for answer in segment.answers],
+            }
+            for segment in tagged.segments
+        ]
+        path.write_text(json.dumps(timeline, separators=(",", ":")))
+        files["segments"] = path
+    return TaskOutput(
+        values={"duration": round(tagged.duration_s, 3), "tasks": tasks, "warnings": tagged.warnings},
+        files=files,
+    )
+
+
+#: Task types ``tonearm/tagging`` answers when the params name none.
+DEFAULT_TASK_TYPES = ("MusicTaggingMTT",)
+
+
+def _task_json(answer: Any, *, top: int | None, embed: bool) -> dict[str, Any]:
+    ranked = sorted(zip(answer.labels, answer.probabilities, strict=True), key=lambda lp: -lp[1])
+    out: dict[str, Any] = {
+        "taskType": answer.task.name,
+        "tags": [{"label": label, "probability": round(float(p), 6)} for label, p in ranked[:top]],
+    }
+    if embed:
+        out["embedding"] = [round(float(v), 6) for v in answer.embedding]
+    return out
+
+
+def classify_genre(input_path: Path, work_dir: Path, params: Mapping[str, Any]) -> TaskOutput:
+    """``tonearm/genre``: AcousticSense's genres the models support, as percentages, most likely first."""
+    from tonearm.audio.decode import decode
+    from tonearm.models.registry import default_registry
+    from tonearm.tagging.service import classify_genres
+    from tonearm.tagging.taxonomy import ACOUSTICSENSE_UNSUPPORTED
+
+    audio = decode(input_path, size_bytes=input_path.stat().st_size)
+    result = classify_genres(audio, registry=default_registry())
+    genres = [{"genre": genre, "confidence": round(share, 2)} for genre, share in result.genres]
+    return TaskOutput(
+        values={
+            "genres": genres,
+            "topGenre": genres[0]["genre"],
+            "topConfidence": genres[0]["confidence"],
+            "unsupportedGenres": list(ACOUSTICSENSE_UNSUPPORTED),
+            "duration": round(result.duration_s, 3),
+        }
+    )
+
+
+TASKS: dict[str, TaskFunction] = {
+    "tonearm/audio-info": audio_info,
+    "tonearm/analyze": analyze_audio,
+    "tonearm/tagging": tag_audio,
+    "tonearm/genre": classify_genre,
+}
 
 
 class TaskRunner:
@@ -78,18 +167,28 @@ class TaskRunner:
         self.blobs = blobs
         self.http = http
 
-    def run(self, job_id: str, task: TaskFunction | None = None) -> dict[str, Any]:
-        """Run the job's task; return ``{"result": {...}, "outputs": {name: key}}`` for the state machine."""
+    def run(
+        self, job_id: str, task: TaskFunction | None = None, *, workflows: Collection[str] | None = None
+    ) -> dict[str, Any]:
+        """Run the job's task; return ``{"result": {...}, "outputs": {name: key}}`` for the state machine.
+
+        ``task`` defaults to the job's workflow's task; ``workflows`` restricts which workflows this
+        caller runs (a function serving several workflows refuses a job of any other).
+        """
         job = self.store.get(job_id)
         if job is None:
             raise JobNotFoundError(f"no job with id {job_id!r}")
+        if workflows is not None and job.workflow not in workflows:
+            raise WrongTaskFunctionError(
+                f"job {job_id} is a {job.workflow} job; this function runs {', '.join(sorted(workflows))}"
+            )
         task = task or TASKS[job.workflow]
         spec = get_workflow(job.workflow)
         with tempfile.TemporaryDirectory(prefix="tonearm-") as tmp:
             work_dir = Path(tmp)
             input_path = work_dir / "input"
             self._fetch_input(job, input_path)
-            produced = task(input_path, work_dir)
+            produced = task(input_path, work_dir, job.workflow_params)
             result: dict[str, Any] = {}
             outputs: dict[str, str] = {}
             for name, value in produced.values.items():

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tonearm.analysis.schema import AnalysisResult
 from tonearm.jobs.errors import UnknownWorkflowError
@@ -100,7 +100,101 @@ ANALYZE = WorkflowSpec(
     },
 )
 
-CATALOGUE: dict[str, WorkflowSpec] = {spec.slug: spec for spec in (AUDIO_INFO, ANALYZE)}
+
+class TaggingParams(InputParams):
+    """``tonearm/tagging`` params: which task types to answer and how much to return."""
+
+    taskTypes: list[str] = Field(  # noqa: N815 - wire name
+        default=["MusicTaggingMTT"],
+        min_length=1,
+        max_length=16,
+        description=(
+            "Task types in answer order: MusicTaggingMTT, MusicTaggingMSD, Genre, Mood, Vocal, Theme, "
+            "Instrument, Era, or a custom head trained with `tonearm heads train`."
+        ),
+    )
+    topNum: int | None = Field(  # noqa: N815 - wire name
+        default=None, ge=1, le=100, description="Keep each task's most probable labels only."
+    )
+    embed: bool = Field(default=False, description="Also return each task's track embedding.")
+    segments: bool = Field(
+        default=False, description="Also write the tags of every 3 s segment (the `segments` file)."
+    )
+
+    @field_validator("taskTypes")
+    @classmethod
+    def _known_task_types(cls, names: list[str]) -> list[str]:
+        # Refused before any work starts, naming the supported task types. A function without the
+        # models (the light API function in AWS) cannot see custom heads: there, names that are not
+        # builtin only have to be valid head names, and the task refuses one that is not installed.
+        from tonearm.errors import TonearmError
+        from tonearm.tagging.heads import check_head_name, heads_dir
+        from tonearm.tagging.taxonomy import TASK_TYPES, is_refused, resolve_task_types
+
+        try:
+            if heads_dir() is not None:
+                resolve_task_types(names)
+                return names
+            if len(set(names)) != len(names):
+                raise ValueError("a task type is requested twice")
+            resolve_task_types([name for name in names if name in TASK_TYPES or is_refused(name)])
+            for name in names:
+                if name not in TASK_TYPES:
+                    try:
+                        check_head_name(name)
+                    except TonearmError:
+                        resolve_task_types([name])  # raises, naming the supported task types
+        except TonearmError as exc:
+            if exc.status >= 500:
+                raise
+            raise ValueError(exc.message) from None
+        return names
+
+
+TAGGING = WorkflowSpec(
+    slug="tonearm/tagging",
+    name="Music tagging",
+    description=(
+        "Tag a track (up to 10 min) with the musicnn models: per task type (MagnaTagATune tags, "
+        "Million Song Dataset tags, genre, mood, vocal, theme, instrument, era, or a custom head) every "
+        "label's probability for the whole track (mean over 3 s patches), optionally the embedding and "
+        "a per-segment timeline."
+    ),
+    params=TaggingParams,
+    state_machine="TaggingStateMachine",
+    outputs={
+        "duration": OutputSpec("value", "Decoded duration in seconds."),
+        "tasks": OutputSpec(
+            "value",
+            "Per task type: {taskType, tags: [{label, probability}] most probable first, embedding?}.",
+        ),
+        "warnings": OutputSpec("value", "Caveats, e.g. audio under 5 s."),
+        "segments": OutputSpec(
+            "file", "With params.segments: [{start, end, tasks}] for every 3 s segment (JSON)."
+        ),
+    },
+)
+
+GENRE = WorkflowSpec(
+    slug="tonearm/genre",
+    name="Genre (AcousticSense)",
+    description=(
+        "AcousticSense's genres that the musicnn models support (12 of its 16: not Disco, Latin, Rap, "
+        "Reggae), each as a percentage of the whole, most likely first. POST /analyze-with-webhook "
+        "runs this workflow."
+    ),
+    params=InputParams,
+    state_machine="GenreStateMachine",
+    outputs={
+        "genres": OutputSpec("value", "[{genre, confidence}] with confidence in percent, most likely first."),
+        "topGenre": OutputSpec("value", "The most likely genre."),
+        "topConfidence": OutputSpec("value", "Its confidence in percent."),
+        "unsupportedGenres": OutputSpec("value", "AcousticSense genres no model here can estimate."),
+        "duration": OutputSpec("value", "Decoded duration in seconds."),
+    },
+)
+
+CATALOGUE: dict[str, WorkflowSpec] = {spec.slug: spec for spec in (AUDIO_INFO, ANALYZE, TAGGING, GENRE)}
 
 
 def get_workflow(slug: str) -> WorkflowSpec:

@@ -416,21 +416,25 @@ class SafeHttpClient:
 
     # -- requests --
 
-    def _connection(self, target: _Target) -> http.client.HTTPConnection:
+    def _connection(self, target: _Target, timeout_s: float | None = None) -> http.client.HTTPConnection:
+        timeout = self.timeout_s if timeout_s is None else timeout_s
         if target.scheme == "https":
             return _PinnedHTTPSConnection(
                 target.host,
                 target.port,
                 addresses=target.addresses,
-                timeout=self.timeout_s,
+                timeout=timeout,
                 context=self._ssl_context,
             )
-        return _PinnedHTTPConnection(
-            target.host, target.port, addresses=target.addresses, timeout=self.timeout_s
-        )
+        return _PinnedHTTPConnection(target.host, target.port, addresses=target.addresses, timeout=timeout)
 
     def _open(
-        self, method: str, url: str, body: bytes | None, headers: Mapping[str, str] | None
+        self,
+        method: str,
+        url: str,
+        body: bytes | None,
+        headers: Mapping[str, str] | None,
+        timeout_s: float | None = None,
     ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse, _Target]:
         """Send the request (following GET redirects) and return the open connection and response.
 
@@ -449,7 +453,7 @@ class SafeHttpClient:
                 request_headers = {
                     k: v for k, v in request_headers.items() if k.lower() not in _ORIGIN_BOUND_HEADERS
                 }
-            conn = self._connection(target)
+            conn = self._connection(target, timeout_s)
             try:
                 with _network_errors(target.host):
                     conn.request(method, target.request_target, body=body, headers=request_headers)
@@ -476,14 +480,15 @@ class SafeHttpClient:
         body: bytes | None = None,
         headers: Mapping[str, str] | None = None,
         max_response_bytes: int = 100 * 1024 * 1024,
+        timeout_s: float | None = None,
     ) -> HttpResponse:
         """Send a request and read the whole response.
 
         Non-2xx statuses are returned, not raised. Only GET follows redirects (at most 3, each re-checked).
         Raises :class:`UrlForbiddenError`, :class:`FetchError`, or :class:`ResponseTooLargeError` when the
-        body exceeds ``max_response_bytes``.
+        body exceeds ``max_response_bytes``. ``timeout_s`` replaces the client's timeout for this request.
         """
-        conn, resp, target = self._open(method, url, body, headers)
+        conn, resp, target = self._open(method, url, body, headers, timeout_s)
         try:
             with _network_errors(target.host):
                 if resp.length is not None and resp.length > max_response_bytes:

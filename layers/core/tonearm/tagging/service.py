@@ -6,6 +6,7 @@ Everything here works on decoded audio and returns plain data; the HTTP shapes l
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -14,6 +15,9 @@ from tonearm.models.registry import ModelRegistry
 from tonearm.tagging.frontend import FFT_HOP, PATCH_FRAMES, TAGGING_SR
 from tonearm.tagging.tagger import TagScores, TaskAnswer, answer_task, tag_signal
 from tonearm.tagging.taxonomy import ACOUSTICSENSE_GENRES, TaskType, resolve_task_types
+
+if TYPE_CHECKING:
+    from tonearm.tagging.heads import HeadStore
 
 __all__ = [
     "SHORT_AUDIO_S",
@@ -50,7 +54,12 @@ class TaggingResult:
 
 
 def tag_tasks(
-    audio: DecodedAudio, task_names: list[str], *, registry: ModelRegistry, segments: bool = False
+    audio: DecodedAudio,
+    task_names: list[str],
+    *,
+    registry: ModelRegistry,
+    segments: bool = False,
+    heads: HeadStore | None = None,
 ) -> TaggingResult:
     """Tag a decoded track for the named task types.
 
@@ -58,10 +67,13 @@ def tag_tasks(
     ----------
     audio : DecodedAudio
     task_names : list of str
-        Task type names (see ``tonearm.tagging.taxonomy.TASK_TYPES``); validated before any model runs.
+        Task type names (``tonearm.tagging.taxonomy.TASK_TYPES``, or custom heads); validated before any
+        model runs.
     registry : ModelRegistry
     segments : bool
         Also answer every 3 s patch (a timeline).
+    heads : HeadStore, optional
+        Where custom heads are looked up; default: the heads folder (``tonearm.tagging.heads``).
 
     Returns
     -------
@@ -71,8 +83,10 @@ def tag_tasks(
     ------
     UnsupportedTaskTypeError
         For an unknown task type, or one no model here can estimate.
+    HeadUnavailableError
+        A requested custom head is damaged.
     """
-    tasks = resolve_task_types(task_names)
+    tasks = resolve_task_types(task_names, heads=heads)
     models = frozenset().union(*(task.models for task in tasks))
     scores = tag_signal(audio.y, sr=audio.sr, models=models, registry=registry)
     warnings = []

@@ -4,10 +4,15 @@ Tags of a whole track are the mean of the per-patch (3 s) probabilities, as musi
 ``top_tags`` computes them; the embedding of a model is the mean of its per-patch penultimate layer.
 The patches cover the whole track: musicnn drops the frames after its last whole patch, tonearm adds
 one more patch ending at the last frame, and repeats a clip shorter than one patch to fill it.
+
+A custom task type (a trained head, ``tonearm.tagging.heads``) is answered from embeddings instead of
+tags: its head runs on the concatenated embeddings of its models, averaged over the patches for the
+track (the same input its held-out accuracy was measured on) or of one patch for a segment.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,7 +29,7 @@ from tonearm.tagging.frontend import (
 )
 from tonearm.tagging.taxonomy import MODEL_MSD, MODEL_MTT, TaskType
 
-__all__ = ["ModelOutputs", "TagScores", "TaskAnswer", "answer_task", "tag_signal"]
+__all__ = ["ModelOutputs", "TagScores", "TaskAnswer", "answer_task", "patch_embeddings", "tag_signal"]
 
 _PREFIX_MODEL = {"mtt": MODEL_MTT, "msd": MODEL_MSD}
 
@@ -85,6 +90,24 @@ class TagScores:
         return float(out.taggram[patch, column])
 
 
+def patch_embeddings(scores: TagScores, models: Iterable[str]) -> npt.NDArray[np.float32]:
+    """Per-patch embeddings of several models side by side (what a custom head reads).
+
+    Parameters
+    ----------
+    scores : TagScores
+        Must hold every model named.
+    models : iterable of str
+        Model names, in concatenation order.
+
+    Returns
+    -------
+    np.ndarray [shape=(p, sum of d)], float32
+    """
+    parts = [scores.outputs[name].embeddings for name in models]
+    return np.concatenate(parts, axis=1).astype(np.float32, copy=False)
+
+
 def tag_signal(
     y: npt.NDArray[np.floating], *, sr: int, models: frozenset[str], registry: ModelRegistry
 ) -> TagScores:
@@ -132,7 +155,11 @@ class TaskAnswer:
 
 
 def answer_task(task: TaskType, scores: TagScores, *, patch: int | None = None) -> TaskAnswer:
-    """Probabilities of a task type's labels (each the max of its source tags) and its embedding.
+    """Probabilities of a task type's labels and its embedding.
+
+    A builtin label's probability is the largest of its source tags' probabilities. A custom task
+    type's probabilities are its head's output on the mean over patches of the concatenated embeddings
+    (or on one patch's, with ``patch``).
 
     Parameters
     ----------
@@ -148,9 +175,15 @@ def answer_task(task: TaskType, scores: TagScores, *, patch: int | None = None) 
         The embedding is the concatenation of the track embeddings of the task's models (MSD first,
         then MTT: sorted by model name), shape ``(sum of d,)``.
     """
-    probabilities = [
-        max(scores.tag_probability(source, patch=patch) for source in label.sources) for label in task.labels
-    ]
+    if task.head is not None:
+        rows = patch_embeddings(scores, task.head.models)
+        x = rows.mean(axis=0) if patch is None else rows[patch]
+        probabilities = [float(p) for p in task.head.predict(x[None, :])[0]]
+    else:
+        probabilities = [
+            max(scores.tag_probability(source, patch=patch) for source in label.sources)
+            for label in task.labels
+        ]
     embedding = np.concatenate([scores.outputs[name].embedding for name in sorted(task.models)])
     return TaskAnswer(
         task=task,

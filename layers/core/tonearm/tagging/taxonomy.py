@@ -9,6 +9,10 @@ as its most confident evidence; averaging would punish a label for having severa
 noisy-OR would inflate it). Labels no tag supports are not offered, and task types that need another
 kind of model (language, e.g. SAMI's ``Lang30``) are refused with :class:`UnsupportedTaskTypeError`.
 
+Custom task types ("heads", ``tonearm heads train``) are small classifiers trained on the two models'
+embeddings; :func:`resolve_task_types` finds them in the heads folder (``tonearm.tagging.heads``) after
+the builtin task types, as a :class:`TaskType` whose ``head`` answers it.
+
 The source tags of every label are listed here (the single source of truth) and rendered into the
 model card, ``models/musicnn/TASK_TYPES.md``, by ``python -m tonearm.tagging.taxonomy``.
 """
@@ -16,9 +20,13 @@ model card, ``models/musicnn/TASK_TYPES.md``, by ``python -m tonearm.tagging.tax
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from tonearm.errors import TonearmError
+
+if TYPE_CHECKING:  # heads imports this module; the reverse import happens lazily, at lookup
+    from tonearm.tagging.heads import Head, HeadStore
 
 __all__ = [
     "ACOUSTICSENSE_GENRES",
@@ -31,6 +39,7 @@ __all__ = [
     "Label",
     "TaskType",
     "UnsupportedTaskTypeError",
+    "is_refused",
     "resolve_task_types",
 ]
 
@@ -68,15 +77,22 @@ class Label:
 
 @dataclass(frozen=True)
 class TaskType:
-    """A named label set."""
+    """A named label set.
+
+    A builtin task type reads its labels' source tags. A custom one (``head`` set) has labels without
+    source tags: its trained head maps the embeddings of ``head.models`` to the label probabilities.
+    """
 
     name: str
     description: str
     labels: tuple[Label, ...]
+    head: Head | None = field(default=None, compare=False, repr=False)
 
     @property
     def models(self) -> frozenset[str]:
-        """The models whose tags this task type reads."""
+        """The models whose tags (builtin) or embeddings (custom head) this task type reads."""
+        if self.head is not None:
+            return frozenset(self.head.models)
         prefixes = {source.split(":", 1)[0] for label in self.labels for source in label.sources}
         return frozenset({"mtt": MODEL_MTT, "msd": MODEL_MSD}[p] for p in prefixes)
 
@@ -236,13 +252,23 @@ _NOT_ESTIMABLE = {
 }
 
 
-def resolve_task_types(names: list[str]) -> list[TaskType]:
+def is_refused(name: str) -> bool:
+    """Whether ``name`` is a SAMI task type tonearm knows it cannot estimate (e.g. ``Lang30``)."""
+    return name in _NOT_ESTIMABLE
+
+
+def resolve_task_types(names: list[str], *, heads: HeadStore | None = None) -> list[TaskType]:
     """Look the requested task types up, refusing any that no model here can estimate.
+
+    Builtin task types come first; a name that is not builtin is looked up among the custom heads
+    (``tonearm.tagging.heads``), so a head trained while the process runs is found on its next request.
 
     Parameters
     ----------
     names : list of str
         Task type names, in request order (duplicates are refused).
+    heads : HeadStore, optional
+        Where custom heads are looked up; default: the process-wide store over the heads folder.
 
     Returns
     -------
@@ -251,9 +277,10 @@ def resolve_task_types(names: list[str]) -> list[TaskType]:
     Raises
     ------
     UnsupportedTaskTypeError
-        Naming the supported task types.
+        Naming the supported task types, builtin and custom.
+    HeadUnavailableError
+        A custom head of that name is installed but damaged.
     """
-    supported = ", ".join(TASK_TYPES)
     seen: set[str] = set()
     out = []
     for name in names:
@@ -262,11 +289,24 @@ def resolve_task_types(names: list[str]) -> list[TaskType]:
         seen.add(name)
         task = TASK_TYPES.get(name)
         if task is None:
+            store = heads if heads is not None else _default_heads()
+            task = store.get(name)
+        if task is None:
             why = _NOT_ESTIMABLE.get(name)
             reason = f"tonearm cannot estimate {name!r}: {why}" if why else f"unknown task type {name!r}"
-            raise UnsupportedTaskTypeError(f"{reason}; supported task types: {supported}")
+            custom = ", ".join(store.names()) or "none installed (train one with `tonearm heads train`)"
+            raise UnsupportedTaskTypeError(
+                f"{reason}; supported task types: {', '.join(TASK_TYPES)}; custom task types: {custom}"
+            )
         out.append(task)
     return out
+
+
+def _default_heads() -> HeadStore:
+    # imported here: tonearm.tagging.heads imports this module
+    from tonearm.tagging.heads import default_heads
+
+    return default_heads()
 
 
 def render_markdown() -> str:
