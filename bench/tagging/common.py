@@ -1,0 +1,117 @@
+"""Shared helpers of the tagging benchmark: one thread everywhere, timing statistics, machine facts."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from . import THREAD_VARS
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def single_thread_env() -> dict[str, str]:
+    """The environment of every measured subprocess: thread pools at 1, the repository importable."""
+    env = dict(os.environ)
+    for v in THREAD_VARS:
+        env[v] = "1"
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    return env
+
+
+def default_cpu() -> int | None:
+    """The CPU measured processes are bound to (the highest one this process may use)."""
+    try:
+        return max(os.sched_getaffinity(0))
+    except AttributeError:
+        return None
+
+
+def pin(cpu: int | None) -> dict[str, Any]:
+    """Bind this process to ``cpu`` and cap every thread pool threadpoolctl knows at 1."""
+    applied: dict[str, Any] = {v: os.environ.get(v) for v in THREAD_VARS}
+    if cpu is not None and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {cpu})
+        applied["cpu_affinity"] = sorted(os.sched_getaffinity(0))
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)
+        applied["threadpoolctl"] = 1
+    except ImportError:
+        applied["threadpoolctl"] = None
+    return applied
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    """Wall time of one call (``time.perf_counter``) and its result."""
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
+
+
+def stats(values: list[float]) -> dict[str, Any]:
+    """Median, min, max and every value of a list of seconds."""
+    if not values:
+        return {"n": 0, "median_s": None, "min_s": None, "max_s": None, "values_s": []}
+    return {
+        "n": len(values),
+        "median_s": statistics.median(values),
+        "min_s": min(values),
+        "max_s": max(values),
+        "values_s": [round(v, 6) for v in values],
+    }
+
+
+def maxrss_mb() -> float:
+    """This process's peak resident set size so far [MB] (``VmHWM``; ``ru_maxrss`` as a fallback)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    import resource
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / (1024.0 * 1024.0) if sys.platform == "darwin" else rss / 1024.0
+
+
+def machine() -> dict[str, Any]:
+    """CPU model, cores, memory, OS, Python and the versions that matter here."""
+    info: dict[str, Any] = {
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "logical_cpus": os.cpu_count(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+    }
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+        flags = next(
+            (ln for ln in Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith("flags")), ""
+        ).split()
+        info["simd"] = [f for f in ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni") if f in flags]
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                info["mem_gib"] = round(int(line.split()[1]) / 1024**2, 1)
+    except OSError:
+        pass
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions: dict[str, str | None] = {}
+    for dist in ("numpy", "scipy", "soxr", "onnxruntime", "librosa", "soundfile", "threadpoolctl"):
+        try:
+            versions[dist] = version(dist)
+        except PackageNotFoundError:
+            versions[dist] = None
+    info["versions"] = versions
+    return info
