@@ -6,6 +6,8 @@
   reference and estimate (beats before 5 s dropped, as mir_eval's own ``evaluate`` does).
 * Downbeat F-measure: the same functions on downbeats; ``None`` (n/a) for tools that give none.
 * Key: ``mir_eval.key.weighted_score`` (MIREX: 1 same key, 0.5 fifth, 0.3 relative, 0.2 parallel, else 0).
+* Chords: weighted chord symbol recall (WCSR) under mir_eval's ``majmin`` and ``sevenths`` rules
+  (:func:`chord_scores`); per clip, then the mean over clips.
 * A clip a tool failed on scores 0 everywhere (and is counted in ``n_errors``).
 """
 
@@ -67,8 +69,18 @@ def key_score(ref: str, est: str | None) -> float:
     return float(mir_eval.key.weighted_score(ref, est))
 
 
-def chord_score(ref: list[list[Any]], est: Any) -> float | None:
-    """mir_eval majmin weighted overlap, if a tool returns chords as (start, end, label) rows or dicts."""
+CHORD_RULES = ("majmin", "sevenths", "root")
+
+
+def chord_scores(ref: list[list[Any]], est: Any) -> dict[str, float] | None:
+    """mir_eval weighted chord symbol recall (WCSR) under the majmin, sevenths and root rules.
+
+    ``est``: (start, end, label) rows or ``{"start", "end", "label"}`` dicts in Harte syntax
+    (``"C:maj"``, ``"A:min7"``, ``"N"``). The estimate is padded/trimmed to the reference's span with
+    ``N`` (``mir_eval.util.adjust_intervals``), both are merged onto common intervals, and each rule's
+    comparison is duration-weighted; reference segments a rule cannot judge (``X``, or e.g. ``dim`` under
+    majmin) are left out of that rule's total, as in MIREX. ``None`` when ``est`` is empty or invalid.
+    """
     import mir_eval
 
     if not est:
@@ -82,12 +94,23 @@ def chord_score(ref: list[list[Any]], est: Any) -> float | None:
         ei, el = mir_eval.util.adjust_intervals(
             ei, el, ri.min(), ri.max(), mir_eval.chord.NO_CHORD, mir_eval.chord.NO_CHORD
         )
-        merged = mir_eval.util.merge_labeled_intervals(ri, rl, ei, el)
-        iv, rlab, elab = merged
-        comp = mir_eval.chord.majmin(rlab, elab)
-        return float(mir_eval.chord.weighted_accuracy(comp, mir_eval.util.intervals_to_durations(iv)))
+        iv, rlab, elab = mir_eval.util.merge_labeled_intervals(ri, rl, ei, el)
+        durations = mir_eval.util.intervals_to_durations(iv)
+        out = {}
+        for rule in CHORD_RULES:
+            comp = getattr(mir_eval.chord, rule)(rlab, elab)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                out[rule] = float(mir_eval.chord.weighted_accuracy(comp, durations))
+        return out
     except Exception:
         return None
+
+
+def chord_score(ref: list[list[Any]], est: Any) -> float | None:
+    """mir_eval majmin WCSR (see :func:`chord_scores`)."""
+    scores = chord_scores(ref, est)
+    return None if scores is None else scores["majmin"]
 
 
 def score_row(clip: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
@@ -104,9 +127,14 @@ def score_row(clip: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
     out["beat_offset_ms"] = beat_offset_ms(clip["beats"], row.get("beats"))
     out["key_weighted"] = key_score(clip["key"], row.get("key"))
     out["key_exact"] = float(out["key_weighted"] == 1.0)
-    cs = chord_score(clip["chords"], row.get("chords"))
+    cs = chord_scores(clip["chords"], row.get("chords"))
     if cs is not None:
-        out["chord_majmin"] = cs
+        out["chord_majmin"], out["chord_sevenths"] = cs["majmin"], cs["sevenths"]
+    elif "bc_error" in row:
+        out["chord_majmin"], out["chord_sevenths"] = 0.0, 0.0
+    cf = chord_scores(clip["chords"], row.get("chords_frames"))
+    if cf is not None:
+        out["chord_majmin_frames"], out["chord_sevenths_frames"] = cf["majmin"], cf["sevenths"]
     return out
 
 
@@ -120,7 +148,18 @@ def _median(vals: list[float | None]) -> float | None:
     return float(statistics.median(v)) if v else None
 
 
-METRICS = ("acc1", "acc2", "beat_f", "downbeat_f", "key_weighted", "key_exact", "chord_majmin")
+METRICS = (
+    "acc1",
+    "acc2",
+    "beat_f",
+    "downbeat_f",
+    "key_weighted",
+    "key_exact",
+    "chord_majmin",
+    "chord_sevenths",
+    "chord_majmin_frames",
+    "chord_sevenths_frames",
+)
 
 
 def aggregate(
@@ -133,12 +172,12 @@ def aggregate(
         vals = [r["metrics"].get(m) for r in sel]
         if m == "downbeat_f" and all(v is None for v in vals):
             out[m] = None
-        elif m == "chord_majmin" and all(v is None for v in vals):
+        elif m.startswith("chord_") and all(v is None for v in vals):
             continue
         else:
             out[m] = _mean([0.0 if v is None and "error" in r else v for v, r in zip(vals, sel, strict=True)])
     out["median_beat_offset_ms"] = _median([r["metrics"].get("beat_offset_ms") for r in sel])
-    for t in ("decode_s", "analysis_s", "total_s", "cpu_s"):
+    for t in ("decode_s", "analysis_s", "total_s", "cpu_s", "bc_s", "bc_total_s"):
         out[f"median_{t}"] = _median([r.get(t) for r in sel])
     out["p90_total_s"] = (
         float(np.percentile([r["total_s"] for r in sel if "total_s" in r], 90)) if sel else None

@@ -110,14 +110,17 @@ def run_worker(
     return {"rows": rows, "summary": summary}
 
 
-def run_long(tool: str, impl: str, path: Path, work: Path, cpu: int | None, runs: int) -> dict[str, Any]:
-    """Decode + analyze one long file in ``runs`` fresh subprocesses; medians and worst RSS."""
+def run_long(
+    tool: str, impl: str, path: Path, work: Path, cpu: int | None, runs: int, task: str = "analyze"
+) -> dict[str, Any]:
+    """Decode + ``task`` (analyze or chords) on one long file in ``runs`` fresh subprocesses; medians and
+    worst RSS."""
     results = []
     for i in range(runs):
-        out = work / f"long_{tool}_{path.suffix[1:]}_{i}.json"
+        out = work / f"long_{task}_{tool}_{path.suffix[1:]}_{i}.json"
         out.unlink(missing_ok=True)
         cmd = [sys.executable, "-m", "bench.analysis.worker", "--tool", tool, "--tonearm-impl", impl]
-        cmd += ["--long", str(path), "--out", str(out)]
+        cmd += ["--long", str(path), "--out", str(out), "--task", task]
         if cpu is not None:
             cmd += ["--cpu", str(cpu)]
         p = subprocess.run(cmd, env=single_thread_env(), cwd=ROOT, capture_output=True, text=True)
@@ -229,6 +232,17 @@ def main(argv: list[str] | None = None) -> int:
             long_res[fmt] = run_long("tonearm", args.tonearm_impl, path, work, args.cpu, runs)
         stages["long_s"] = time.perf_counter() - t0
 
+    # Beats and chords of the 10-minute MP3: tonearm (streaming) three times, each peer once.
+    long_chords: dict[str, Any] = {}
+    if not args.skip_long and "tonearm" in tools and args.tonearm_impl == "real":
+        t0 = time.perf_counter()
+        path = data_dir / manifest["long"]["files"]["mp3"]
+        for tool in tools:
+            runs = args.long_runs if tool == "tonearm" else 1
+            print(f"[bench] {tool}: beats and chords of the 10-minute mp3 x{runs} ...", flush=True)
+            long_chords[tool] = run_long(tool, args.tonearm_impl, path, work, args.cpu, runs, task="chords")
+        stages["long_chords_s"] = time.perf_counter() - t0
+
     summary = report.summarize(results, clips)
     stages["total_s"] = time.perf_counter() - t_start
     doc = {
@@ -245,9 +259,10 @@ def main(argv: list[str] | None = None) -> int:
         "dataset": {k: v for k, v in manifest.items() if k != "clips"} | {"n_clips": len(clips)},
         "targets": report.TARGETS,
         "summary": summary,
-        "verdicts": report.verdicts(summary, long_res, imports, results),
+        "verdicts": report.verdicts(summary, long_res, imports, results, long_chords),
         "imports": imports,
         "long_track": long_res,
+        "long_track_chords": long_chords,
         "tools": {t: r["summary"] for t, r in results.items()},
         "stages_s": stages,
         "clips": [report.clip_public(c) for c in manifest["clips"]],

@@ -12,6 +12,24 @@
   its defaults for the key. Essentia gives no downbeats; neither does librosa.
 
 Every tool returns ``{"bpm", "beats", "downbeats" (or None), "key" ("C major" / "A minor" / None)}``.
+
+**Beats and chords** (Music.AI's generate-chords: bpm, beats, key, chord map), ``Tool.beats_and_chords``,
+timed on its own (beat tracking included, decoding not):
+
+* ``tonearm``: ``tonearm.chords.recognize.beats_and_chords(y, sr)`` (``beats_and_chords_source`` for the
+  10-minute track).
+* ``librosa``: ``beat_track`` for the beats, ``chroma_cqt`` (defaults) median-aggregated between beats
+  (``librosa.util.sync``), and a plain template matcher written here: the cosine similarity of each
+  beat's chroma with the 24 major/minor binary triad templates, best wins, ``N`` where the chroma is
+  silent; no smoothing. The key as in ``analyze`` (Krumhansl-Schmuckler on the same chroma).
+* ``essentia``: ``RhythmExtractor2013`` beats; HPCP frames as Essentia's tonal tutorial computes them
+  (``FrameGenerator(4096, 2048)``, ``Windowing("blackmanharris62")``, ``Spectrum``, ``SpectralPeaks(
+  orderBy="magnitude", magnitudeThreshold=1e-5, minFrequency=20, maxFrequency=3500, maxPeaks=60)``,
+  ``HPCP()`` defaults); ``ChordsDetectionBeats`` on the HPCP frames and beat ticks (one chord per beat,
+  the primary Essentia row) and ``ChordsDetection(windowSize=2)`` per frame (``chords_frames``, reported
+  apart); ``Key()`` on the mean HPCP. Essentia names major and minor chords only.
+
+Chords are ``[start, end, Harte label]`` rows covering the clip.
 """
 
 from __future__ import annotations
@@ -39,6 +57,53 @@ def ks_key(chroma_mean: np.ndarray) -> str:
             if r > best_r:
                 best, best_r = f"{NAMES[tonic]} {mode}", r
     return best
+
+
+def frames_to_segments(labels: list[str], times: np.ndarray, end: float) -> list[list[Any]]:
+    """Per-frame (or per-beat) labels starting at ``times`` -> merged ``[start, end, label]`` rows to ``end``.
+
+    The first label also covers ``[0, times[0])``.
+    """
+    rows: list[list[Any]] = []
+    bounds = [0.0, *[float(t) for t in times[1:]], float(end)]
+    for lab, a, b in zip(labels, bounds[:-1], bounds[1:], strict=True):
+        if b <= a:
+            continue
+        if rows and rows[-1][2] == lab:
+            rows[-1][1] = b
+        else:
+            rows.append([a, b, lab])
+    return rows
+
+
+def essentia_chord_to_harte(label: str) -> str:
+    """Essentia's ``"F#m"`` / ``"Bb"`` -> ``"F#:min"`` / ``"Bb:maj"``; anything else -> ``"N"``."""
+    m = re.match(r"^([A-G][#b]?)(m?)$", label.strip())
+    if not m:
+        return "N"
+    return f"{m.group(1)}:{'min' if m.group(2) else 'maj'}"
+
+
+#: Binary major/minor triad templates for the librosa peer, rows C:maj..B:maj, C:min..B:min.
+_TRIADS = np.array(
+    [np.roll([1, 0, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0], r) for r in range(12)]
+    + [np.roll([1, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0], r) for r in range(12)],
+    dtype=float,
+)
+_TRIAD_LABELS = [f"{n}:maj" for n in NAMES] + [f"{n}:min" for n in NAMES]
+
+
+def template_chords(chroma: np.ndarray, *, silence: float = 1e-3) -> list[str]:
+    """The librosa peer's matcher: per column of a (12, n) chroma, the triad with the best cosine similarity.
+
+    Columns whose energy is below ``silence`` times the loudest column's are ``N``.
+    """
+    energy = np.linalg.norm(chroma, axis=0)
+    unit = chroma / np.maximum(energy, 1e-12)
+    sims = (_TRIADS / np.linalg.norm(_TRIADS, axis=1, keepdims=True)) @ unit
+    labels = [_TRIAD_LABELS[i] for i in np.argmax(sims, axis=0)]
+    loud = energy.max() if energy.size else 0.0
+    return [lab if e > silence * loud else "N" for lab, e in zip(labels, energy, strict=True)]
 
 
 def normalize_key(value: Any) -> str | None:
@@ -74,6 +139,14 @@ class Tool:
         """Tempo, beats, downbeats, key from decoded audio."""
         raise NotImplementedError
 
+    def beats_and_chords(self, audio: Any) -> dict[str, Any]:
+        """Tempo, beats, key and a chord map (``[start, end, Harte label]`` rows) from decoded audio."""
+        raise NotImplementedError
+
+    def beats_and_chords_path(self, path: Path) -> dict[str, Any]:
+        """The same from a file, decoding included (the 10-minute run)."""
+        return self.beats_and_chords(self.decode(path))
+
     def extra_decoders(self) -> dict[str, Callable[[Path], Any]]:
         """Other decoders of the same library, timed for the decode table only."""
         return {}
@@ -108,8 +181,10 @@ class Tonearm(Tool):
         self._decode, self._analyze = decode, analyze
         if impl == "real":
             from tonearm.analysis.analyze import analyze_source
+            from tonearm.chords.recognize import beats_and_chords, beats_and_chords_source
 
             self._analyze_source = analyze_source
+            self._bc, self._bc_source = beats_and_chords, beats_and_chords_source
 
     def analyze_path(self, path: Path) -> dict[str, Any]:
         """``analyze_source(path)``: decode and analyse in one streaming pass (the product path)."""
@@ -129,6 +204,27 @@ class Tonearm(Tool):
         """``analyze(y, sr=sr).to_json()``."""
         res = self._analyze(audio.y, sr=audio.sr)
         return self._wire(res.to_json() if hasattr(res, "to_json") else dict(res))
+
+    def beats_and_chords(self, audio: Any) -> dict[str, Any]:
+        """``tonearm.chords.recognize.beats_and_chords(y, sr)``."""
+        if self.impl != "real":
+            raise NotImplementedError("the stub has no chord recogniser")
+        return self._bc_wire(self._bc(audio.y, audio.sr))
+
+    def beats_and_chords_path(self, path: Path) -> dict[str, Any]:
+        """``beats_and_chords_source(path)``: decode and recognise in one streaming pass (product path)."""
+        if self.impl != "real":
+            raise NotImplementedError("the stub has no chord recogniser")
+        return self._bc_wire(self._bc_source(path))
+
+    @staticmethod
+    def _bc_wire(r: Any) -> dict[str, Any]:
+        return {
+            "bpm": float(r.bpm),
+            "beats": [float(t) for t, _ in r.beats],
+            "key": normalize_key(r.key),
+            "chords": [[c.start_s, c.end_s, c.label_harte] for c in r.chords],
+        }
 
     def _wire(self, j: dict[str, Any]) -> dict[str, Any]:
         key = normalize_key(j.get("key"))
@@ -157,7 +253,7 @@ class Tonearm(Tool):
         out = {"tonearm": str(getattr(tonearm, "__version__", "?")), "impl": self.impl}
         root = Path(tonearm.__file__).parent
         h = hashlib.sha256()
-        for p in sorted([*root.glob("analysis/*.py"), *root.glob("audio/*.py")]):
+        for p in sorted([*root.glob("analysis/*.py"), *root.glob("audio/*.py"), *root.glob("chords/*.py")]):
             h.update(p.name.encode() + p.read_bytes())
         out["sources_sha256"] = h.hexdigest()[:16]
         return out
@@ -190,6 +286,24 @@ class Librosa(Tool):
             "beats": [float(b) for b in beats],
             "downbeats": None,
             "key": ks_key(chroma.mean(axis=1)),
+        }
+
+    def beats_and_chords(self, audio: Any) -> dict[str, Any]:
+        """beat_track + beat-synchronous chroma_cqt + the triad template matcher (module docstring)."""
+        y, sr = audio
+        tempo, beat_frames = self.librosa.beat.beat_track(y=y, sr=sr)
+        chroma = self.librosa.feature.chroma_cqt(y=y, sr=sr)
+        n = chroma.shape[1]
+        bounds = self.librosa.util.fix_frames(beat_frames, x_min=0, x_max=n)
+        synced = self.librosa.util.sync(chroma, bounds, aggregate=np.median)
+        starts = self.librosa.frames_to_time(bounds[:-1], sr=sr)
+        labels = template_chords(synced)
+        duration = len(y) / sr
+        return {
+            "bpm": float(np.atleast_1d(tempo)[0]),
+            "beats": [float(t) for t in self.librosa.frames_to_time(beat_frames, sr=sr)],
+            "key": ks_key(chroma.mean(axis=1)),
+            "chords": frames_to_segments(labels, starts, duration),
         }
 
     def extra_decoders(self) -> dict[str, Callable[[Path], Any]]:
@@ -227,6 +341,15 @@ class Essentia(Tool):
         self.essentia, self.es = essentia, es
         self.rhythm = es.RhythmExtractor2013(method="multifeature")
         self.key = es.KeyExtractor()
+        self.window = es.Windowing(type="blackmanharris62")
+        self.spectrum = es.Spectrum()
+        self.peaks = es.SpectralPeaks(
+            orderBy="magnitude", magnitudeThreshold=1e-5, minFrequency=20, maxFrequency=3500, maxPeaks=60
+        )
+        self.hpcp = es.HPCP()
+        self.chords_beats = es.ChordsDetectionBeats(hopSize=2048, sampleRate=44100)
+        self.chords_frames = es.ChordsDetection(hopSize=2048, sampleRate=44100, windowSize=2)
+        self.hpcp_key = es.Key()
 
     def decode(self, path: Path) -> Any:
         """``MonoLoader(filename=path, sampleRate=44100)()``."""
@@ -243,6 +366,32 @@ class Essentia(Tool):
             "key": normalize_key(f"{key} {scale}"),
             "key_confidence": float(strength),
         }
+
+    def beats_and_chords(self, audio: Any) -> dict[str, Any]:
+        """RhythmExtractor2013 beats, HPCP frames, ChordsDetectionBeats (and ChordsDetection), Key on HPCP."""
+        bpm, ticks, _conf, _est, _intervals = self.rhythm(audio)
+        frames = [
+            self.hpcp(*self.peaks(self.spectrum(self.window(frame))))
+            for frame in self.es.FrameGenerator(audio, frameSize=4096, hopSize=2048, startFromZero=False)
+        ]
+        pcp = np.array(frames, dtype=np.float32)
+        duration = len(audio) / 44100.0
+        out: dict[str, Any] = {"bpm": float(bpm), "beats": [float(t) for t in ticks]}
+        frame_labels, _ = self.chords_frames(pcp)
+        times = np.arange(len(frame_labels)) * 2048 / 44100.0
+        out["chords_frames"] = frames_to_segments(
+            [essentia_chord_to_harte(c) for c in frame_labels], times, duration
+        )
+        if len(ticks) >= 2:
+            beat_labels, _ = self.chords_beats(pcp, ticks)
+            starts = np.asarray(ticks[: len(beat_labels)], dtype=float)
+            rows = frames_to_segments([essentia_chord_to_harte(c) for c in beat_labels], starts, duration)
+            out["chords"] = rows
+        else:
+            out["chords"] = out["chords_frames"]
+        key, scale, _strength, _ = self.hpcp_key(pcp.mean(axis=0))
+        out["key"] = normalize_key(f"{key} {scale}")
+        return out
 
     def extra_decoders(self) -> dict[str, Callable[[Path], Any]]:
         """AudioLoader: native rate, all channels."""

@@ -6,8 +6,14 @@ is imported, and by the parent), ``threadpoolctl``, numba's thread count, and th
 single CPU with ``sched_setaffinity``.
 
 Timed per clip and format: decode (``tool.decode``), analysis (``tool.analyze`` on the decoded audio) and
-their sum. The first clip is run once untimed beforehand (its time is reported as ``first_call_s``: lazy
-imports, numba JIT compilation, caches). Extra decoders (e.g. Essentia's AudioLoader) are timed separately.
+their sum; then beats-and-chords (``tool.beats_and_chords`` on the same decoded audio, beat tracking
+included: ``bc_s``, and ``bc_total_s`` = decode + that). The first clip is run once untimed beforehand (its
+time is reported as ``first_call_s``: lazy imports, numba JIT compilation, caches). Extra decoders (e.g.
+Essentia's AudioLoader) are timed separately.
+
+Long-track mode (``--long FILE``) runs one task in a fresh process: ``--task analyze`` (the analysis) or
+``--task chords`` (beats-and-chords, decoding included; tonearm streams the file through
+``beats_and_chords_source``).
 """
 
 from __future__ import annotations
@@ -135,6 +141,15 @@ def run_set(args: argparse.Namespace) -> int:
     except Exception as e:
         first_error = f"{type(e).__name__}: {e}"
     first_call_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    has_chords, first_bc_error = True, None
+    try:
+        tool.beats_and_chords(tool.decode(first))
+    except NotImplementedError:
+        has_chords = False
+    except Exception as e:
+        first_bc_error = f"{type(e).__name__}: {e}"
+    first_bc_call_s = time.perf_counter() - t0
 
     t_all = time.perf_counter()
     for clip in clips:
@@ -150,6 +165,16 @@ def run_set(args: argparse.Namespace) -> int:
                 w2, c2 = time.perf_counter(), time.process_time()
                 row.update(decode_s=w1 - w0, analysis_s=w2 - w1, total_s=w2 - w0, cpu_s=c2 - c0)
                 row.update(_clean(res))
+                if has_chords:
+                    try:
+                        b0 = time.perf_counter()
+                        bc = tool.beats_and_chords(audio)
+                        b1 = time.perf_counter()
+                        row.update(bc_s=b1 - b0, bc_total_s=(w1 - w0) + (b1 - b0), chords=bc["chords"])
+                        if bc.get("chords_frames") is not None:
+                            row["chords_frames"] = bc["chords_frames"]
+                    except Exception as e:
+                        row["bc_error"] = f"{type(e).__name__}: {e}"
                 mono = tool.mono(audio)
                 if fmt == "wav":
                     wav_mono = mono
@@ -182,6 +207,8 @@ def run_set(args: argparse.Namespace) -> int:
                 "in_process_import_s": import_s,
                 "first_call_s": first_call_s,
                 "first_call_error": first_error,
+                "first_bc_call_s": first_bc_call_s if has_chords else None,
+                "first_bc_call_error": first_bc_error,
                 "set_wall_s": time.perf_counter() - t_all,
                 "maxrss_mb": maxrss_mb(),
                 "ru_maxrss_mb": ru_maxrss_mb(),
@@ -195,7 +222,7 @@ def run_set(args: argparse.Namespace) -> int:
 
 
 def run_long(args: argparse.Namespace) -> int:
-    """One long file, first call in this fresh process: decode + analyze, RSS high-water mark."""
+    """One long file, first call in this fresh process: decode + the task, RSS high-water mark."""
     applied = pin_single_thread(args.cpu)
     t0 = time.perf_counter()
     from .tools import make
@@ -203,11 +230,23 @@ def run_long(args: argparse.Namespace) -> int:
     tool = make(args.tool, args.tonearm_impl)
     import_s = time.perf_counter() - t0
     rss_after_import = maxrss_mb()
-    out: dict[str, Any] = {"tool": args.tool, "file": args.long, "import_s": import_s, "threads": applied}
+    out: dict[str, Any] = {
+        "tool": args.tool,
+        "task": args.task,
+        "file": args.long,
+        "import_s": import_s,
+        "threads": applied,
+    }
     try:
         w0 = time.perf_counter()
         streaming = getattr(tool, "analyze_path", None)
-        if streaming is not None:
+        if args.task == "chords":
+            res = tool.beats_and_chords_path(Path(args.long))
+            w2 = time.perf_counter()
+            mode = "streaming" if args.tool == "tonearm" else "decode, then beats and chords"
+            out.update(decode_s=None, analysis_s=None, total_s=w2 - w0, bpm=res.get("bpm"), mode=mode)
+            out["n_chords"] = len(res.get("chords") or [])
+        elif streaming is not None:
             # The product path (job task, CLI): decode and analyse in one streaming pass, so decode and
             # analysis have no separate times.
             res = streaming(Path(args.long))
@@ -237,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tonearm-impl", default="real", choices=["real", "stub"])
     ap.add_argument("--manifest", help="data/manifest.json (set mode)")
     ap.add_argument("--long", help="one audio file (long-track mode)")
+    ap.add_argument("--task", default="analyze", choices=["analyze", "chords"], help="long-track mode task")
     ap.add_argument("--clips", type=int, default=0)
     ap.add_argument("--formats", default="wav,mp3")
     ap.add_argument("--cpu", type=int, default=None, help="CPU to bind to")

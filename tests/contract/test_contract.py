@@ -24,6 +24,8 @@ from tonearm.ports import Application
 EVENTS = PROJECT_ROOT / "events"
 CONTRACT_JOB = "00000000-0000-4000-8000-000000000001"
 CONTRACT_TAGGING_JOB = "00000000-0000-4000-8000-000000000002"
+CONTRACT_CHORDS_JOB = "00000000-0000-4000-8000-000000000003"
+CONTRACT_TRANSCRIBE_JOB = "00000000-0000-4000-8000-000000000004"
 TEMPLATE = LocalTemplate(PROJECT_ROOT / "template.yaml")
 FUNCTIONS = sorted(TEMPLATE.functions())
 
@@ -71,6 +73,19 @@ def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRuntime]:
             workflow_params={"inputUrl": url, "taskTypes": ["Genre", "Mood"], "topNum": 3},
         )
     )
+    for job_id, workflow in (
+        (CONTRACT_CHORDS_JOB, "music-ai/generate-chords"),
+        (CONTRACT_TRANSCRIBE_JOB, "tonearm/transcribe"),
+    ):
+        store.create(
+            Job(
+                id=job_id,
+                app=LOCAL_APP_ID,
+                name=workflow,
+                workflow=workflow,
+                workflow_params={"inputUrl": url},
+            )
+        )
     yield rt
     rt.close()
 
@@ -100,6 +115,8 @@ ORDER = [
     "AnalyzeFunction",
     "ModelApiFunction",
     "TaggingFunction",
+    "BeatsAndChordsFunction",
+    "TranscribeFunction",
     "WebhookFunction",
     "IngestFunction",
     "ExecutionWatchdogFunction",
@@ -134,6 +151,12 @@ def _expectations(logical_id: str, name: str, result: Any) -> None:
         tasks = result["result"]["tasks"]
         assert [t["taskType"] for t in tasks] == ["Genre", "Mood"] and len(tasks[0]["tags"]) == 3
         assert result["result"]["warnings"]  # a 1 s clip
+    elif logical_id == "BeatsAndChordsFunction":
+        assert result["result"]["key"] and result["result"]["bpm"] > 0
+        assert set(result["outputs"]) == {"beatMap", "chordMap", "chordsMidi", "chordsText"}
+        assert result["outputs"]["chordsMidi"].endswith("/chords.mid")
+    elif logical_id == "TranscribeFunction":
+        assert set(result["outputs"]) == {"midi", "notes"} and result["result"]["noteCount"] >= 1
     elif logical_id == "WebhookFunction":
         assert result == {"delivered": False, "reason": "no webhook configured"}
     elif logical_id == "ExecutionWatchdogFunction":

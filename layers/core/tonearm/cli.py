@@ -113,6 +113,66 @@ def _analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def _chords(args: argparse.Namespace) -> int:
+    import json
+    import tempfile
+
+    from tonearm.errors import TonearmError
+    from tonearm.jobs.tasks import beats_and_chords
+
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"tonearm: no such file: {path}", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="tonearm-chords-") as tmp:
+        out_dir = Path(args.out) if args.out else Path(tmp)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            produced = beats_and_chords(path, out_dir, {})
+        except TonearmError as exc:
+            print(f"tonearm: {exc.code}: {exc.message}", file=sys.stderr)
+            return 1
+        if args.json:
+            document = {
+                **produced.values,
+                "beatMap": json.loads(produced.files["beatMap"].read_text()),
+                "chordMap": json.loads(produced.files["chordMap"].read_text()),
+            }
+            print(json.dumps(document, indent=2))
+        else:
+            print(produced.files["chordsText"].read_text(), end="")
+        if args.out:
+            names = ", ".join(sorted(p.name for p in produced.files.values()))
+            print(f"wrote {names} to {out_dir}", file=sys.stderr)
+    return 0
+
+
+def _transcribe(args: argparse.Namespace) -> int:
+    import shutil
+    import tempfile
+
+    from tonearm.errors import TonearmError
+    from tonearm.jobs.tasks import transcribe
+
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"tonearm: no such file: {path}", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="tonearm-transcribe-") as tmp:
+        try:
+            produced = transcribe(path, Path(tmp), {})
+        except TonearmError as exc:
+            print(f"tonearm: {exc.code}: {exc.message}", file=sys.stderr)
+            return 1
+        midi_out = Path(args.output) if args.output else path.with_suffix(".mid")
+        shutil.copyfile(produced.files["midi"], midi_out)
+        if args.notes:
+            shutil.copyfile(produced.files["notes"], args.notes)
+    bpm = produced.values["bpm"]
+    print(f"{path.name}: {produced.values['noteCount']} notes, {bpm if bpm else 'no'} BPM -> {midi_out}")
+    return 0
+
+
 def _heads_train(args: argparse.Namespace) -> int:
     from tonearm.errors import TonearmError
     from tonearm.tagging.heads import (
@@ -218,6 +278,18 @@ def main(argv: list[str] | None = None) -> int:
         "--json", action="store_true", help="print the JSON the tonearm/analyze workflow returns"
     )
     analyze.set_defaults(func=_analyze)
+    chords = sub.add_parser("chords", help="beats, tempo, key and chords of an audio file (a lead sheet)")
+    chords.add_argument("file")
+    chords.add_argument("--json", action="store_true", help="print bpm, key, beatMap and chordMap as JSON")
+    chords.add_argument(
+        "-o", "--out", help="also write beatMap.json, chordMap.json, chords.mid and chords.txt to this folder"
+    )
+    chords.set_defaults(func=_chords)
+    transcribe = sub.add_parser("transcribe", help="the notes of an audio file as MIDI (basic-pitch)")
+    transcribe.add_argument("file")
+    transcribe.add_argument("-o", "--output", help="the MIDI file to write (default: FILE with .mid)")
+    transcribe.add_argument("--notes", help="also write the notes as JSON to this file")
+    transcribe.set_defaults(func=_transcribe)
     apps = sub.add_parser("app", help="manage applications (API keys)")
     app_sub = apps.add_subparsers(dest="app_command", required=True)
     create = app_sub.add_parser(

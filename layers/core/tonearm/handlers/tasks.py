@@ -57,6 +57,26 @@ def tagging_handler(event: TaskEvent, context: LambdaContext) -> dict[str, Any]:
 
 #: The workflows ``tagging_handler`` (TaggingFunction) runs.
 TAGGING_WORKFLOWS = frozenset({"tonearm/tagging", "tonearm/genre"})
+#: The workflows ``beats_and_chords_handler`` (BeatsAndChordsFunction) runs.
+CHORD_WORKFLOWS = frozenset({"tonearm/beats-and-chords", "music-ai/generate-chords"})
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
+@event_parser(model=TaskEvent)
+def beats_and_chords_handler(event: TaskEvent, context: LambdaContext) -> dict[str, Any]:
+    """Run ``tonearm/beats-and-chords`` or ``music-ai/generate-chords`` for one job."""
+    return _run(event.jobId, None, workflows=CHORD_WORKFLOWS)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
+@event_parser(model=TaskEvent)
+def transcribe_handler(event: TaskEvent, context: LambdaContext) -> dict[str, Any]:
+    """Run ``tonearm/transcribe`` for one job."""
+    return _run(event.jobId, None, workflows=frozenset({"tonearm/transcribe"}))
 
 
 def _run(

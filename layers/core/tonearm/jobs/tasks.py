@@ -151,11 +151,51 @@ def classify_genre(input_path: Path, work_dir: Path, params: Mapping[str, Any]) 
     )
 
 
+def beats_and_chords(input_path: Path, work_dir: Path, params: Mapping[str, Any]) -> TaskOutput:
+    """``tonearm/beats-and-chords`` (and ``music-ai/generate-chords``): beats, tempo, key, chords."""
+    from tonearm.chords.export import beat_map_json, chord_map_json, chords_midi, lead_sheet_text
+    from tonearm.chords.recognize import beats_and_chords_source
+
+    result = beats_and_chords_source(input_path, size_bytes=input_path.stat().st_size)
+    files = {
+        "beatMap": _write(work_dir / "beatMap.json", json.dumps(beat_map_json(result)).encode()),
+        "chordMap": _write(work_dir / "chordMap.json", json.dumps(chord_map_json(result)).encode()),
+        "chordsMidi": _write(work_dir / "chords.mid", chords_midi(result)),
+        "chordsText": _write(work_dir / "chords.txt", lead_sheet_text(result).encode()),
+    }
+    return TaskOutput(values={"bpm": round(result.bpm, 2), "key": result.key}, files=files)
+
+
+def transcribe(input_path: Path, work_dir: Path, params: Mapping[str, Any]) -> TaskOutput:
+    """``tonearm/transcribe``: the notes (basic-pitch) as MIDI and JSON."""
+    from tonearm.transcription.service import notes_to_midi, transcribe_source
+
+    result = transcribe_source(input_path, size_bytes=input_path.stat().st_size)
+    notes = [
+        {"start": round(n.start_s, 4), "end": round(n.end_s, 4), "pitch": n.pitch, "velocity": n.velocity}
+        for n in result.notes
+    ]
+    files = {
+        "midi": _write(work_dir / "notes.mid", notes_to_midi(result.notes, bpm=result.bpm)),
+        "notes": _write(work_dir / "notes.json", json.dumps(notes, separators=(",", ":")).encode()),
+    }
+    bpm = None if result.bpm is None else round(result.bpm, 2)
+    return TaskOutput(values={"noteCount": len(notes), "bpm": bpm}, files=files)
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
 TASKS: dict[str, TaskFunction] = {
     "tonearm/audio-info": audio_info,
     "tonearm/analyze": analyze_audio,
     "tonearm/tagging": tag_audio,
     "tonearm/genre": classify_genre,
+    "tonearm/beats-and-chords": beats_and_chords,
+    "music-ai/generate-chords": beats_and_chords,
+    "tonearm/transcribe": transcribe,
 }
 
 
@@ -203,7 +243,7 @@ class TaskRunner:
                     self._copy(job.copy_results_to[name], path.read_bytes(), out.content_type)
                     result[name] = CUSTOM_STORAGE
                 else:
-                    key = f"results/{job.id}/{name}.{out.extension}"
+                    key = f"results/{job.id}/{out.file_name(name)}"
                     self.blobs.put_file(key, path, content_type=out.content_type)
                     outputs[name] = key
         return {"result": result, "outputs": outputs}

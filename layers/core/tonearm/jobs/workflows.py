@@ -35,6 +35,12 @@ class OutputSpec:
     description: str
     content_type: str = "application/json"
     extension: str = "json"
+    #: the stored file's name (default ``<output name>.<extension>``)
+    filename: str | None = None
+
+    def file_name(self, name: str) -> str:
+        """The name a file output is stored (and downloaded) under."""
+        return self.filename or f"{name}.{self.extension}"
 
 
 @dataclass(frozen=True)
@@ -194,7 +200,65 @@ GENRE = WorkflowSpec(
     },
 )
 
-CATALOGUE: dict[str, WorkflowSpec] = {spec.slug: spec for spec in (AUDIO_INFO, ANALYZE, TAGGING, GENRE)}
+_BEATS_AND_CHORDS_OUTPUTS = {
+    "bpm": OutputSpec("value", "Tempo in beats per minute."),
+    "key": OutputSpec("value", 'The key, e.g. "A minor".'),
+    "beatMap": OutputSpec("file", 'Every beat: [{"time": seconds, "beatNum": beat number in its bar}].'),
+    "chordMap": OutputSpec(
+        "file", 'Chords covering the track: [{"start", "end", "label"}], labels like "Cmaj", "Amin7", "N".'
+    ),
+    "chordsMidi": OutputSpec(
+        "file", "The chords as block chords in a standard MIDI file.", "audio/midi", "mid", "chords.mid"
+    ),
+    "chordsText": OutputSpec(
+        "file", "A lead sheet: the chords bar by bar, with key and tempo.", "text/plain", "txt", "chords.txt"
+    ),
+}
+_BEATS_AND_CHORDS_DESCRIPTION = (
+    "Beats (with their number in the bar), tempo, key and chords (maj, min, 7, maj7, min7, dim, aug, "
+    "sus2, sus4, N) of a track up to 10 minutes, with a lead sheet and a chord MIDI file."
+)
+
+BEATS_AND_CHORDS = WorkflowSpec(
+    slug="tonearm/beats-and-chords",
+    name="Beats and chords",
+    description=_BEATS_AND_CHORDS_DESCRIPTION,
+    params=InputParams,
+    state_machine="BeatsAndChordsStateMachine",
+    outputs=_BEATS_AND_CHORDS_OUTPUTS,
+)
+
+#: Music.AI's quick-start workflow slug, answered by the same task.
+GENERATE_CHORDS = WorkflowSpec(
+    slug="music-ai/generate-chords",
+    name="Generate chords (Music.AI)",
+    description=_BEATS_AND_CHORDS_DESCRIPTION + " The same as tonearm/beats-and-chords.",
+    params=InputParams,
+    state_machine="BeatsAndChordsStateMachine",
+    outputs=_BEATS_AND_CHORDS_OUTPUTS,
+)
+
+TRANSCRIBE = WorkflowSpec(
+    slug="tonearm/transcribe",
+    name="Transcribe to MIDI",
+    description=(
+        "Polyphonic transcription with basic-pitch: the notes of a track up to 10 minutes as a standard "
+        "MIDI file (tempo from the beat tracker) and as JSON."
+    ),
+    params=InputParams,
+    state_machine="TranscribeStateMachine",
+    outputs={
+        "midi": OutputSpec("file", "The notes as a standard MIDI file.", "audio/midi", "mid", "notes.mid"),
+        "notes": OutputSpec("file", '[{"start", "end", "pitch", "velocity"}]: seconds, MIDI numbers.'),
+        "noteCount": OutputSpec("value", "How many notes were found."),
+        "bpm": OutputSpec("value", "The tempo written into the MIDI file."),
+    },
+)
+
+CATALOGUE: dict[str, WorkflowSpec] = {
+    spec.slug: spec
+    for spec in (AUDIO_INFO, ANALYZE, TAGGING, GENRE, BEATS_AND_CHORDS, GENERATE_CHORDS, TRANSCRIBE)
+}
 
 
 def get_workflow(slug: str) -> WorkflowSpec:

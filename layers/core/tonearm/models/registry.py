@@ -102,9 +102,9 @@ def models_dir() -> Path:
 class ModelRegistry:
     """The models of one models folder, loaded lazily and kept for the life of the process."""
 
-    # batch=1: one patch per session.run is as fast as 32 on one thread (onnxruntime's Conv loops over
-    # the batch), while each session's memory arena grows with the batch: peak RSS of tagging a
-    # 10-minute track with both models is ~0.5 GB at 1 and ~3.3 GB at 32 (bench/results/tagging.md).
+    # batch=1: one patch per session.run is as fast as 32 on one thread (measured), while each session's
+    # memory arena grows with the batch: peak RSS of tagging a 10-minute track with both models is
+    # ~0.5 GB at 1 and ~3.3 GB at 32 (bench/results/tagging.md, speed investigation).
     def __init__(self, root: Path | None = None, *, batch: int = 1, threads: int = 1) -> None:
         self.root = root or models_dir()
         self._batch = batch
