@@ -23,30 +23,18 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.common import ROOT, THREAD_VARS, default_cpu
+from bench.common import single_thread_env as common_single_thread_env
+
 from . import dataset, metrics, report
 from .tools import IMPORT_STATEMENTS
-from .worker import THREAD_VARS
 
-ROOT = Path(__file__).resolve().parents[2]
 TOOLS = ("tonearm", "librosa", "essentia")
 
 
 def single_thread_env() -> dict[str, str]:
-    """The environment every measured subprocess gets."""
-    env = dict(os.environ)
-    for v in THREAD_VARS:
-        env[v] = "1"
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    env.pop("PYTHONDONTWRITEBYTECODE", None)  # let numba/pyc caches behave as in normal use
-    return env
-
-
-def default_cpu() -> int | None:
-    """The highest CPU this process may run on (the measured worker is bound to it)."""
-    try:
-        return max(os.sched_getaffinity(0))
-    except AttributeError:
-        return None
+    """The environment every measured subprocess gets (numba/pyc caches behave as in normal use)."""
+    return common_single_thread_env(bytecode_caches=True)
 
 
 def import_times(tools: list[str], impl: str, runs: int) -> dict[str, Any]:

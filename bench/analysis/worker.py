@@ -18,19 +18,9 @@ Long-track mode (``--long FILE``) runs one task in a fresh process: ``--task ana
 
 from __future__ import annotations
 
-import os
+from bench.common import cap_thread_pools, pin
 
-THREAD_VARS = (
-    "OMP_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "BLIS_NUM_THREADS",
-    "VECLIB_MAXIMUM_THREADS",
-    "NUMEXPR_NUM_THREADS",
-    "NUMBA_NUM_THREADS",
-)
-for _v in THREAD_VARS:
-    os.environ.setdefault(_v, "1")
+cap_thread_pools()
 
 import argparse  # noqa: E402
 import json  # noqa: E402
@@ -42,29 +32,6 @@ from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
-
-
-def pin_single_thread(cpu: int | None) -> dict[str, Any]:
-    """Bind to one CPU and cap every known thread pool at 1; returns what was applied."""
-    applied: dict[str, Any] = {v: os.environ.get(v) for v in THREAD_VARS}
-    if cpu is not None and hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {cpu})
-        applied["cpu_affinity"] = sorted(os.sched_getaffinity(0))
-    try:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(1)
-        applied["threadpoolctl"] = 1
-    except ImportError:
-        applied["threadpoolctl"] = None
-    try:
-        import numba
-
-        numba.set_num_threads(1)
-        applied["numba_threads"] = numba.get_num_threads()
-    except ImportError:
-        applied["numba_threads"] = None
-    return applied
 
 
 def maxrss_mb() -> float:
@@ -120,7 +87,7 @@ def run_set(args: argparse.Namespace) -> int:
         fh.write(json.dumps(obj) + "\n")
         fh.flush()
 
-    applied = pin_single_thread(args.cpu)
+    applied = pin(args.cpu, numba=True)
     try:
         tool = make(args.tool, args.tonearm_impl)
     except Exception as e:
@@ -223,7 +190,7 @@ def run_set(args: argparse.Namespace) -> int:
 
 def run_long(args: argparse.Namespace) -> int:
     """One long file, first call in this fresh process: decode + the task, RSS high-water mark."""
-    applied = pin_single_thread(args.cpu)
+    applied = pin(args.cpu, numba=True)
     t0 = time.perf_counter()
     from .tools import make
 

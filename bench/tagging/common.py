@@ -11,42 +11,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import THREAD_VARS
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def single_thread_env() -> dict[str, str]:
-    """The environment of every measured subprocess: thread pools at 1, the repository importable."""
-    env = dict(os.environ)
-    for v in THREAD_VARS:
-        env[v] = "1"
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    return env
-
-
-def default_cpu() -> int | None:
-    """The CPU measured processes are bound to (the highest one this process may use)."""
-    try:
-        return max(os.sched_getaffinity(0))
-    except AttributeError:
-        return None
-
-
-def pin(cpu: int | None) -> dict[str, Any]:
-    """Bind this process to ``cpu`` and cap every thread pool threadpoolctl knows at 1."""
-    applied: dict[str, Any] = {v: os.environ.get(v) for v in THREAD_VARS}
-    if cpu is not None and hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {cpu})
-        applied["cpu_affinity"] = sorted(os.sched_getaffinity(0))
-    try:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(1)
-        applied["threadpoolctl"] = 1
-    except ImportError:
-        applied["threadpoolctl"] = None
-    return applied
+from bench.common import ROOT as ROOT
+from bench.common import default_cpu as default_cpu
+from bench.common import pin as pin
+from bench.common import single_thread_env as single_thread_env
 
 
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:

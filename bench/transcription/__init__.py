@@ -4,16 +4,6 @@ Importing the package caps the BLAS/OpenMP thread pools at one thread through th
 libraries read it only when they load), so every module here measures single-thread speed.
 """
 
-import os
+from bench.common import cap_thread_pools
 
-THREAD_VARS = (
-    "OMP_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "BLIS_NUM_THREADS",
-    "VECLIB_MAXIMUM_THREADS",
-    "NUMEXPR_NUM_THREADS",
-    "NUMBA_NUM_THREADS",
-)
-for _v in THREAD_VARS:
-    os.environ.setdefault(_v, "1")
+cap_thread_pools()

@@ -25,18 +25,9 @@ reported as ``first_call_s``.
 
 from __future__ import annotations
 
-import os
+from bench.common import cap_thread_pools, pin
 
-for _v in (
-    "OMP_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "BLIS_NUM_THREADS",
-    "VECLIB_MAXIMUM_THREADS",
-    "NUMEXPR_NUM_THREADS",
-    "NUMBA_NUM_THREADS",
-):
-    os.environ.setdefault(_v, "1")
+cap_thread_pools()
 
 import argparse  # noqa: E402
 import json  # noqa: E402
@@ -49,21 +40,6 @@ from typing import Any  # noqa: E402
 
 #: Timed transcriptions per clip; the fastest counts (the shared machine's load comes and goes).
 REPS = 2
-
-
-def _pin(cpu: int | None) -> dict[str, Any]:
-    applied: dict[str, Any] = {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")}
-    if cpu is not None and hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {cpu})
-        applied["cpu_affinity"] = sorted(os.sched_getaffinity(0))
-    try:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(1)
-        applied["threadpoolctl"] = 1
-    except ImportError:
-        applied["threadpoolctl"] = None
-    return applied
 
 
 def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
@@ -158,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--clips", type=int, default=None, help="only the first N clips of the manifest")
     ap.add_argument("--stages", type=int, default=8, help="clips whose stages are timed separately")
     args = ap.parse_args(argv)
-    doc: dict[str, Any] = {"tool": args.tool, "pinning": _pin(args.cpu), "clips": {}, "errors": {}}
+    doc: dict[str, Any] = {"tool": args.tool, "pinning": pin(args.cpu), "clips": {}, "errors": {}}
     if args.tool == "tonearm-long":
         try:
             doc["long"] = long_track(args.data / "long_10min.mp3")

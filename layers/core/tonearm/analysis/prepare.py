@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-import soxr
 
 from tonearm.analysis.loudness import (
     MIN_SAMPLE_RATE,
@@ -26,6 +25,7 @@ from tonearm.analysis.loudness import (
     sample_peak,
 )
 from tonearm.analysis.spectral import ANALYSIS_SR
+from tonearm.audio.mono import MonoResampleStream
 from tonearm.errors import ParameterError
 
 __all__ = ["PreparedSignal", "SignalPreparer", "prepare_signal"]
@@ -66,8 +66,7 @@ class SignalPreparer:
         self._frames = 0
         self._meter: LoudnessMeter | None = None
         self._low_rate_blocks: list[npt.NDArray[np.float32]] = []
-        self._resampler: soxr.ResampleStream | None = None
-        self._pieces: list[npt.NDArray[np.float32]] = []
+        self._mono = MonoResampleStream(ANALYSIS_SR, quality="HQ")
 
     def start(self, *, sr: int, channels: int, peak_hint: float = 0.0) -> None:
         """Begin a signal.
@@ -86,8 +85,7 @@ class SignalPreparer:
         if self._sr >= MIN_SAMPLE_RATE:
             self._meter = LoudnessMeter(sr=self._sr, channels=self._channels)
             self._meter.seed_true_peak(peak_hint)
-        if self._sr != ANALYSIS_SR:
-            self._resampler = soxr.ResampleStream(self._sr, ANALYSIS_SR, 1, dtype="float32", quality="HQ")
+        self._mono.start(sr=self._sr, channels=self._channels)
 
     def feed(self, block: npt.NDArray[np.floating]) -> None:
         """Take the next ``(channels, k)`` block (finite, full scale = 1.0)."""
@@ -102,22 +100,13 @@ class SignalPreparer:
             # Below MIN_SAMPLE_RATE there is no K-weighting: loudness_summary measures only the peaks,
             # on the whole (short, low-rate) signal.
             self._low_rate_blocks.append(np.array(block, dtype=np.float32))
-        mono = block[0].astype(np.float32) if self._channels == 1 else block.mean(axis=0, dtype=np.float32)
-        self._emit(mono, last=False)
-
-    def _emit(self, mono: npt.NDArray[np.float32], *, last: bool) -> None:
-        out = mono if self._resampler is None else self._resampler.resample_chunk(mono, last=last)
-        if out.size:
-            self._pieces.append(np.array(out, dtype=np.float32))
+        self._mono.feed(block)
 
     def finish(self) -> PreparedSignal:
         """Flush the resampler and measure; the preparer is spent afterwards."""
         if self._frames == 0:
             raise ParameterError("no audio was fed")
-        if self._resampler is not None:
-            self._emit(np.zeros(0, dtype=np.float32), last=True)
-        mono = np.concatenate(self._pieces) if len(self._pieces) != 1 else self._pieces[0]
-        self._pieces = []
+        mono = self._mono.finish()
         if self._meter is not None:
             loudness = self._meter.summary()
         else:

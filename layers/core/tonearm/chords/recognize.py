@@ -83,7 +83,6 @@ from typing import BinaryIO
 
 import numpy as np
 import numpy.typing as npt
-import soxr
 
 from tonearm.analysis.key import (
     _MIDI_LO,
@@ -101,6 +100,7 @@ from tonearm.analysis.rhythm import RhythmAnalysis, analyze_rhythm, onset_envelo
 from tonearm.analysis.spectral import ANALYSIS_SR, Spectrogram, stft_magnitude
 from tonearm.audio.decode import PcmFormat, decode_stream
 from tonearm.audio.limits import DEFAULT_LIMITS, AudioLimits
+from tonearm.audio.mono import MonoResampleStream
 from tonearm.chords.labels import NO_CHORD, VOCABULARY
 from tonearm.errors import ParameterError
 
@@ -543,54 +543,14 @@ def _merge(
 _ARRAY_BLOCK = 1 << 17
 
 
-class _MonoPreparer:
+def _mono_preparer() -> MonoResampleStream:
     """The mono ``ANALYSIS_SR`` signal of :class:`tonearm.analysis.prepare.SignalPreparer`, without loudness.
 
-    Implements :class:`tonearm.audio.decode.BlockConsumer`. Channel mean per block and soxr's HQ streaming
-    resampler, exactly as ``SignalPreparer`` does, so beats and key equal ``analyze``'s; the BS.1770
-    meter, which generate-chords does not report, is skipped (it is most of ``analyze``'s preparation
-    time).
+    Channel mean per block and soxr's HQ streaming resampler, exactly as ``SignalPreparer`` does, so beats
+    and key equal ``analyze``'s; the BS.1770 meter, which generate-chords does not report, is skipped (it
+    is most of ``analyze``'s preparation time).
     """
-
-    def __init__(self) -> None:
-        self._channels = 0
-        self._frames = 0
-        self._sr = 0
-        self._resampler: soxr.ResampleStream | None = None
-        self._pieces: list[npt.NDArray[np.float32]] = []
-
-    def start(self, *, sr: int, channels: int) -> None:
-        """Begin a signal of ``channels`` channels at ``sr`` Hz."""
-        if sr <= 0 or channels < 1:
-            raise ParameterError(f"need a positive rate and at least one channel, got {sr} Hz, {channels}")
-        self._sr, self._channels = int(sr), int(channels)
-        if self._sr != ANALYSIS_SR:
-            self._resampler = soxr.ResampleStream(self._sr, ANALYSIS_SR, 1, dtype="float32", quality="HQ")
-
-    def feed(self, block: npt.NDArray[np.floating]) -> None:
-        """Take the next ``(channels, k)`` block."""
-        if block.ndim != 2 or block.shape[0] != self._channels:
-            raise ParameterError(f"block must have shape ({self._channels}, k), got {block.shape}")
-        if block.shape[1] == 0:
-            return
-        self._frames += block.shape[1]
-        mono = block[0].astype(np.float32) if self._channels == 1 else block.mean(axis=0, dtype=np.float32)
-        self._emit(mono, last=False)
-
-    def _emit(self, mono: npt.NDArray[np.float32], *, last: bool) -> None:
-        out = mono if self._resampler is None else self._resampler.resample_chunk(mono, last=last)
-        if out.size:
-            self._pieces.append(np.array(out, dtype=np.float32))
-
-    def finish(self) -> tuple[npt.NDArray[np.float32], float]:
-        """The mono signal at ``ANALYSIS_SR`` and the input's duration [s]."""
-        if self._frames == 0:
-            raise ParameterError("no audio was fed")
-        if self._resampler is not None:
-            self._emit(np.zeros(0, dtype=np.float32), last=True)
-        mono = np.concatenate(self._pieces) if len(self._pieces) != 1 else self._pieces[0]
-        self._pieces = []
-        return mono, self._frames / self._sr
+    return MonoResampleStream(ANALYSIS_SR, quality="HQ")
 
 
 def _from_mono(mono: npt.NDArray[np.float32], duration_s: float, params: _Params) -> BeatsAndChords:
@@ -640,11 +600,11 @@ def beats_and_chords(
     if y.ndim not in (1, 2) or y.shape[-1] == 0:
         raise ParameterError(f"audio must have shape (n,) or (channels, n) with n > 0, got {y.shape}")
     x = y[np.newaxis, :] if y.ndim == 1 else y
-    preparer = _MonoPreparer()
+    preparer = _mono_preparer()
     preparer.start(sr=sr, channels=x.shape[0])
     for begin in range(0, x.shape[1], _ARRAY_BLOCK):
         preparer.feed(x[:, begin : begin + _ARRAY_BLOCK])
-    return _from_mono(*preparer.finish(), params)
+    return _from_mono(preparer.finish(), preparer.duration_s, params)
 
 
 def beats_and_chords_source(
@@ -671,9 +631,9 @@ def beats_and_chords_source(
     TonearmError
         Every error :func:`tonearm.audio.decode.decode` raises, in the same cases.
     """
-    preparer = _MonoPreparer()
+    preparer = _mono_preparer()
     decode_stream(source, preparer, pcm=pcm, size_bytes=size_bytes, limits=limits)
-    return _from_mono(*preparer.finish(), DEFAULT_PARAMS)
+    return _from_mono(preparer.finish(), preparer.duration_s, DEFAULT_PARAMS)
 
 
 def with_params(**changes: object) -> _Params:

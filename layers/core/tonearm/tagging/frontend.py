@@ -22,7 +22,7 @@ import numpy.typing as npt
 import scipy.fft
 from numpy.lib.stride_tricks import sliding_window_view
 
-from tonearm.analysis.spectral import resample, to_mono
+from tonearm.audio.mono import mono_at_rate
 from tonearm.errors import ParameterError
 
 __all__ = [
@@ -61,15 +61,9 @@ def tagging_signal(y: npt.NDArray[np.floating], *, sr: int) -> npt.NDArray[np.fl
 
     Returns
     -------
-    np.ndarray [shape=(m,)], float32 at 16 kHz
+    np.ndarray [shape=(ceil(n * 16000 / sr),)], float32 at 16 kHz
     """
-    mono = resample(to_mono(y), sr=sr, target_sr=TAGGING_SR)
-    length = -(-y.shape[-1] * TAGGING_SR // sr)  # ceil, as librosa's fix_length after resampling
-    if mono.shape[0] == length:
-        return mono
-    fixed = np.zeros(length, dtype=np.float32)
-    fixed[: min(length, mono.shape[0])] = mono[:length]
-    return fixed
+    return mono_at_rate(y, sr=sr, target_sr=TAGGING_SR)
 
 
 def _hz_to_mel(hz: npt.NDArray[np.floating]) -> npt.NDArray[np.floating]:

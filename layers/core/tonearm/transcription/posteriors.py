@@ -35,10 +35,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
-import soxr
 from numpy.lib.stride_tricks import as_strided
 
-from tonearm.analysis.spectral import resample, to_mono
+from tonearm.audio.mono import MonoResampleStream, fix_length, mono_at_rate, resampled_length
 from tonearm.errors import ParameterError
 from tonearm.models.registry import ModelRegistry, default_registry
 
@@ -127,15 +126,6 @@ class Posteriors:
     duration_s: float
 
 
-def _fix_length(mono: npt.NDArray[np.float32], length: int) -> npt.NDArray[np.float32]:
-    """Pad with zeros or trim to ``length`` samples (librosa's ``fix_length`` after resampling)."""
-    if mono.shape[0] == length:
-        return mono
-    fixed = np.zeros(length, dtype=np.float32)
-    fixed[: min(length, mono.shape[0])] = mono[:length]
-    return fixed
-
-
 def transcription_signal(y: npt.NDArray[np.floating], *, sr: int) -> npt.NDArray[np.float32]:
     """Mix to mono and resample to :data:`SAMPLE_RATE`, as ``librosa.load(path, sr=22050)`` does.
 
@@ -150,11 +140,10 @@ def transcription_signal(y: npt.NDArray[np.floating], *, sr: int) -> npt.NDArray
     """
     if y.ndim not in (1, 2) or y.shape[-1] == 0:
         raise ParameterError(f"audio must have shape (n,) or (channels, n) with n > 0, got {y.shape}")
-    mono = resample(to_mono(y), sr=sr, target_sr=SAMPLE_RATE)
-    return _fix_length(mono, -(-y.shape[-1] * SAMPLE_RATE // sr))  # ceil(n * 22050 / sr)
+    return mono_at_rate(y, sr=sr, target_sr=SAMPLE_RATE)
 
 
-class SignalCollector:
+class SignalCollector(MonoResampleStream):
     """Builds :func:`transcription_signal` from decoded blocks, never holding the full-rate signal.
 
     Implements :class:`tonearm.audio.decode.BlockConsumer` (give it to
@@ -165,47 +154,18 @@ class SignalCollector:
     """
 
     def __init__(self) -> None:
-        self._sr = 0
-        self._frames = 0
-        self._resampler: soxr.ResampleStream | None = None
-        self._pieces: list[npt.NDArray[np.float32]] = []
-
-    def start(self, *, sr: int, channels: int) -> None:
-        """Begin a signal of ``channels`` channels at ``sr`` Hz."""
-        if sr <= 0 or channels < 1:
-            raise ParameterError(f"need a positive rate and at least one channel, got {sr} Hz, {channels}")
-        self._sr, self._frames, self._pieces = int(sr), 0, []
-        self._resampler = None
-        if self._sr != SAMPLE_RATE:
-            self._resampler = soxr.ResampleStream(self._sr, SAMPLE_RATE, 1, dtype="float32", quality="HQ")
+        super().__init__(SAMPLE_RATE, quality="HQ")
 
     def feed(self, block: npt.NDArray[np.floating]) -> None:
-        """Take the next ``(channels, k)`` block."""
+        """Take the next ``(channels, k)`` block (blocks that are not 2-D or are empty are ignored)."""
         if block.ndim != 2 or block.shape[1] == 0:
             return
-        self._frames += block.shape[1]
-        mono = block.mean(axis=0, dtype=np.float32) if block.shape[0] > 1 else block[0].astype(np.float32)
-        self._emit(mono, last=False)
-
-    def _emit(self, mono: npt.NDArray[np.float32], *, last: bool) -> None:
-        out = mono if self._resampler is None else self._resampler.resample_chunk(mono, last=last)
-        if out.size:
-            self._pieces.append(np.array(out, dtype=np.float32))
+        super().feed(block)
 
     def finish(self) -> npt.NDArray[np.float32]:
         """The 22050 Hz mono signal, ``ceil(frames * 22050 / sr)`` samples; the collector is spent."""
-        if self._frames == 0:
-            raise ParameterError("no audio was fed")
-        if self._resampler is not None:
-            self._emit(np.zeros(0, dtype=np.float32), last=True)
-        mono = np.concatenate(self._pieces) if len(self._pieces) != 1 else self._pieces[0]
-        self._pieces = []
-        return _fix_length(mono, -(-self._frames * SAMPLE_RATE // self._sr))
-
-    @property
-    def duration_s(self) -> float:
-        """Length of the audio fed so far [s]."""
-        return self._frames / self._sr if self._sr else 0.0
+        mono = super().finish()
+        return fix_length(mono, resampled_length(self.frames, sr=self.sr, target_sr=SAMPLE_RATE))
 
 
 def window_count(n_samples: int) -> int:
