@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-DRUM_CHANNEL = 9  # General MIDI percussion (channel 10)
+from tonearm.midi import smf
+
+DRUM_CHANNEL = smf.DRUM_CHANNEL
 CLIP_SECONDS = 30.0
 
 #: Categories reported, in report order, with what they hold (derived from each clip's instrumentation).
@@ -42,52 +43,15 @@ class MidiNote:
 
 def read_notes(path: Path) -> list[MidiNote]:
     """Every note of a format-0/1 Standard MIDI File with one tempo (what ``tonearm.midi.smf`` writes)."""
-    data = path.read_bytes()
-    if data[:4] != b"MThd":
-        raise ValueError(f"{path}: not a Standard MIDI File")
-    _, _, n_tracks, division = struct.unpack(">IHHH", data[4:14])
-    if division & 0x8000:
-        raise ValueError(f"{path}: SMPTE time division is not supported")
-    pos, tempo = 14, 500_000
-    raw: list[tuple[int, int, int, int]] = []  # (start tick, end tick, pitch, channel)
-    for _ in range(n_tracks):
-        if data[pos : pos + 4] != b"MTrk":
-            raise ValueError(f"{path}: bad track header at byte {pos}")
-        (size,) = struct.unpack(">I", data[pos + 4 : pos + 8])
-        body, pos = data[pos + 8 : pos + 8 + size], pos + 8 + size
-        i, tick, status = 0, 0, 0
-        sounding: dict[tuple[int, int], list[int]] = {}
-        while i < len(body):
-            delta = 0
-            while True:
-                byte = body[i]
-                i += 1
-                delta = (delta << 7) | (byte & 0x7F)
-                if byte < 0x80:
-                    break
-            tick += delta
-            if body[i] & 0x80:
-                status = body[i]
-                i += 1
-            if status == 0xFF:
-                kind, length = body[i], body[i + 1]
-                if kind == 0x51:
-                    tempo = int.from_bytes(body[i + 2 : i + 5], "big")
-                i += 2 + length
-            elif status in (0xF0, 0xF7):
-                length = body[i]
-                i += 1 + length
-            else:
-                kind, channel = status & 0xF0, status & 0x0F
-                if kind in (0x80, 0x90):
-                    pitch, velocity = body[i], body[i + 1]
-                    if kind == 0x90 and velocity > 0:
-                        sounding.setdefault((channel, pitch), []).append(tick)
-                    elif sounding.get((channel, pitch)):
-                        raw.append((sounding[(channel, pitch)].pop(0), tick, pitch, channel))
-                i += 1 if kind in (0xC0, 0xD0) else 2
-    seconds = tempo / 1e6 / division
-    return sorted(MidiNote(s * seconds, e * seconds, p, c) for s, e, p, c in raw)
+    try:
+        parsed = smf.read(path.read_bytes())
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from exc
+    seconds = parsed.seconds_per_tick
+    return sorted(
+        MidiNote(n.start * seconds, (n.start + n.duration) * seconds, n.pitch, n.channel)
+        for n in parsed.notes
+    )
 
 
 def reference_notes(path: Path, *, seconds: float = CLIP_SECONDS) -> list[tuple[float, float, int]]:

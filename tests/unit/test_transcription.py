@@ -344,47 +344,14 @@ def test_transcribe_checks_its_input() -> None:
 
 
 def _read_smf(data: bytes) -> tuple[int, int, list[tuple[int, int, int, int]]]:
-    """A tiny format-0 reader: (ticks per quarter, microseconds per quarter, [(start, end, pitch, vel)])."""
-    assert data[:4] == b"MThd"
-    length, fmt, n_tracks, division = struct.unpack(">IHHH", data[4:14])
-    assert (length, fmt, n_tracks) == (6, 0, 1)
-    assert data[14:18] == b"MTrk"
-    (size,) = struct.unpack(">I", data[18:22])
-    body, pos, tick, status, tempo = data[22 : 22 + size], 0, 0, 0, 500_000
-    assert len(body) == size
-    open_notes: dict[int, tuple[int, int]] = {}
-    notes = []
-    while pos < len(body):
-        delta = 0
-        while True:
-            byte = body[pos]
-            pos += 1
-            delta = (delta << 7) | (byte & 0x7F)
-            if byte < 0x80:
-                break
-        tick += delta
-        if body[pos] & 0x80:
-            status = body[pos]
-            pos += 1
-        if status == 0xFF:
-            kind, n = body[pos], body[pos + 1]
-            if kind == 0x51:
-                tempo = int.from_bytes(body[pos + 2 : pos + 5], "big")
-            pos += 2 + n
-        elif status & 0xF0 in (0x80, 0x90):
-            pitch, vel = body[pos], body[pos + 1]
-            pos += 2
-            if status & 0xF0 == 0x90 and vel > 0:
-                open_notes[pitch] = (tick, vel)
-            else:
-                start, v = open_notes.pop(pitch)
-                notes.append((start, tick, pitch, v))
-        elif status & 0xF0 in (0xC0, 0xD0):
-            pos += 1
-        else:
-            pos += 2
-    assert not open_notes
-    return division, tempo, sorted(notes)
+    """A format-0, one-track file with every note closed: (ticks per quarter, microseconds per quarter,
+    [(start, end, pitch, vel)])."""
+    assert data[:4] == b"MThd" and struct.unpack(">I", data[4:8]) == (6,)
+    assert data[14:18] == b"MTrk" and len(data) == 22 + struct.unpack(">I", data[18:22])[0]
+    parsed = smf.read(data)
+    assert (parsed.format, parsed.tracks, parsed.unclosed) == (0, 1, 0)
+    notes = sorted((n.start, n.start + n.duration, n.pitch, n.velocity) for n in parsed.notes)
+    return parsed.ticks_per_quarter, parsed.us_per_quarter, notes
 
 
 def test_notes_to_midi_round_trips() -> None:

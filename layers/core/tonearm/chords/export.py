@@ -8,8 +8,6 @@
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -140,8 +138,4 @@ def chords_midi(result: BeatsAndChords) -> bytes:
         for interval in sorted((pc - chord.root) % 12 for pc in chord.pitch_classes):
             song.notes.append(smf.Note(start, duration, 0, base + interval, _VELOCITY))
     song.end_tick = round(result.duration_s * ticks_per_s)
-    # smf.write takes a path; a temporary file keeps this module free of MIDI encoding details.
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "chords.mid"
-        smf.write(song, path)
-        return path.read_bytes()
+    return smf.encode(song)

@@ -1,4 +1,7 @@
-"""A minimal, dependency-free Standard MIDI File (format 0) writer (the benchmark renderer, the tests).
+"""A minimal, dependency-free Standard MIDI File writer (format 0) and reader (formats 0 and 1).
+
+Written by the benchmark renderer, the tests, the chord export and the transcription; read by the tests
+and the transcription benchmark (which score against the notes they rendered).
 
 The benchmark writes its own MIDI instead of ``music21``'s exporter so that every timing decision is
 explicit: one tempo event for the whole file (any tempo marks, fermatas or ritardandi in the score are
@@ -74,6 +77,11 @@ def _dedupe(notes: list[Note]) -> list[Note]:
 
 def write(song: Song, path: Path) -> None:
     """Write ``song`` as a format-0 Standard MIDI File."""
+    path.write_bytes(encode(song))
+
+
+def encode(song: Song) -> bytes:
+    """``song`` as the bytes of a format-0 Standard MIDI File."""
     events: list[tuple[int, int, bytes]] = []  # (tick, order, bytes); order: meta 0, setup 1, off 2, on 3
     events.append((0, 0, b"\xff\x51\x03" + song.us_per_quarter.to_bytes(3, "big")))
     dd = {1: 0, 2: 1, 4: 2, 8: 3, 16: 4}[song.denominator]
@@ -97,4 +105,91 @@ def write(song: Song, path: Path) -> None:
         tick = t
     body += _vlq(max(song.end_tick, last) - tick) + b"\xff\x2f\x00"
     header = b"MThd" + struct.pack(">IHHH", 6, 0, 1, TICKS_PER_QUARTER)
-    path.write_bytes(header + b"MTrk" + struct.pack(">I", len(body)) + bytes(body))
+    return header + b"MTrk" + struct.pack(">I", len(body)) + bytes(body)
+
+
+@dataclass(frozen=True)
+class ParsedMidi:
+    """What :func:`read` found in a Standard MIDI File.
+
+    Attributes
+    ----------
+    format, tracks : int
+        The header's format (0 or 1) and number of tracks.
+    ticks_per_quarter : int
+    us_per_quarter : int
+        The last tempo event (500000, i.e. 120 BPM, when there is none): files with one tempo only.
+    notes : list of Note
+        Every note with its note-on velocity, sorted; a note-off closes the earliest open note of
+        its channel and key.
+    unclosed : int
+        Note-ons never closed by a note-off.
+    """
+
+    format: int
+    tracks: int
+    ticks_per_quarter: int
+    us_per_quarter: int
+    notes: list[Note]
+    unclosed: int
+
+    @property
+    def seconds_per_tick(self) -> float:
+        """Length of one tick [s] at the file's tempo."""
+        return self.us_per_quarter / 1e6 / self.ticks_per_quarter
+
+
+def read(data: bytes) -> ParsedMidi:
+    """Parse a format-0/1 Standard MIDI File with metrical time division.
+
+    Raises
+    ------
+    ValueError
+        Not a Standard MIDI File, SMPTE time division, or a malformed track header.
+    """
+    if data[:4] != b"MThd":
+        raise ValueError("not a Standard MIDI File")
+    _, fmt, n_tracks, division = struct.unpack(">IHHH", data[4:14])
+    if division & 0x8000:
+        raise ValueError("SMPTE time division is not supported")
+    pos, tempo = 14, 500_000
+    notes: list[Note] = []
+    unclosed = 0
+    for _ in range(n_tracks):
+        if data[pos : pos + 4] != b"MTrk":
+            raise ValueError(f"bad track header at byte {pos}")
+        (size,) = struct.unpack(">I", data[pos + 4 : pos + 8])
+        body, pos = data[pos + 8 : pos + 8 + size], pos + 8 + size
+        i, tick, status = 0, 0, 0
+        sounding: dict[tuple[int, int], list[tuple[int, int]]] = {}  # (channel, key) -> [(tick, velocity)]
+        while i < len(body):
+            delta = 0
+            while True:
+                byte = body[i]
+                i += 1
+                delta = (delta << 7) | (byte & 0x7F)
+                if byte < 0x80:
+                    break
+            tick += delta
+            if body[i] & 0x80:  # otherwise running status
+                status = body[i]
+                i += 1
+            if status == 0xFF:
+                kind, length = body[i], body[i + 1]
+                if kind == 0x51:
+                    tempo = int.from_bytes(body[i + 2 : i + 5], "big")
+                i += 2 + length
+            elif status in (0xF0, 0xF7):
+                i += 1 + body[i]
+            else:
+                kind, channel = status & 0xF0, status & 0x0F
+                if kind in (0x80, 0x90):
+                    pitch, velocity = body[i], body[i + 1]
+                    if kind == 0x90 and velocity > 0:
+                        sounding.setdefault((channel, pitch), []).append((tick, velocity))
+                    elif sounding.get((channel, pitch)):
+                        start, on_velocity = sounding[(channel, pitch)].pop(0)
+                        notes.append(Note(start, tick - start, channel, pitch, on_velocity))
+                i += 1 if kind in (0xC0, 0xD0) else 2
+        unclosed += sum(len(open_notes) for open_notes in sounding.values())
+    return ParsedMidi(fmt, n_tracks, division, tempo, sorted(notes), unclosed)

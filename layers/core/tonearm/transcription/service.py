@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
@@ -233,7 +231,4 @@ def notes_to_midi(notes: Iterable[NoteEvent], *, bpm: float | None) -> bytes:
         duration = max(1, round(n.end_s * ticks_per_s) - start)
         velocity = min(127, max(1, int(n.velocity)))
         song.notes.append(smf.Note(start, duration, MIDI_CHANNEL, int(n.pitch), velocity))
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "notes.mid"
-        smf.write(song, path)
-        return path.read_bytes()
+    return smf.encode(song)
