@@ -31,6 +31,7 @@ __all__ = [
     "OnnxModel",
     "default_registry",
     "models_dir",
+    "onnx_session",
 ]
 
 _MANIFEST = "registry.json"
@@ -158,14 +159,22 @@ class ModelRegistry:
                 f"model file {path} has sha256 {digest[:12]}..., the manifest says {spec.sha256[:12]}...; "
                 "it is damaged, a Git LFS pointer, or was replaced without updating models/registry.json"
             )
-        import onnxruntime as ort  # imported here: only image functions carry it
+        return OnnxModel(spec, onnx_session(data, threads=self._threads), batch=self._batch)
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = self._threads
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        session = ort.InferenceSession(data, sess_options=options, providers=["CPUExecutionProvider"])
-        return OnnxModel(spec, session, batch=self._batch)
+
+def onnx_session(data: bytes, *, threads: int = 1) -> Any:
+    """An onnxruntime CPU session over a serialised model, configured as every tonearm model runs.
+
+    ``threads`` intra-op threads (one by default: a Lambda function has one vCPU per 1769 MB), one
+    inter-op thread, every graph optimisation. onnxruntime's own errors pass through.
+    """
+    import onnxruntime as ort  # imported here: only image functions carry it
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(data, sess_options=options, providers=["CPUExecutionProvider"])
 
 
 _default: ModelRegistry | None = None

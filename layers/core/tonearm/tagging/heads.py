@@ -333,15 +333,10 @@ class Head:
             return self._session
 
     def _open(self) -> Any:
-        import onnxruntime as ort  # imported here: only image functions carry it
+        from tonearm.models.registry import onnx_session  # needs numpy: image functions only
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1  # as the builtin models: one Lambda vCPU per 1769 MB
-        options.inter_op_num_threads = 1
         try:
-            session = ort.InferenceSession(
-                self._data, sess_options=options, providers=["CPUExecutionProvider"]
-            )
+            session = onnx_session(self._data)  # configured as the builtin models
         except Exception as exc:  # onnxruntime raises its own untyped errors for a bad graph
             raise HeadUnavailableError(f"head {self.name!r} cannot be loaded by onnxruntime: {exc}") from exc
         # the graph must be the one head.json describes: (N, D) "embedding" in, (N, K) "probabilities" out
