@@ -80,22 +80,26 @@ def _app_create(args: argparse.Namespace) -> int:
     return 0
 
 
+class _NoSuchFileError(Exception):
+    """An input file named on the command line does not exist (exit status 2)."""
+
+
+def _input_file(name: str) -> Path:
+    """The input file ``name``; raises :class:`_NoSuchFileError` if it is not a file."""
+    path = Path(name)
+    if not path.is_file():
+        raise _NoSuchFileError(path)
+    return path
+
+
 def _analyze(args: argparse.Namespace) -> int:
     import json
 
     from tonearm.analysis.analyze import analyze_source
-    from tonearm.errors import TonearmError
 
-    path = Path(args.file)
-    try:
-        info, analysis = analyze_source(path, size_bytes=path.stat().st_size)
-        result = analysis.to_result()
-    except FileNotFoundError:
-        print(f"tonearm: no such file: {path}", file=sys.stderr)
-        return 2
-    except TonearmError as exc:
-        print(f"tonearm: {exc.code}: {exc.message}", file=sys.stderr)
-        return 1
+    path = _input_file(args.file)
+    info, analysis = analyze_source(path, size_bytes=path.stat().st_size)
+    result = analysis.to_result()
     if args.json:
         print(json.dumps(result.model_dump(mode="json"), indent=2))
         return 0
@@ -117,21 +121,13 @@ def _chords(args: argparse.Namespace) -> int:
     import json
     import tempfile
 
-    from tonearm.errors import TonearmError
     from tonearm.jobs.tasks import beats_and_chords
 
-    path = Path(args.file)
-    if not path.is_file():
-        print(f"tonearm: no such file: {path}", file=sys.stderr)
-        return 2
+    path = _input_file(args.file)
     with tempfile.TemporaryDirectory(prefix="tonearm-chords-") as tmp:
         out_dir = Path(args.out) if args.out else Path(tmp)
         out_dir.mkdir(parents=True, exist_ok=True)
-        try:
-            produced = beats_and_chords(path, out_dir, {})
-        except TonearmError as exc:
-            print(f"tonearm: {exc.code}: {exc.message}", file=sys.stderr)
-            return 1
+        produced = beats_and_chords(path, out_dir, {})
         if args.json:
             document = {
                 **produced.values,
@@ -151,19 +147,11 @@ def _transcribe(args: argparse.Namespace) -> int:
     import shutil
     import tempfile
 
-    from tonearm.errors import TonearmError
     from tonearm.jobs.tasks import transcribe
 
-    path = Path(args.file)
-    if not path.is_file():
-        print(f"tonearm: no such file: {path}", file=sys.stderr)
-        return 2
+    path = _input_file(args.file)
     with tempfile.TemporaryDirectory(prefix="tonearm-transcribe-") as tmp:
-        try:
-            produced = transcribe(path, Path(tmp), {})
-        except TonearmError as exc:
-            print(f"tonearm: {exc.code}: {exc.message}", file=sys.stderr)
-            return 1
+        produced = transcribe(path, Path(tmp), {})
         midi_out = Path(args.output) if args.output else path.with_suffix(".mid")
         shutil.copyfile(produced.files["midi"], midi_out)
         if args.notes:
@@ -326,7 +314,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     heads_list.set_defaults(func=_heads_list)
     args = parser.parse_args(argv)
-    return int(args.func(args))
+    from tonearm.errors import TonearmError
+
+    # a missing input is a usage error (2); audio or processing the command refuses is 1
+    try:
+        return int(args.func(args))
+    except _NoSuchFileError as exc:
+        print(f"tonearm: no such file: {exc}", file=sys.stderr)
+        return 2
+    except TonearmError as exc:
+        print(f"tonearm: {exc.code}: {exc.message}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
