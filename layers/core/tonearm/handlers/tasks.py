@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -28,55 +29,49 @@ class TaskEvent(BaseModel):
     jobId: str  # noqa: N815 - wire name
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
-@metrics.log_metrics(capture_cold_start_metric=True)
-@event_parser(model=TaskEvent)
-def audio_info_handler(event: TaskEvent, context: LambdaContext) -> dict[str, Any]:
-    """Run ``tonearm/audio-info`` for one job."""
-    return _run(event.jobId, audio_info)
-
-
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
-@metrics.log_metrics(capture_cold_start_metric=True)
-@event_parser(model=TaskEvent)
-def analyze_handler(event: TaskEvent, context: LambdaContext) -> dict[str, Any]:
-    """Run ``tonearm/analyze`` for one job."""
-    return _run(event.jobId, analyze_audio)
-
-
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
-@metrics.log_metrics(capture_cold_start_metric=True)
-@event_parser(model=TaskEvent)
-def tagging_handler(event: TaskEvent, context: LambdaContext) -> dict[str, Any]:
-    """Run a tagging-family job (``tonearm/tagging`` or ``tonearm/genre``): the job names the task."""
-    return _run(event.jobId, None, workflows=TAGGING_WORKFLOWS)
-
-
 #: The workflows ``tagging_handler`` (TaggingFunction) runs.
 TAGGING_WORKFLOWS = frozenset({"tonearm/tagging", "tonearm/genre"})
 #: The workflows ``beats_and_chords_handler`` (BeatsAndChordsFunction) runs.
 CHORD_WORKFLOWS = frozenset({"tonearm/beats-and-chords", "music-ai/generate-chords"})
 
-
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
-@metrics.log_metrics(capture_cold_start_metric=True)
-@event_parser(model=TaskEvent)
-def beats_and_chords_handler(event: TaskEvent, context: LambdaContext) -> dict[str, Any]:
-    """Run ``tonearm/beats-and-chords`` or ``music-ai/generate-chords`` for one job."""
-    return _run(event.jobId, None, workflows=CHORD_WORKFLOWS)
+Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
-@metrics.log_metrics(capture_cold_start_metric=True)
-@event_parser(model=TaskEvent)
-def transcribe_handler(event: TaskEvent, context: LambdaContext) -> dict[str, Any]:
-    """Run ``tonearm/transcribe`` for one job."""
-    return _run(event.jobId, None, workflows=frozenset({"tonearm/transcribe"}))
+def _task_handler(
+    name: str, summary: str, *, task: TaskFunction | None = None, workflows: frozenset[str] | None = None
+) -> Handler:
+    """A Lambda handler that runs one job's task: ``task``, or the job's own among ``workflows``."""
+
+    def handler(event: TaskEvent, context: LambdaContext) -> dict[str, Any]:
+        return _run(event.jobId, task, workflows=workflows)
+
+    # named before decorating: logs, traces and the cold-start metric carry the handler's name
+    handler.__name__ = handler.__qualname__ = name
+    handler.__doc__ = summary
+    parsed = event_parser(model=TaskEvent)(handler)
+    measured = metrics.log_metrics(capture_cold_start_metric=True)(parsed)
+    return logger.inject_lambda_context(tracer.capture_lambda_handler(measured))
+
+
+audio_info_handler = _task_handler(
+    "audio_info_handler", "Run ``tonearm/audio-info`` for one job.", task=audio_info
+)
+analyze_handler = _task_handler("analyze_handler", "Run ``tonearm/analyze`` for one job.", task=analyze_audio)
+tagging_handler = _task_handler(
+    "tagging_handler",
+    "Run a tagging-family job (``tonearm/tagging`` or ``tonearm/genre``): the job names the task.",
+    workflows=TAGGING_WORKFLOWS,
+)
+beats_and_chords_handler = _task_handler(
+    "beats_and_chords_handler",
+    "Run ``tonearm/beats-and-chords`` or ``music-ai/generate-chords`` for one job.",
+    workflows=CHORD_WORKFLOWS,
+)
+transcribe_handler = _task_handler(
+    "transcribe_handler",
+    "Run ``tonearm/transcribe`` for one job.",
+    workflows=frozenset({"tonearm/transcribe"}),
+)
 
 
 def _run(
