@@ -163,10 +163,9 @@ def _fail(task_id: str, namespace: str, exc: TonearmError) -> JSONResponse:
 
 def _ranked(answer: TaskAnswer, top_num: int | None) -> list[tuple[str, float]]:
     """A task's (label, probability) pairs: label order, or its ``top_num`` most probable, descending."""
-    pairs = list(zip(answer.labels, answer.probabilities, strict=True))
-    if top_num is not None:
-        pairs = sorted(pairs, key=lambda p: -p[1])[:top_num]
-    return pairs
+    if top_num is None:
+        return list(zip(answer.labels, answer.probabilities, strict=True))
+    return answer.most_probable(top_num)
 
 
 def build_payload(result: TaggingResult, extra: Extra) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from typing import Any
 
 from tonearm.events.callbacks import callback_body
 from tonearm.events.delivery import DeliveryResult, RetryPolicy, deliver_webhook
-from tonearm.jobs.model import Job, utc_now
+from tonearm.jobs.model import Callback, Job, utc_now
 from tonearm.jobs.service import DETAIL_TYPES, JobService
 from tonearm.ports import DeadLetterSink
 
@@ -42,7 +42,7 @@ class WebhookService:
         detail = dict(event["detail"])
         job = self.jobs.store.get(str(detail["id"]))
         if job is not None and job.callback is not None:
-            return self._deliver_callback(job, message_id=f"msg_{event.get('id', job.id)}")
+            return self._deliver_callback(job, job.callback, message_id=f"msg_{event.get('id', job.id)}")
         if detail.get("truncated"):
             if job is None:
                 return None
@@ -67,11 +67,9 @@ class WebhookService:
             self._dead_letter(str(detail["id"]), event.get("detail-type"), detail, result)
         return result
 
-    def _deliver_callback(self, job: Job, *, message_id: str) -> DeliveryResult | None:
+    def _deliver_callback(self, job: Job, callback: Callback, *, message_id: str) -> DeliveryResult | None:
         if not job.status.terminal:
             return None
-        callback = job.callback
-        assert callback is not None
         body = callback_body(job)
         result = deliver_webhook(
             callback.url,

@@ -120,10 +120,11 @@ DEFAULT_TASK_TYPES = ("MusicTaggingMTT",)
 
 
 def _task_json(answer: Any, *, top: int | None, embed: bool) -> dict[str, Any]:
-    ranked = sorted(zip(answer.labels, answer.probabilities, strict=True), key=lambda lp: -lp[1])
     out: dict[str, Any] = {
         "taskType": answer.task.name,
-        "tags": [{"label": label, "probability": round(float(p), 6)} for label, p in ranked[:top]],
+        "tags": [
+            {"label": label, "probability": round(float(p), 6)} for label, p in answer.most_probable(top)
+        ],
     }
     if embed:
         out["embedding"] = [round(float(v), 6) for v in answer.embedding]

@@ -153,6 +153,11 @@ class TaskAnswer:
     probabilities: list[float]
     embedding: npt.NDArray[np.float32]
 
+    def most_probable(self, top: int | None = None) -> list[tuple[str, float]]:
+        """``(label, probability)`` pairs, most probable first (ties keep label order); ``top`` of them."""
+        ranked = sorted(zip(self.labels, self.probabilities, strict=True), key=lambda pair: -pair[1])
+        return ranked[:top]
+
 
 def answer_task(task: TaskType, scores: TagScores, *, patch: int | None = None) -> TaskAnswer:
     """Probabilities of a task type's labels and its embedding.
