@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from tests.conftest import encode, wait_for, wait_for_terminal
+from tests.workflows.helpers import local_app, local_jobs
 from tonearm.cli import main
 from tonearm.jobs.model import CreateJobRequest, JobStatus
-from tonearm.local.runtime import LOCAL_APP_ID, LocalRuntime
-from tonearm.ports import Application
+from tonearm.local.runtime import LocalRuntime
 
 
 def render_groove(*, bpm: float = 120.0, seconds: float = 12.0, sr: int = 44100) -> np.ndarray:
@@ -49,23 +49,17 @@ def render_groove(*, bpm: float = 120.0, seconds: float = 12.0, sr: int = 44100)
     return np.stack([y, y], axis=1).astype(np.float32)
 
 
-def _app(runtime: LocalRuntime) -> Application:
-    app = runtime.services.store.application_by_id(LOCAL_APP_ID)
-    assert app is not None
-    return app
-
-
 @pytest.mark.parametrize("fmt", ["WAV", "MP3", "FLAC"])
 def test_analyze_job_reports_tempo_key_and_features(local_runtime: LocalRuntime, fmt: str) -> None:
     services = local_runtime.services
-    upload = services.jobs.create_upload(_app(local_runtime))
+    upload = services.jobs.create_upload(local_app(local_runtime))
     key = services.blobs.key_for_url(upload.downloadUrl)
     assert key is not None
     services.blobs.put_bytes(key, encode(render_groove(), sr=44100, fmt=fmt), content_type="audio/wav")
     request = CreateJobRequest(
         name="groove", workflow="tonearm/analyze", params={"inputUrl": upload.downloadUrl}
     )
-    job_id = services.jobs.create_job(_app(local_runtime), request).id
+    job_id = services.jobs.create_job(local_app(local_runtime), request).id
     job = wait_for_terminal(lambda: services.store.get(job_id), timeout_s=60)
     assert job.status is JobStatus.SUCCEEDED, job.error
     result = job.result
@@ -87,7 +81,7 @@ def test_analyze_job_reports_tempo_key_and_features(local_runtime: LocalRuntime,
 
 def test_analyze_rejects_too_short_audio_with_its_code(local_runtime: LocalRuntime) -> None:
     services = local_runtime.services
-    upload = services.jobs.create_upload(_app(local_runtime))
+    upload = services.jobs.create_upload(local_app(local_runtime))
     key = services.blobs.key_for_url(upload.downloadUrl)
     assert key is not None
     services.blobs.put_bytes(
@@ -96,7 +90,7 @@ def test_analyze_rejects_too_short_audio_with_its_code(local_runtime: LocalRunti
     request = CreateJobRequest(
         name="short", workflow="tonearm/analyze", params={"inputUrl": upload.downloadUrl}
     )
-    job_id = services.jobs.create_job(_app(local_runtime), request).id
+    job_id = services.jobs.create_job(local_app(local_runtime), request).id
     job = wait_for_terminal(lambda: services.store.get(job_id))
     assert job.status is JobStatus.FAILED and job.error is not None and job.error.code == "audio_too_short"
 
@@ -107,17 +101,9 @@ def test_analyze_ingest_drop(local_runtime: LocalRuntime, tmp_path: Path) -> Non
     staged = tmp_path / "groove.flac"
     staged.write_bytes(encode(render_groove(), sr=44100, fmt="FLAC"))
     shutil.move(staged, folder / "groove.flac")
-    store = local_runtime.services.store
 
     def finished() -> bool:
-        jobs = store.list(
-            app=LOCAL_APP_ID,
-            statuses=[JobStatus.SUCCEEDED],
-            workflows=["tonearm/analyze"],
-            batch_name=None,
-            offset=0,
-            limit=10,
-        )
+        jobs = local_jobs(local_runtime, "tonearm/analyze", [JobStatus.SUCCEEDED])
         return any(j.name == "groove.flac" for j in jobs)
 
     wait_for(finished, timeout_s=60)

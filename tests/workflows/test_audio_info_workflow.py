@@ -10,22 +10,16 @@ from typing import Any
 import soundfile as sf
 
 from tests.conftest import PROJECT_ROOT, encode, render_tone, wait_for, wait_for_terminal
+from tests.workflows.helpers import local_app
 from tonearm.adapters.local.asl import AslRunner, substitute
 from tonearm.jobs.model import CreateJobRequest, JobStatus
 from tonearm.local.runtime import LOCAL_APP_ID, LocalRuntime
 from tonearm.local.template import function_from_arn
-from tonearm.ports import Application
-
-
-def _app(runtime: LocalRuntime) -> Application:
-    app = runtime.services.store.application_by_id(LOCAL_APP_ID)
-    assert app is not None
-    return app
 
 
 def _upload(runtime: LocalRuntime, data: bytes) -> str:
     """PUT ``data`` where ``GET /v1/upload`` says; return the download URL."""
-    upload = runtime.services.jobs.create_upload(_app(runtime))
+    upload = runtime.services.jobs.create_upload(local_app(runtime))
     key = runtime.services.blobs.key_for_url(upload.downloadUrl)
     assert key is not None
     runtime.services.blobs.put_bytes(key, data, content_type="audio/wav")
@@ -36,7 +30,7 @@ def _submit(runtime: LocalRuntime, data: bytes, *, name: str = "song.wav") -> st
     request = CreateJobRequest(
         name=name, workflow="tonearm/audio-info", params={"inputUrl": _upload(runtime, data)}
     )
-    return runtime.services.jobs.create_job(_app(runtime), request).id
+    return runtime.services.jobs.create_job(local_app(runtime), request).id
 
 
 def test_audio_info_succeeds_with_all_outputs(local_runtime: LocalRuntime, tmp_path: Path) -> None:
@@ -196,7 +190,7 @@ def test_copy_results_to_puts_outputs_to_the_callers_urls(
 ) -> None:
     # GIVEN upload URLs of the caller's own (here: two more presigned uploads) for the wav and the duration
     services = local_runtime.services
-    app = _app(local_runtime)
+    app = local_app(local_runtime)
     source_url = _upload(local_runtime, encode(render_tone(seconds=1.0, sr=16000), sr=16000, fmt="WAV"))
     wav_target, duration_target = services.jobs.create_upload(app), services.jobs.create_upload(app)
     request = CreateJobRequest(

@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import encode, wait_for, wait_for_terminal
+from tests.workflows.helpers import local_app, local_jobs
 from tonearm.cli import main
 from tonearm.jobs.model import CreateJobRequest, Job, JobStatus
-from tonearm.local.runtime import LOCAL_APP_ID, LocalRuntime
+from tonearm.local.runtime import LocalRuntime
 from tonearm.midi import smf
 from tonearm.midi.fluidsynth import render_midi
-from tonearm.ports import Application
 
 BPM = 100
 TICKS = smf.TICKS_PER_QUARTER
@@ -55,20 +55,14 @@ def progression_mp3(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     return encode(render_midi(path, sr=44100).T, sr=44100, fmt="MP3")
 
 
-def _app(runtime: LocalRuntime) -> Application:
-    app = runtime.services.store.application_by_id(LOCAL_APP_ID)
-    assert app is not None
-    return app
-
-
 def _run_job(runtime: LocalRuntime, workflow: str, data: bytes) -> Job:
     services = runtime.services
-    upload = services.jobs.create_upload(_app(runtime))
+    upload = services.jobs.create_upload(local_app(runtime))
     key = services.blobs.key_for_url(upload.downloadUrl)
     assert key is not None
     services.blobs.put_bytes(key, data, content_type="audio/mpeg")
     request = CreateJobRequest(name=workflow, workflow=workflow, params={"inputUrl": upload.downloadUrl})
-    job_id = services.jobs.create_job(_app(runtime), request).id
+    job_id = services.jobs.create_job(local_app(runtime), request).id
     return wait_for_terminal(lambda: services.store.get(job_id), timeout_s=120)
 
 
@@ -143,17 +137,9 @@ def test_generate_chords_ingest_drop(
     staged = tmp_path / "progression.mp3"
     staged.write_bytes(progression_mp3)
     shutil.move(staged, folder / "progression.mp3")
-    store = local_runtime.services.store
 
     def finished() -> bool:
-        jobs = store.list(
-            app=LOCAL_APP_ID,
-            statuses=[JobStatus.SUCCEEDED],
-            workflows=["music-ai/generate-chords"],
-            batch_name=None,
-            offset=0,
-            limit=10,
-        )
+        jobs = local_jobs(local_runtime, "music-ai/generate-chords", [JobStatus.SUCCEEDED])
         return any(j.name == "progression.mp3" and "chordMap" in j.outputs for j in jobs)
 
     wait_for(finished, timeout_s=120)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import encode, wait_for, wait_for_terminal
+from tests.workflows.helpers import local_app, local_jobs
 from tests.workflows.test_analyze_workflow import render_groove
 from tonearm.audio.decode import decode
 from tonearm.jobs.errors import InvalidParamsError
@@ -18,19 +19,12 @@ from tonearm.jobs.model import Callback, CreateJobRequest, Job, JobStatus
 from tonearm.jobs.tasks import WrongTaskFunctionError
 from tonearm.local.runtime import LOCAL_APP_ID, LocalRuntime
 from tonearm.models.registry import default_registry
-from tonearm.ports import Application
 from tonearm.tagging.service import tag_tasks
-
-
-def _app(runtime: LocalRuntime) -> Application:
-    app = runtime.services.store.application_by_id(LOCAL_APP_ID)
-    assert app is not None
-    return app
 
 
 def _upload(runtime: LocalRuntime, data: bytes) -> str:
     services = runtime.services
-    upload = services.jobs.create_upload(_app(runtime))
+    upload = services.jobs.create_upload(local_app(runtime))
     key = services.blobs.key_for_url(upload.downloadUrl)
     assert key is not None
     services.blobs.put_bytes(key, data, content_type="audio/flac")
@@ -51,7 +45,7 @@ def test_tagging_job_matches_the_synchronous_tagger(local_runtime: LocalRuntime,
         "embed": True,
     }
     request = CreateJobRequest(name="groove", workflow="tonearm/tagging", params=params)
-    job_id = services.jobs.create_job(_app(local_runtime), request).id
+    job_id = services.jobs.create_job(local_app(local_runtime), request).id
     job = wait_for_terminal(lambda: services.store.get(job_id), timeout_s=60)
     assert job.status is JobStatus.SUCCEEDED, job.error
     instrument, msd = job.result["tasks"]
@@ -76,15 +70,10 @@ def test_unknown_task_types_are_refused_before_work(local_runtime: LocalRuntime)
             name="bad", workflow="tonearm/tagging", params={"inputUrl": url, "taskTypes": task_types}
         )
         with pytest.raises(InvalidParamsError, match=fragment) as caught:
-            services.jobs.create_job(_app(local_runtime), request)
+            services.jobs.create_job(local_app(local_runtime), request)
         if task_types == ["Lang30"]:
             assert "MusicTaggingMTT" in caught.value.message  # names what is supported
-    assert (
-        services.store.list(
-            app=LOCAL_APP_ID, statuses=[], workflows=["tonearm/tagging"], batch_name=None, offset=0, limit=10
-        )
-        == []
-    )
+    assert local_jobs(local_runtime, "tonearm/tagging") == []
 
 
 def test_tagging_ingest_drop_uses_the_default_task(
@@ -95,18 +84,10 @@ def test_tagging_ingest_drop_uses_the_default_task(
     staged = tmp_path / "groove.flac"
     staged.write_bytes(groove_flac)
     shutil.move(staged, folder / "groove.flac")
-    store = local_runtime.services.store
     found: list[Job] = []
 
     def finished() -> bool:
-        found[:] = store.list(
-            app=LOCAL_APP_ID,
-            statuses=[JobStatus.SUCCEEDED],
-            workflows=["tonearm/tagging"],
-            batch_name=None,
-            offset=0,
-            limit=10,
-        )
+        found[:] = local_jobs(local_runtime, "tonearm/tagging", [JobStatus.SUCCEEDED])
         return bool(found)
 
     wait_for(finished, timeout_s=60)
@@ -119,7 +100,7 @@ def test_genre_job_reports_acousticsense_genres(local_runtime: LocalRuntime, gro
     request = CreateJobRequest(
         name="g", workflow="tonearm/genre", params={"inputUrl": _upload(local_runtime, groove_flac)}
     )
-    job_id = services.jobs.create_job(_app(local_runtime), request).id
+    job_id = services.jobs.create_job(local_app(local_runtime), request).id
     job = wait_for_terminal(lambda: services.store.get(job_id), timeout_s=60)
     assert job.status is JobStatus.SUCCEEDED, job.error
     shares = [g["confidence"] for g in job.result["genres"]]
@@ -153,7 +134,7 @@ def test_an_undeliverable_callback_is_dead_lettered_without_its_secret(
         name="g", workflow="tonearm/genre", params={"inputUrl": _upload(local_runtime, groove_flac)}
     )
     callback = Callback(url=f"http://127.0.0.1:{_closed_port()}/hook", secret=secret, timeout_s=2)
-    job = services.jobs.create_job(_app(local_runtime), request, callback=callback)
+    job = services.jobs.create_job(local_app(local_runtime), request, callback=callback)
     assert secret not in services.jobs.view(job).model_dump_json()  # views never carry it
     dead = local_runtime.services.dead_letters
     wait_for(lambda: len(dead.read_all()) >= 1, timeout_s=60)  # type: ignore[attr-defined]
