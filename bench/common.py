@@ -9,10 +9,21 @@ to bind itself to one CPU and cap the pools that threadpoolctl (and, when asked,
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ROOT", "THREAD_VARS", "cap_thread_pools", "default_cpu", "pin", "single_thread_env"]
+__all__ = [
+    "ROOT",
+    "THREAD_VARS",
+    "cap_thread_pools",
+    "default_cpu",
+    "peak_rss_mb",
+    "pin",
+    "ru_maxrss_mb",
+    "single_thread_env",
+    "vm_hwm_mb",
+]
 
 #: The repository root (made importable in the workers' environment).
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,3 +105,33 @@ def pin(cpu: int | None, *, numba: bool = False) -> dict[str, Any]:
         except ImportError:
             applied["numba_threads"] = None
     return applied
+
+
+def vm_hwm_mb() -> float | None:
+    """This process's peak resident set size so far [MiB]: ``VmHWM`` from /proc/self/status (Linux).
+
+    ``getrusage``'s ``ru_maxrss`` is no substitute in a worker: on Linux it carries the parent's
+    high-water mark across fork/exec, so a worker started by a large parent reports the parent's peak.
+    ``VmHWM`` belongs to the process's own address space, which exec replaces. None where it is missing.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return None
+
+
+def ru_maxrss_mb() -> float:
+    """``getrusage(RUSAGE_SELF).ru_maxrss`` in MiB (Linux reports KiB, macOS bytes)."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return r / 1024.0 if sys.platform != "darwin" else r / 2**20
+
+
+def peak_rss_mb() -> float:
+    """:func:`vm_hwm_mb`, or :func:`ru_maxrss_mb` where ``VmHWM`` is missing (macOS)."""
+    hwm = vm_hwm_mb()
+    return ru_maxrss_mb() if hwm is None else hwm

@@ -1,9 +1,9 @@
 """One tool, one process, one thread: analyse the whole set (or one long file) and report per-clip rows.
 
-Run by ``run.py`` as a fresh subprocess per tool, so the RSS high-water mark (``VmHWM``, see ``maxrss_mb``) is
-that tool's alone. Thread pools are pinned to one thread through the environment (set here before numpy
-is imported, and by the parent), ``threadpoolctl``, numba's thread count, and the process is bound to a
-single CPU with ``sched_setaffinity``.
+Run by ``run.py`` as a fresh subprocess per tool, so the RSS high-water mark (``VmHWM``, see
+``bench.common.vm_hwm_mb``) is that tool's alone. Thread pools are pinned to one thread through the
+environment (set here before numpy is imported, and by the parent), ``threadpoolctl``, numba's thread
+count, and the process is bound to a single CPU with ``sched_setaffinity``.
 
 Timed per clip and format: decode (``tool.decode``), analysis (``tool.analyze`` on the decoded audio) and
 their sum; then beats-and-chords (``tool.beats_and_chords`` on the same decoded audio, beat tracking
@@ -18,13 +18,12 @@ Long-track mode (``--long FILE``) runs one task in a fresh process: ``--task ana
 
 from __future__ import annotations
 
-from bench.common import cap_thread_pools, pin
+from bench.common import cap_thread_pools, peak_rss_mb, pin, ru_maxrss_mb
 
 cap_thread_pools()
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-import resource  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import traceback  # noqa: E402
@@ -32,28 +31,6 @@ from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
-
-
-def maxrss_mb() -> float:
-    """This process's peak RSS in MiB: ``VmHWM`` from /proc/self/status where available.
-
-    ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` is recorded too (``ru_maxrss_mb``) but is not used: on
-    Linux it carries the parent's high-water mark across fork/exec, so a worker started by a large parent
-    reports the parent's peak. ``VmHWM`` belongs to the process's own address space, which exec replaces.
-    """
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return ru_maxrss_mb()
-
-
-def ru_maxrss_mb() -> float:
-    """``getrusage(RUSAGE_SELF).ru_maxrss`` in MiB (Linux reports KiB, macOS bytes)."""
-    r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return r / 1024.0 if sys.platform != "darwin" else r / 2**20
 
 
 def lag_ms(
@@ -91,7 +68,9 @@ def run_set(args: argparse.Namespace) -> int:
     try:
         tool = make(args.tool, args.tonearm_impl)
     except Exception as e:
-        emit({"summary": {"tool": args.tool, "error": f"{type(e).__name__}: {e}", "maxrss_mb": maxrss_mb()}})
+        emit(
+            {"summary": {"tool": args.tool, "error": f"{type(e).__name__}: {e}", "maxrss_mb": peak_rss_mb()}}
+        )
         fh.close()
         return 3
     import_s = time.perf_counter() - t_imp
@@ -177,7 +156,7 @@ def run_set(args: argparse.Namespace) -> int:
                 "first_bc_call_s": first_bc_call_s if has_chords else None,
                 "first_bc_call_error": first_bc_error,
                 "set_wall_s": time.perf_counter() - t_all,
-                "maxrss_mb": maxrss_mb(),
+                "maxrss_mb": peak_rss_mb(),
                 "ru_maxrss_mb": ru_maxrss_mb(),
                 "threads": applied,
                 "versions": versions,
@@ -196,7 +175,7 @@ def run_long(args: argparse.Namespace) -> int:
 
     tool = make(args.tool, args.tonearm_impl)
     import_s = time.perf_counter() - t0
-    rss_after_import = maxrss_mb()
+    rss_after_import = peak_rss_mb()
     out: dict[str, Any] = {
         "tool": args.tool,
         "task": args.task,
@@ -229,7 +208,7 @@ def run_long(args: argparse.Namespace) -> int:
         out["key"] = res.get("key")
     except Exception as e:
         out["error"] = f"{type(e).__name__}: {e}"
-    out["maxrss_mb"] = maxrss_mb()
+    out["maxrss_mb"] = peak_rss_mb()
     out["ru_maxrss_mb"] = ru_maxrss_mb()
     out["maxrss_after_import_mb"] = rss_after_import
     Path(args.out).write_text(json.dumps(out))

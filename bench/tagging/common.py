@@ -37,20 +37,6 @@ def stats(values: list[float]) -> dict[str, Any]:
     }
 
 
-def maxrss_mb() -> float:
-    """This process's peak resident set size so far [MB] (``VmHWM``; ``ru_maxrss`` as a fallback)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    import resource
-
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return rss / (1024.0 * 1024.0) if sys.platform == "darwin" else rss / 1024.0
-
-
 def machine() -> dict[str, Any]:
     """CPU model, cores, memory, OS, Python and the versions that matter here."""
     info: dict[str, Any] = {

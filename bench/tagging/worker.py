@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import sys
 import time
 import traceback
@@ -24,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from bench.common import peak_rss_mb, ru_maxrss_mb
 
 from . import common
 
@@ -111,7 +112,7 @@ def speed(manifest: dict[str, Any], reps_clip: int, reps_track: int) -> dict[str
     out: dict[str, Any] = {"batch": registry._batch, "threads": registry._threads}
     out["clip_30s"] = _speed_case(manifest["clip"], reps_clip, registry, whole=True, warm_up=True)
     out["track_10min"] = _speed_case(manifest["long"], reps_track, registry, whole=False, warm_up=False)
-    out["maxrss_mb"] = common.maxrss_mb()
+    out["maxrss_mb"] = peak_rss_mb()
     return out
 
 
@@ -153,7 +154,7 @@ def peer(manifest: dict[str, Any], reps_clip: int, reps_track: int) -> dict[str,
             "max_abs_diff_log_mel": float(np.abs(a - b).max()) if a.shape == b.shape else None,
         }
         del audio, y, a, b
-    out["maxrss_mb"] = common.maxrss_mb()
+    out["maxrss_mb"] = peak_rss_mb()
     return out
 
 
@@ -194,13 +195,12 @@ def memory(path: str, models: str, batch: int | None = None, shared_arena: bool 
     registry = ModelRegistry(threads=1) if batch is None else ModelRegistry(threads=1, batch=batch)
     for m in MODEL_SETS[models]:
         registry.get(m)
-    loaded = common.maxrss_mb()
+    loaded = peak_rss_mb()
     t0 = time.perf_counter()
     audio = decode(path)
     t1 = time.perf_counter()
     result = tag_tasks(audio, tasks[models], registry=registry)
     t2 = time.perf_counter()
-    ru = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {
         "file": Path(path).name,
         "models": list(MODEL_SETS[models]),
@@ -211,8 +211,8 @@ def memory(path: str, models: str, batch: int | None = None, shared_arena: bool 
         "decode_s": t1 - t0,
         "tag_s": t2 - t1,
         "rss_after_model_load_mb": loaded,
-        "maxrss_mb": common.maxrss_mb(),
-        "ru_maxrss_mb": ru / 1024.0,
+        "maxrss_mb": peak_rss_mb(),
+        "ru_maxrss_mb": ru_maxrss_mb(),
     }
 
 

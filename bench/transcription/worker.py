@@ -25,7 +25,7 @@ reported as ``first_call_s``.
 
 from __future__ import annotations
 
-from bench.common import cap_thread_pools, pin
+from bench.common import cap_thread_pools, pin, vm_hwm_mb
 
 cap_thread_pools()
 
@@ -100,16 +100,6 @@ def basic_pitch_clip(clip_dir: Path, model: Any) -> dict[str, Any]:  # pragma: n
     }
 
 
-def _vm_hwm_mb() -> float | None:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return None
-
-
 def long_track(path: Path) -> dict[str, Any]:
     """``transcribe_source`` of the 10-minute MP3 in this (fresh) process: time and peak RSS."""
     from tonearm.transcription import transcribe_source
@@ -121,7 +111,7 @@ def long_track(path: Path) -> dict[str, Any]:
         "transcribe_source_s": seconds,
         "notes": len(result.notes),
         "bpm": result.bpm,
-        "peak_rss_mb": _vm_hwm_mb(),
+        "peak_rss_mb": vm_hwm_mb(),
     }
 
 
