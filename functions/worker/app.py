@@ -5,6 +5,7 @@ from tonearm.handlers.tasks import (
     analyze_handler,
     audio_info_handler,
     beats_and_chords_handler,
+    generate_handler,
     tagging_handler,
     transcribe_handler,
 )
@@ -13,6 +14,7 @@ __all__ = [
     "analyze_handler",
     "audio_info_handler",
     "beats_and_chords_handler",
+    "generate_handler",
     "model_api_handler",
     "tagging_handler",
     "transcribe_handler",

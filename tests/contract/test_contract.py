@@ -26,6 +26,7 @@ CONTRACT_JOB = "00000000-0000-4000-8000-000000000001"
 CONTRACT_TAGGING_JOB = "00000000-0000-4000-8000-000000000002"
 CONTRACT_CHORDS_JOB = "00000000-0000-4000-8000-000000000003"
 CONTRACT_TRANSCRIBE_JOB = "00000000-0000-4000-8000-000000000004"
+CONTRACT_GENERATE_JOB = "00000000-0000-4000-8000-000000000005"
 TEMPLATE = LocalTemplate(PROJECT_ROOT / "template.yaml")
 FUNCTIONS = sorted(TEMPLATE.functions())
 
@@ -86,6 +87,15 @@ def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRuntime]:
                 workflow_params={"inputUrl": url},
             )
         )
+    store.create(
+        Job(
+            id=CONTRACT_GENERATE_JOB,
+            app=LOCAL_APP_ID,
+            name="contract generate",
+            workflow="tonearm/generate",
+            workflow_params={"prompt": "calm piano", "duration_seconds": 2, "seed": 7},
+        )
+    )
     yield rt
     rt.close()
 
@@ -117,6 +127,7 @@ ORDER = [
     "TaggingFunction",
     "BeatsAndChordsFunction",
     "TranscribeFunction",
+    "GenerateFunction",
     "WebhookFunction",
     "IngestFunction",
     "ExecutionWatchdogFunction",
@@ -157,6 +168,9 @@ def _expectations(logical_id: str, name: str, result: Any) -> None:
         assert result["outputs"]["chordsMidi"].endswith("/chords.mid")
     elif logical_id == "TranscribeFunction":
         assert set(result["outputs"]) == {"midi", "notes"} and result["result"]["noteCount"] >= 1
+    elif logical_id == "GenerateFunction":
+        assert set(result["outputs"]) == {"wav", "midi", "plan"} and result["result"]["seed"] == 7
+        assert result["outputs"]["wav"].endswith("/generated.wav")
     elif logical_id == "WebhookFunction":
         assert result == {"delivered": False, "reason": "no webhook configured"}
     elif logical_id == "ExecutionWatchdogFunction":
@@ -219,5 +233,10 @@ def test_openapi_document_is_valid(runtime: LocalRuntime) -> None:
         "/v1/job/{job_id}/status",
         "/v1/workflow",
         "/v1/application",
+        "/generate-music",
+        "/music-status/{task_id}",
+        "/download-music/{task_id}",
+        "/health",
+        "/metrics",
     ):
         assert path in spec["paths"]

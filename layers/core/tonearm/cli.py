@@ -121,13 +121,13 @@ def _chords(args: argparse.Namespace) -> int:
     import json
     import tempfile
 
-    from tonearm.jobs.tasks import beats_and_chords
+    from tonearm.jobs.tasks import beats_and_chords, no_progress
 
     path = _input_file(args.file)
     with tempfile.TemporaryDirectory(prefix="tonearm-chords-") as tmp:
         out_dir = Path(args.out) if args.out else Path(tmp)
         out_dir.mkdir(parents=True, exist_ok=True)
-        produced = beats_and_chords(path, out_dir, {})
+        produced = beats_and_chords(path, out_dir, {}, no_progress)
         if args.json:
             document = {
                 **produced.values,
@@ -147,11 +147,11 @@ def _transcribe(args: argparse.Namespace) -> int:
     import shutil
     import tempfile
 
-    from tonearm.jobs.tasks import transcribe
+    from tonearm.jobs.tasks import no_progress, transcribe
 
     path = _input_file(args.file)
     with tempfile.TemporaryDirectory(prefix="tonearm-transcribe-") as tmp:
-        produced = transcribe(path, Path(tmp), {})
+        produced = transcribe(path, Path(tmp), {}, no_progress)
         midi_out = Path(args.output) if args.output else path.with_suffix(".mid")
         shutil.copyfile(produced.files["midi"], midi_out)
         if args.notes:

@@ -61,7 +61,9 @@ class Services:
         """The task runner used by workflow task functions (imported here: it needs the audio stack)."""
         from tonearm.jobs.tasks import TaskRunner
 
-        return TaskRunner(store=self.store, blobs=self.blobs, http=self.http)
+        return TaskRunner(
+            store=self.store, blobs=self.blobs, http=self.http, report_progress=self.jobs.report_progress
+        )
 
     @property
     def webhook_policy(self) -> RetryPolicy:

@@ -32,6 +32,16 @@ class Settings(BaseModel):
     webhook_max_attempts: int = 6
     webhook_base_delay_s: float = 1.0
     ingest_app: str = "ingest"
+    # Sofy's text-to-music API: its clients send no key, so their tasks belong to this application
+    # (a request that does carry a key is its application's); require_api_key turns that off.
+    sofy_app: str = "sofy"
+    sofy_require_api_key: bool = False
+    # per client (API key, else IP) on Sofy's routes, as Sofy limits them; 0 switches a window off
+    rate_limit_per_minute: int = 60
+    rate_limit_per_hour: int = 1000
+    # from S3, downloads bigger than this are redirected to a presigned URL (a Lambda response through
+    # API Gateway holds at most 6 MB, binary bodies base64-encoded); see tonearm.api.sofy
+    inline_download_max_bytes: int = 4 * 1024 * 1024
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -56,4 +66,8 @@ class Settings(BaseModel):
             webhook_max_attempts=int(e.get("WEBHOOK_MAX_ATTEMPTS", "6")),
             webhook_base_delay_s=float(e.get("WEBHOOK_BASE_DELAY_SECONDS", "1.0")),
             ingest_app=e.get("INGEST_APP", "ingest"),
+            sofy_app=e.get("SOFY_APP", "sofy"),
+            sofy_require_api_key=flag("SOFY_REQUIRE_API_KEY"),
+            rate_limit_per_minute=int(e.get("RATE_LIMIT_PER_MINUTE", "60")),
+            rate_limit_per_hour=int(e.get("RATE_LIMIT_PER_HOUR", "1000")),
         )

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -38,6 +42,21 @@ class ErrorResponse(BaseModel):
     error: ErrorBody
 
 
+@dataclass(frozen=True)
+class ValidationFailure:
+    """A request FastAPI could not validate, for the shaper of the API family that owns the path."""
+
+    #: every problem as ``loc: msg``, joined by ``; `` (``loc`` starts with ``body``/``query``/...)
+    message: str
+    #: FastAPI's own error list, JSON-ready (what its default 422 puts under ``detail``)
+    errors: list[dict[str, Any]]
+
+
+#: Turns a validation failure into that API family's reply (registered per path in
+#: ``app.state.validation_shapers``; paths without one get ``400 invalid_request``).
+ValidationShaper = Callable[[ValidationFailure], Response]
+
+
 def error_response(status: int, code: str, message: str) -> JSONResponse:
     """Build the error envelope."""
     return JSONResponse(status_code=status, content={"error": {"code": code, "message": message}})
@@ -53,12 +72,13 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(exc.status, exc.code, exc.message)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
         problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
-        # An API family with its own error envelope (SAMI's) registers a shaper for its paths.
-        shaper = getattr(request.app.state, "validation_shapers", {}).get(request.url.path)
+        # An API family with its own error envelope (SAMI's, Sofy's) registers a shaper for its paths.
+        shapers: dict[str, ValidationShaper] = getattr(request.app.state, "validation_shapers", {})
+        shaper = shapers.get(request.url.path)
         if shaper is not None:
-            return shaper(problems or "invalid request")
+            return shaper(ValidationFailure(problems or "invalid request", jsonable_encoder(exc.errors())))
         return error_response(400, "invalid_request", problems or "invalid request")
 
     @app.exception_handler(StarletteHTTPException)

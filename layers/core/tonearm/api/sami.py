@@ -24,6 +24,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from tonearm.api.errors import ValidationFailure
 from tonearm.audio.decode import PcmFormat, decode
 from tonearm.audio.limits import DEFAULT_LIMITS
 from tonearm.errors import ParameterError, TonearmError
@@ -139,12 +140,12 @@ class UnsupportedNamespaceError(TonearmError):
     status = 400
 
 
-def validation_failure(message: str) -> JSONResponse:
+def validation_failure(failure: ValidationFailure) -> JSONResponse:
     """The SAMI-shaped reply to a body FastAPI could not parse (installed by ``create_app``)."""
     return _fail(
         str(uuid.uuid4()),
         NAMESPACE,
-        ParameterError(f"invalid request body: {message}", code="invalid_request"),
+        ParameterError(f"invalid request body: {failure.message}", code="invalid_request"),
     )
 
 

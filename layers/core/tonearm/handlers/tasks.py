@@ -34,16 +34,29 @@ TAGGING_WORKFLOWS = frozenset({"tonearm/tagging", "tonearm/genre"})
 #: The workflows ``beats_and_chords_handler`` (BeatsAndChordsFunction) runs.
 CHORD_WORKFLOWS = frozenset({"tonearm/beats-and-chords", "music-ai/generate-chords"})
 
+#: The workflows ``generate_handler`` (GenerateFunction) runs.
+GENERATE_WORKFLOWS = frozenset({"tonearm/generate"})
+
 Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
+#: Told the task's ``{"result", "outputs"}`` after a success, e.g. to add workflow-specific metrics.
+ResultHook = Callable[[dict[str, Any]], None]
 
 
 def _task_handler(
-    name: str, summary: str, *, task: TaskFunction | None = None, workflows: frozenset[str] | None = None
+    name: str,
+    summary: str,
+    *,
+    task: TaskFunction | None = None,
+    workflows: frozenset[str] | None = None,
+    on_result: ResultHook | None = None,
 ) -> Handler:
     """A Lambda handler that runs one job's task: ``task``, or the job's own among ``workflows``."""
 
     def handler(event: TaskEvent, context: LambdaContext) -> dict[str, Any]:
-        return _run(event.jobId, task, workflows=workflows)
+        done = _run(event.jobId, task, workflows=workflows)
+        if on_result is not None:
+            on_result(done)
+        return done
 
     # named before decorating: logs, traces and the cold-start metric carry the handler's name
     handler.__name__ = handler.__qualname__ = name
@@ -71,6 +84,28 @@ transcribe_handler = _task_handler(
     "transcribe_handler",
     "Run ``tonearm/transcribe`` for one job.",
     workflows=frozenset({"tonearm/transcribe"}),
+)
+
+
+def _generation_metrics(done: dict[str, Any]) -> None:
+    """CloudWatch (EMF) metrics of one generation: its wall time and its real-time factor."""
+    result = done.get("result", {})
+    seconds, duration = result.get("generationSeconds"), result.get("duration")
+    metrics.add_metric(name="Generations", unit=MetricUnit.Count, value=1)
+    if isinstance(seconds, int | float) and seconds > 0:
+        metrics.add_metric(name="GenerationSeconds", unit=MetricUnit.Seconds, value=seconds)
+        if isinstance(duration, int | float):
+            # seconds of audio per second of work: > 1 is faster than real time
+            metrics.add_metric(
+                name="GenerationRealTimeFactor", unit=MetricUnit.Count, value=duration / seconds
+            )
+
+
+generate_handler = _task_handler(
+    "generate_handler",
+    "Run ``tonearm/generate`` (text to music) for one job.",
+    workflows=GENERATE_WORKFLOWS,
+    on_result=_generation_metrics,
 )
 
 

@@ -78,6 +78,8 @@ class Job(BaseModel):
     outputs: dict[str, str] = Field(default_factory=dict)
     copy_results_to: dict[str, str] = Field(default_factory=dict)
     error: JobError | None = None
+    #: percent done while STARTED (reported by the task; never decreases), 100 once SUCCEEDED
+    progress: float | None = None
     created_at: str = Field(default_factory=utc_now)
     started_at: str | None = None
     completed_at: str | None = None
@@ -114,6 +116,9 @@ class JobView(BaseModel):
     status: JobStatus
     result: dict[str, Any]
     error: JobError | None
+    progress: float | None = Field(
+        default=None, description="Percent done, when the workflow reports it (tonearm/generate does)."
+    )
     createdAt: str  # noqa: N815
     startedAt: str | None  # noqa: N815
     completedAt: str | None  # noqa: N815

@@ -32,7 +32,13 @@ from tonearm.jobs.model import (
     UploadView,
     utc_now,
 )
-from tonearm.jobs.workflows import WorkflowSpec, get_workflow, workflow_for_ingest_key
+from tonearm.jobs.workflows import (
+    MAX_PARAMS_FILE_BYTES,
+    WorkflowSpec,
+    get_workflow,
+    validate_params,
+    workflow_for_ingest_key,
+)
 from tonearm.net.safe_http import SafeHttpClient
 from tonearm.ports import Application, BlobNotFoundError, BlobStore, EventBus, JobStore, Orchestrator
 from tonearm.settings import Settings
@@ -114,8 +120,9 @@ class JobService:
         ``callback`` replaces the application's webhook for this job (its URL is checked here too).
         """
         spec = get_workflow(request.workflow)
-        params = self._validate_params(spec, request.params)
-        self._check_input(params["inputUrl"])
+        params = validate_params(spec, request.params)
+        if spec.takes_input:
+            self._check_input(params["inputUrl"])
         self._check_copy_targets(spec, request.copyResultsTo)
         if callback is not None:
             self.http.check_url(callback.url)
@@ -162,8 +169,15 @@ class JobService:
                     message=f"no workflow matches {key!r}; drop files under ingest/<workflow-slug>/",
                 ),
             )
-        limit = DEFAULT_LIMITS.max_bytes
-        if size is not None and size > limit:  # the limit holds before any work, as for API jobs
+        # the limit holds before any work, as for API jobs; a params drop is a small JSON file
+        limit = DEFAULT_LIMITS.max_bytes if spec.takes_input else MAX_PARAMS_FILE_BYTES
+        if size is not None and size > limit and not spec.takes_input:
+            too_big = InvalidParamsError(
+                f"a {spec.slug} drop is a JSON params file of at most {MAX_PARAMS_FILE_BYTES} bytes; "
+                f"this one is {size} bytes"
+            )
+            return self.transition(job_id, JobStatus.FAILED, error=JobError(**too_big.to_dict()))
+        if size is not None and size > limit:
             too_large = InputTooLargeError(
                 f"the input is {size / 2**20:.1f} MB; the limit is {limit / 2**20:.0f} MB"
             )
@@ -179,17 +193,6 @@ class JobService:
             error = OrchestrationError(f"could not start the workflow: {exc}")
             return self.transition(job.id, JobStatus.FAILED, error=JobError(**error.to_dict()))
         return job
-
-    def _validate_params(self, spec: WorkflowSpec, params: dict[str, Any]) -> dict[str, Any]:
-        from pydantic import ValidationError
-
-        try:
-            return spec.params.model_validate(params).model_dump(exclude_none=True)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"params.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-            )
-            raise InvalidParamsError(f"invalid params for {spec.slug}: {problems}") from None
 
     def _check_input(self, url: str) -> None:
         key = self.blobs.key_for_url(url)
@@ -274,6 +277,7 @@ class JobService:
             status=job.status,
             result=result,
             error=job.error,
+            progress=job.progress,
             createdAt=job.created_at,
             startedAt=job.started_at,
             completedAt=job.completed_at,
@@ -305,6 +309,8 @@ class JobService:
             if status.terminal:
                 changes["completed_at"] = now
                 changes["started_at"] = job.started_at or now
+            if status is JobStatus.SUCCEEDED and job.progress is not None:
+                changes["progress"] = 100.0
             if result is not None:
                 changes["result"] = result
             if outputs is not None:
@@ -316,6 +322,25 @@ class JobService:
                 self._publish(updated)
                 return updated
         raise InvalidTransitionError(f"job {job_id} kept changing while being updated; try again")
+
+    def report_progress(self, job_id: str, percent: float) -> bool:
+        """Record that a STARTED job is ``percent`` (0-100) done; return whether it was stored.
+
+        No event is published: progress is polled (``GET /v1/job/{id}``, Sofy's status). The write is
+        conditional on the job still being STARTED, so a late report cannot touch a finished job, and
+        a report at or below the stored progress is dropped, so progress never goes backwards.
+        """
+        percent = round(min(100.0, max(0.0, float(percent))), 1)
+        for _ in range(3):
+            job = self.store.get(job_id)
+            if job is None or job.status is not JobStatus.STARTED:
+                return False
+            if job.progress is not None and percent <= job.progress:
+                return False
+            updated = job.model_copy(update={"progress": percent})
+            if self.store.replace(updated, expected_status=JobStatus.STARTED):
+                return True
+        return False
 
     def _publish(self, job: Job) -> None:
         detail: dict[str, Any] = self.view(job).model_dump(mode="json")

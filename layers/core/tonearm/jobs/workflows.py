@@ -6,13 +6,15 @@ function in ``tonearm.jobs.tasks``. Adding a workflow means adding an entry, an 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tonearm.analysis.schema import AnalysisResult
-from tonearm.jobs.errors import UnknownWorkflowError
+from tonearm.generation.params import GenerationParams
+from tonearm.jobs.errors import InvalidParamsError, UnknownWorkflowError
 
 
 class InputParams(BaseModel):
@@ -53,6 +55,9 @@ class WorkflowSpec:
     params: type[BaseModel]
     state_machine: str
     outputs: dict[str, OutputSpec] = field(default_factory=dict)
+    #: whether jobs carry an input file (``params.inputUrl``, or the ingest object itself). Workflows
+    #: without one (generation) take only params; their ingest drops are JSON params files.
+    takes_input: bool = True
 
     def describe(self) -> dict[str, Any]:
         """The ``GET /v1/workflow`` item: slug, name, description, params JSON schema, outputs."""
@@ -255,10 +260,72 @@ TRANSCRIBE = WorkflowSpec(
     },
 )
 
+GENERATE = WorkflowSpec(
+    slug="tonearm/generate",
+    name="Generate music (text to music)",
+    description=(
+        "Generate an instrumental track from a text prompt (Sofy's parameters: duration, bpm, "
+        "temperature, density, brightness, scale, guidance, plus an optional seed that makes the "
+        "result reproducible byte for byte): a 48 kHz 16-bit stereo WAV, its score as MIDI and the "
+        "plan that explains it. Takes no input file; POST /generate-music runs this workflow."
+    ),
+    params=GenerationParams,
+    state_machine="GenerateStateMachine",
+    outputs={
+        "wav": OutputSpec(
+            "file", "The track: 16-bit PCM, 48 kHz, stereo.", "audio/wav", "wav", "generated.wav"
+        ),
+        "midi": OutputSpec(
+            "file", "The score as a standard MIDI file.", "audio/midi", "mid", "generated.mid"
+        ),
+        "plan": OutputSpec(
+            "file", "The plan: how the prompt was read (style, key, tempo, form, arrangement, seed)."
+        ),
+        "duration": OutputSpec("value", "Duration of the track in seconds."),
+        "seed": OutputSpec("value", "The seed: the same params with this seed give the same bytes."),
+        "bpm": OutputSpec("value", "Tempo in beats per minute."),
+        "key": OutputSpec("value", 'The key, e.g. "E minor".'),
+        "style": OutputSpec("value", "The style the prompt was read as."),
+        "genre": OutputSpec("value", "That style's genre."),
+        "loudnessLufs": OutputSpec("value", "Integrated loudness (ITU-R BS.1770) in LUFS."),
+        "truePeakDbtp": OutputSpec("value", "True peak in dBTP."),
+        "generationSeconds": OutputSpec("value", "Wall time the generation took, in seconds."),
+    },
+    takes_input=False,
+)
+
 CATALOGUE: dict[str, WorkflowSpec] = {
     spec.slug: spec
-    for spec in (AUDIO_INFO, ANALYZE, TAGGING, GENRE, BEATS_AND_CHORDS, GENERATE_CHORDS, TRANSCRIBE)
+    for spec in (
+        AUDIO_INFO,
+        ANALYZE,
+        TAGGING,
+        GENRE,
+        BEATS_AND_CHORDS,
+        GENERATE_CHORDS,
+        TRANSCRIBE,
+        GENERATE,
+    )
 }
+
+
+#: The largest params file an ingest drop of a workflow without input (``tonearm/generate``) may be.
+MAX_PARAMS_FILE_BYTES = 64 * 1024
+
+
+def validate_params(
+    spec: WorkflowSpec, params: Mapping[str, Any], *, where: str = "params"
+) -> dict[str, Any]:
+    """``params`` validated by the workflow's model, as stored; ``InvalidParamsError`` names each problem."""
+    from pydantic import ValidationError
+
+    try:
+        return spec.params.model_validate(dict(params)).model_dump(exclude_none=True)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{where}.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise InvalidParamsError(f"invalid params for {spec.slug}: {problems}") from None
 
 
 def get_workflow(slug: str) -> WorkflowSpec:

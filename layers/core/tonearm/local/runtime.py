@@ -89,8 +89,15 @@ def build_local_runtime(
         os.environ.setdefault(name, value)
     data_dir = data_dir.resolve()
     template = LocalTemplate(project_root / "template.yaml")
+    # Sofy's and the rate limiter's knobs come from the environment as in AWS (SOFY_REQUIRE_API_KEY,
+    # RATE_LIMIT_PER_MINUTE, RATE_LIMIT_PER_HOUR); everything else is the local stack's own
+    from_env = Settings.from_env()
     settings = Settings(
         runtime="local",
+        sofy_app=LOCAL_APP_ID,  # keyless Sofy tasks show up in the one local app's job list
+        sofy_require_api_key=from_env.sofy_require_api_key,
+        rate_limit_per_minute=from_env.rate_limit_per_minute,
+        rate_limit_per_hour=from_env.rate_limit_per_hour,
         allow_loopback_egress=True,
         allow_private_egress=False,
         allow_http_egress=True,

@@ -1,0 +1,144 @@
+"""Per-client request limits, with the ``X-RateLimit-*`` headers and ``429`` + ``Retry-After``.
+
+Sofy allows each client 60 requests a minute and 1000 an hour; tonearm applies the same to Sofy's
+routes (limits from ``Settings``), counting per API key when the request carries one, else per client
+IP. The counters are in-process fixed windows. In AWS each Lambda instance counts on its own, so a
+client spread over N warm instances can make up to N times the limit: there the real limits are API
+Gateway's (stage throttling, and usage plans per API key); this layer keeps Sofy's headers and 429
+semantics and stops a hot client on any one instance.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import threading
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from fastapi import Request
+from fastapi.responses import JSONResponse, Response
+
+#: Drop expired counters once this many are held (every distinct client has one per window).
+_PRUNE_AT = 50_000
+
+
+@dataclass(frozen=True)
+class Window:
+    """At most ``limit`` requests per ``seconds`` (aligned to multiples of ``seconds``)."""
+
+    seconds: int
+    limit: int
+
+
+@dataclass(frozen=True)
+class RateDecision:
+    """Whether one request may pass, and what to tell the client about the tightest window."""
+
+    allowed: bool
+    limit: int
+    remaining: int
+    #: seconds until the reported window starts afresh
+    reset_s: int
+    window_s: int
+
+    def headers(self) -> dict[str, str]:
+        """``X-RateLimit-Limit``/``-Remaining``/``-Reset`` (seconds), plus ``Retry-After`` when refused."""
+        headers = {
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Remaining": str(self.remaining),
+            "X-RateLimit-Reset": str(self.reset_s),
+        }
+        if not self.allowed:
+            headers["Retry-After"] = str(self.reset_s)
+        return headers
+
+
+class RateLimiter:
+    """Fixed-window counters per client; thread-safe (the API serves requests from a thread pool)."""
+
+    def __init__(self, windows: Sequence[Window], *, clock: Callable[[], float] = time.time) -> None:
+        self.windows = tuple(w for w in windows if w.limit > 0)
+        self._clock = clock
+        self._lock = threading.Lock()
+        # (client, window seconds) -> (window start, requests counted in it)
+        self._counts: dict[tuple[str, int], tuple[int, int]] = {}
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any window limits anything (limits of 0 switch windows off)."""
+        return bool(self.windows)
+
+    def hit(self, client: str) -> RateDecision:
+        """Count one request of ``client`` if every window has room; say so either way."""
+        with self._lock:
+            now = self._clock()
+            states = []
+            for window in self.windows:
+                start = int(now // window.seconds) * window.seconds
+                counted_start, count = self._counts.get((client, window.seconds), (start, 0))
+                states.append((window, start, count if counted_start == start else 0))
+            full = [(w, start) for w, start, count in states if count >= w.limit]
+            if full:
+                # the client may come back when the last full window has rolled over
+                window, start = max(full, key=lambda item: item[1] + item[0].seconds)
+                reset = max(1, math.ceil(start + window.seconds - now))
+                return RateDecision(False, window.limit, 0, reset, window.seconds)
+            for window, start, count in states:
+                self._counts[(client, window.seconds)] = (start, count + 1)
+            if len(self._counts) > _PRUNE_AT:
+                self._prune(now)
+            # report the window closest to refusing (the fewest requests left), as most limiters do
+            window, start, count = min(states, key=lambda s: (s[0].limit - s[2] - 1, s[0].seconds))
+            reset = max(1, math.ceil(start + window.seconds - now))
+            return RateDecision(True, window.limit, window.limit - count - 1, reset, window.seconds)
+
+    def _prune(self, now: float) -> None:
+        self._counts = {
+            key: (start, count) for key, (start, count) in self._counts.items() if start + key[1] > now
+        }
+
+
+def client_identity(request: Request) -> str:
+    """Who a request counts against: its API key (hashed; never kept), else the client's IP.
+
+    A made-up key only buys a fresh counter for requests the routes then refuse with 401.
+    """
+    key = request.headers.get("authorization") or request.headers.get("x-api-key")
+    if key:
+        return "key:" + hashlib.sha256(key.strip().encode()).hexdigest()[:32]
+    # behind API Gateway, Mangum sets the client from the request context's source IP
+    host = request.client.host if request.client else "unknown"
+    return "ip:" + host
+
+
+CallNext = Callable[[Request], Awaitable[Response]]
+
+
+def rate_limit_middleware(
+    limiter: RateLimiter,
+    applies: Callable[[str], bool],
+    refused: Callable[[RateDecision], Response],
+) -> Callable[[Request, CallNext], Awaitable[Response]]:
+    """HTTP middleware limiting the paths ``applies`` accepts; ``refused`` shapes the 429."""
+
+    async def middleware(request: Request, call_next: CallNext) -> Response:
+        if not limiter.enabled or not applies(request.url.path):
+            return await call_next(request)
+        decision = limiter.hit(client_identity(request))
+        if not decision.allowed:
+            response = refused(decision)
+        else:
+            response = await call_next(request)
+        response.headers.update(decision.headers())
+        return response
+
+    return middleware
+
+
+def default_refusal(decision: RateDecision) -> JSONResponse:
+    """A ``429`` in tonearm's error envelope."""
+    period = "minute" if decision.window_s == 60 else "hour" if decision.window_s == 3600 else "window"
+    message = f"rate limit exceeded: {decision.limit} requests per {period}; retry in {decision.reset_s} s"
+    return JSONResponse(status_code=429, content={"error": {"code": "rate_limited", "message": message}})
