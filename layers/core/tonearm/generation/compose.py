@@ -217,7 +217,9 @@ def _comp(score: _Score, rng: np.random.Generator, pattern: str, program: int, d
                 if rng.random() < 0.06 * variation:
                     accent *= 0.8
                 if symbol == "A":
-                    ladder = voices + [v + 12 for v in voices]
+                    # four notes per cycle: a three-note cycle over even eighths is a hemiola, heard
+                    # (and tracked) as a pulse of three eighths
+                    ladder = [*voices, *(v + 12 for v in voices)][:4]
                     pitch = ladder[arp_index % len(ladder)]
                     arp_index += 1
                     score.add(score.tick(bar, step), max(2, length) * STEP, 1, pitch, velocity * accent)
@@ -315,7 +317,9 @@ def _melody(score: _Score, rng: np.random.Generator, kind: str) -> None:
                 chord = _chord_at(section, bar - section.start_bar, step % 16)
                 if kind == "arpeggio":
                     pcs = chord.pitch_classes
-                    target = _near(pcs[(step // 2) % len(pcs)], centre) + (12 if (step // 2) % 6 >= 3 else 0)
+                    cycle = [_near(pc, centre) for pc in pcs]
+                    cycle = [*cycle, cycle[0] + 12][:4]  # four notes a cycle, as in _comp
+                    target = cycle[(step // 2) % 4]
                     position = int(np.argmin(np.abs(scale - target)))
                 else:
                     position += move

@@ -27,20 +27,25 @@
    - per-frame gain by linear interpolation between hop boundaries, each boundary carrying the larger
      need of its two hops: every frame's gain is a convex combination of two gains that satisfy its hop.
 
-   Limiting lowers the loudness, so the make-up gain is re-solved (secant steps) on a loudness estimate
-   that weights each hop's K-weighted energy by the mean square of its gain ramp, until the estimate is
-   within 0.01 LU of the target. The limiter never reduces by more than :data:`_MAX_REDUCTION_DB`:
-   material too peaky to reach the target under that cap stays quieter, and ``loudness_lufs`` says so.
+   Limiting lowers the loudness, so the make-up gain is solved for (regula falsi over the limiter's
+   depth) on a loudness estimate that weights each hop's K-weighted energy by the mean square of its gain
+   ramp, to within 0.01 LU of the target, with as little limiting as that takes. The limiter never
+   reduces by more than :data:`_MAX_REDUCTION_DB`. Material too peaky to reach the target that way stays
+   quieter, and ``loudness_lufs`` says so; it is then limited only as far as pays (to within
+   :data:`_GIVE_UP_LU` of the loudness the full depth would give), because between close peaks the
+   release never recovers and the last dB of limiting buy next to nothing.
 5. **16 bits.** High-pass TPDF dither (see :func:`master`), rounding, clipping. The true peak of the
    16-bit result is then measured (exactly, see :func:`_final_peak`); should it exceed the ceiling (the
    hop peaks are those of the un-gained audio, and a gain ramp under the interpolator's 16 taps can move
-   an inter-sample peak slightly), the whole track is scaled down by the excess and quantised again,
-   landing that much under the loudness target.
+   an inter-sample peak slightly; not seen outside a test that forces it), the whole track is scaled
+   down by the excess and quantised again, landing that much under the loudness target. When the limiter
+   acted, the loudness of the 16-bit result is measured too (the solver's estimate is within ~0.06 LU).
 
-Cost on one core: the audio is read three times (peaks, K-weighting, quantisation), chunk by chunk, and
-never copied whole: memory is the int16 result plus per-hop arrays (1/32 of the frames) and chunk-sized
-scratch. The 4x interpolator runs as a matrix product (a Toeplitz block per hop: one BLAS call per chunk,
-several times faster than per-phase filtering); the K-weighting filters stereo as one complex signal.
+Cost on one core: the audio is read three times (peaks, K-weighting, quantisation; a fourth, K-weighting
+the result, when limited), chunk by chunk, and never copied whole: memory is the int16 result plus
+per-hop arrays (1/32 of the frames) and chunk-sized scratch. The 4x interpolator runs as a matrix product
+(a Toeplitz block per 16 frames, in batches small enough that OpenBLAS stays single-threaded), several
+times faster than filtering phase by phase; the K-weighting filters stereo as one complex signal.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ from __future__ import annotations
 import math
 import struct
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -67,8 +73,8 @@ from tonearm.analysis.loudness import (
 
 __all__ = ["MasteredAudio", "master", "wav_bytes"]
 
-#: Frames per limiter hop: the resolution of the gain curve and the block size of the true-peak matrix
-#: product. A 100 ms loudness step at 48 kHz is exactly 150 hops.
+#: Frames per limiter hop: the resolution of the gain curve and of the peak and energy analysis. A
+#: 100 ms loudness step at 48 kHz is exactly 150 hops.
 _HOP = 32
 #: Hops per chunk of the frame-level work (32768 frames): temporaries stay in cache.
 _CHUNK_HOPS = 1024
@@ -107,8 +113,15 @@ _LOUDNESS_OFFSET_DB = -0.691
 #: Taps of the true-peak interpolator: the value between frames k and k + 1 reads frames k - 7 .. k + 8.
 _TP_TAPS = 16
 _TP_BEFORE = _TP_TAPS // 2 - 1
-#: Frames the interpolator needs per hop: the hop and its reach on both sides.
-_TP_ROW = _HOP + _TP_TAPS - 1
+#: Frames per block of the true-peak matrix product (two per hop), and the frames one block reads.
+_TP_BLOCK = 16
+_TP_WIDTH = _TP_BLOCK + _TP_TAPS - 1
+#: OpenBLAS computes a product single-threaded when M * N * K is at most 4 * 65536. Its threads only slow
+#: products of this shape down (2x with an idle second core, 10x with a busy one, measured), so the
+#: interpolation is cut into products under that size: one batched matmul per chunk, looped over in C.
+_GEMM_SINGLE_THREAD_MNK = 4 * 65536
+#: Blocks per chunk of the peak scan (times the rows per product): bounds the scratch arrays.
+_TP_CHUNK_PRODUCTS = 32
 
 
 @dataclass(frozen=True)
@@ -122,8 +135,8 @@ class MasteredAudio:
         chunk); full scale 32768.
     loudness_lufs : float
         BS.1770-4 integrated loudness of ``pcm``, LUFS; ``-inf`` when every block is gated out (silence,
-        or under 400 ms). Computed from the input's K-weighted energy under the gain applied, which
-        agrees with a measurement of ``pcm`` to ~0.002 LU (see :func:`master`).
+        or under 400 ms). Measured on ``pcm`` when the limiter acted; otherwise the input's loudness plus
+        the gain, which is the same to 1e-6 LU (see :func:`master`).
     true_peak_dbtp : float
         BS.1770-4 true peak of ``pcm`` (4x oversampled below 96 kHz), dBTP; ``-inf`` for silence.
     gain_db : float
@@ -172,10 +185,12 @@ def master(
     -------
     MasteredAudio
         ``pcm`` of shape ``(n_frames, channels)`` int16, and its loudness and true peak, the gain and the
-        deepest limiter reduction. The loudness is ``target_lufs`` (to 0.01 LU) unless the material
-        cannot reach it under the ceiling with at most 12 dB of limiting, or its loudness is undefined
-        (everything gated out: silence, under -70 LUFS or under 400 ms), in which case no make-up gain is
-        applied. The true peak is at most ``ceiling_dbtp``.
+        deepest limiter reduction. The loudness is ``target_lufs`` (to 0.01 LU; to ~0.06 LU when limited,
+        see the notes) unless the material
+        cannot reach it under the ceiling with at most 12 dB of limiting (it is then limited as far as
+        pays, see the module notes, and stays quieter) or its loudness is undefined (everything gated
+        out: silence, under -70 LUFS or under 400 ms; no make-up gain then, only what the ceiling needs).
+        The true peak is at most ``ceiling_dbtp``.
 
     Raises
     ------
@@ -195,12 +210,13 @@ def master(
     across numpy versions). Hops that are digital silence, including the interpolator's reach into their
     neighbours, get no dither, so padding and silent input stay exactly zero.
 
-    The reported loudness is computed, not re-measured, from the K-weighted energies of the faded input:
-    without limiting it is the input's loudness plus the gain (K-weighting is linear; the dither, at
-    -96 dBFS, moves it by under 1e-6 LU); with limiting, each 32-frame hop's energy is weighted by its
-    gain ramp's mean square, which matches a measurement of the 16-bit result with
-    :mod:`tonearm.analysis.loudness` to ~0.002 LU (the gain varies little within the K-filter's memory).
-    The true peak is measured on the 16-bit result.
+    Without limiting, the reported loudness is the input's plus the gain (K-weighting is linear; the
+    dither, at -96 dBFS, moves it by under 1e-6 LU). With limiting, the solver works on an estimate
+    (each 32-frame hop's K-weighted energy weighted by its gain ramp's mean square), which misses how the
+    gain's ramps pass through the K-filter's memory: within 0.002 LU on clicks, bursts and drums, but up
+    to ~0.06 LU on bass under deep limiting. So the 16-bit result is then measured (one more K-weighting
+    pass) and that is what is reported; it may sit that far from the target.
+    The true peak is always measured on the 16-bit result.
     """
     x_in = np.asarray(audio)
     if x_in.ndim != 2 or x_in.shape[0] < 1 or not np.issubdtype(x_in.dtype, np.floating):
@@ -217,8 +233,8 @@ def master(
     channels = track.channels
     n_hops = -(-n_frames // _HOP)
 
-    matrix = _peak_matrix(sr)
-    hop_peaks = _hop_peaks(track, n_hops, matrix)  # (channels, n_hops), linear
+    interpolator = _Interpolator(sr)
+    hop_peaks = _hop_peaks(track, n_hops, interpolator)  # (channels, n_hops), linear
     peak = float(hop_peaks.max(initial=0.0))
     if not math.isfinite(peak):
         raise ValueError("audio contains non-finite samples")
@@ -232,7 +248,7 @@ def master(
         )
 
     loudness = _Loudness(track, n_hops, sr=sr)
-    input_lufs = loudness.input_lufs
+    input_lufs = loudness.lufs
 
     linked = hop_peaks.max(axis=0)  # linked stereo: one gain for all channels keeps the image
     with np.errstate(divide="ignore"):
@@ -256,7 +272,7 @@ def master(
     for _ in range(3):
         boundary_gain = _db_to_gain(boundary_db + scale_db) * _FULL_SCALE
         _quantise(track, pcm, boundary_gain, silent=hop_peaks == 0.0)
-        true_peak = _to_db(_final_peak(pcm, linked, boundary_gain, matrix) / _FULL_SCALE)
+        true_peak = _to_db(_final_peak(pcm, linked, boundary_gain, interpolator) / _FULL_SCALE)
         if true_peak <= ceiling_dbtp:
             break
         # Rare: a gain ramp moved an inter-sample peak past the margin. A uniform scale leaves the
@@ -264,13 +280,39 @@ def master(
         scale_db += ceiling_dbtp - true_peak - _QUANTISE_MARGIN_DB
 
     gain_db += scale_db
+    if reduction is None:
+        out_lufs = loudness.lufs + gain_db  # K-weighting is linear
+    else:
+        # The solver's estimate misses how the gain's ramps pass through the K-filter's memory (up to
+        # ~0.06 LU on bass under deep limiting): measure the result itself.
+        out_lufs = _Loudness(_PcmFrames(pcm), n_hops, sr=sr, scale=1.0 / _FULL_SCALE).lufs
     return MasteredAudio(
         pcm=pcm,
-        loudness_lufs=loudness.under_gain(gain_db, reduction),
+        loudness_lufs=out_lufs,
         true_peak_dbtp=true_peak,
         gain_db=gain_db,
         limited_db=-float(reduction.max()) if reduction is not None else 0.0,
     )
+
+
+class _Frames(Protocol):
+    """Audio read chunk by chunk: ``read(start, stop)`` gives shape ``(channels, stop - start)``."""
+
+    channels: int
+    n_frames: int
+
+    def read(self, start: int, stop: int) -> npt.NDArray[np.float32] | npt.NDArray[np.int16]: ...
+
+
+class _PcmFrames:
+    """The 16-bit result as :class:`_Frames` (in LSB)."""
+
+    def __init__(self, pcm: npt.NDArray[np.int16]) -> None:
+        self.pcm = pcm
+        self.n_frames, self.channels = pcm.shape
+
+    def read(self, start: int, stop: int) -> npt.NDArray[np.int16]:
+        return self.pcm[start:stop].T
 
 
 class _Track:
@@ -316,27 +358,63 @@ class _Track:
         return out
 
 
-def _peak_matrix(sr: int) -> npt.NDArray[np.float32]:
-    """Matrix from one hop's frames (with 7 before and 8 after) to all of its oversampled values.
+class _Interpolator:
+    """The BS.1770 true-peak interpolator as a matrix product over blocks of :data:`_TP_BLOCK` frames.
 
-    Shape ``(_TP_ROW, factor * _HOP)`` float32: column ``p * _HOP + i`` is phase ``p`` (``p / factor`` of
-    a frame after frame ``i``; phase 0 is the frame itself). The taps are those of
-    :mod:`tonearm.analysis.loudness`'s interpolator, so the peaks are its ``true_peak_dbtp``'s.
+    Each block's frames, with 7 before and 8 after, map through one Toeplitz matrix to all of the block's
+    oversampled values (phase 0, the frames themselves, included). The taps are those of
+    :mod:`tonearm.analysis.loudness`'s interpolator, so the peaks are those its ``true_peak_dbtp`` reads.
     """
-    factor = true_peak_oversampling(sr=sr)
-    matrix = np.zeros((_TP_ROW, factor * _HOP), dtype=np.float32)
-    frames = np.arange(_HOP)
-    matrix[frames + _TP_BEFORE, frames] = 1.0
-    if factor > 1:
-        taps = _true_peak_kernel(factor)  # (16, factor - 1): weights of frames k - 7 .. k + 8, per phase
-        for phase in range(1, factor):
-            for offset in range(_TP_TAPS):
-                matrix[frames + offset, phase * _HOP + frames] = taps[offset, phase - 1]
-    return matrix
+
+    def __init__(self, sr: int) -> None:
+        factor = true_peak_oversampling(sr=sr)
+        # Row p * _TP_BLOCK + i: phase p (p / factor of a frame after frame i of the block).
+        matrix = np.zeros((factor * _TP_BLOCK, _TP_WIDTH), dtype=np.float32)
+        frames = np.arange(_TP_BLOCK)
+        matrix[frames, frames + _TP_BEFORE] = 1.0
+        if factor > 1:
+            taps = _true_peak_kernel(factor)  # (16, factor - 1): weights of frames k - 7 .. k + 8 per phase
+            for phase in range(1, factor):
+                for offset in range(_TP_TAPS):
+                    matrix[phase * _TP_BLOCK + frames, frames + offset] = taps[offset, phase - 1]
+        self.matrix = matrix
+        #: Largest sum of absolute taps of any phase: bounds an interpolated value by the largest frame.
+        self.tap_sum = float(np.abs(matrix).sum(axis=1).max())
+        self.rows_per_product = max(1, _GEMM_SINGLE_THREAD_MNK // matrix.size)
+
+    def peaks(self, rows: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """Largest oversampled magnitude of each block.
+
+        Parameters
+        ----------
+        rows : numpy.ndarray
+            Shape ``(m, _TP_WIDTH)``: each block's frames with 7 before and 8 after (a strided view is
+            fine).
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape ``(m,)`` float32, linear.
+        """
+        m = rows.shape[0]
+        per = self.rows_per_product
+        full, rest = divmod(m, per)
+        batch = np.empty((full + (rest > 0), per, _TP_WIDTH), dtype=np.float32)
+        batch[:full] = rows[: full * per].reshape(full, per, _TP_WIDTH)
+        if rest:
+            batch[full, :rest] = rows[full * per :]
+            batch[full, rest:] = 0.0
+        # Products of `per` blocks each, blocks as columns (BLAS reads the transposed view as is), written
+        # phase-major across all products (BLAS writes with a row stride): each block's maximum is then a
+        # reduction across long contiguous rows, which numpy vectorises, rather than along short ones.
+        values = np.empty((self.matrix.shape[0], batch.shape[0], per), dtype=np.float32)
+        np.matmul(self.matrix, batch.transpose(0, 2, 1), out=values.transpose(1, 0, 2))
+        np.abs(values, out=values)
+        return values.max(axis=0).reshape(-1)[:m]
 
 
-def _hop_peaks(track: _Track, n_hops: int, matrix: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    """Largest oversampled magnitude (samples included) in every hop, per channel.
+def _hop_peaks(track: _Track, n_hops: int, interpolator: _Interpolator) -> npt.NDArray[np.float32]:
+    """Largest oversampled magnitude (frames included) in every hop, per channel.
 
     Returns
     -------
@@ -345,43 +423,40 @@ def _hop_peaks(track: _Track, n_hops: int, matrix: npt.NDArray[np.float32]) -> n
         the last frame (which the BS.1770 meter includes) is counted in the first and last hop.
     """
     channels = track.channels
-    # Row r holds hop r - 1 (r = 0 .. n_hops + 1: one extra hop of ringing at each end).
-    n_rows = n_hops + 2
-    peaks = np.empty((channels, n_rows), dtype=np.float32)
-    # Values come out phase-major, (phases x rows): the per-row maximum is then a reduction across
-    # contiguous rows (elementwise, vectorised), about 3x faster than along each short row.
-    matrix_t = np.ascontiguousarray(matrix.T)
-    values = np.empty((matrix.shape[1], channels * _CHUNK_HOPS), dtype=np.float32)
-    for start in range(0, n_rows, _CHUNK_HOPS):
-        stop = min(n_rows, start + _CHUNK_HOPS)
-        count = stop - start
-        frames = track.read((start - 1) * _HOP - _TP_BEFORE, (stop - 1) * _HOP + _TP_TAPS // 2)
-        # Overlapping rows (each hop with its reach), gathered once into a matrix for one BLAS call.
-        rows = np.lib.stride_tricks.sliding_window_view(frames, _TP_ROW, axis=1)[:, ::_HOP]
-        block = np.ascontiguousarray(rows).reshape(channels * count, _TP_ROW)
-        out = values[:, : channels * count]
-        np.matmul(matrix_t, block.T, out=out)
-        np.abs(out, out=out)
-        peaks[:, start:stop] = out.max(axis=0).reshape(channels, count)
-    hops = peaks[:, 1:-1].copy()
+    per_hop = _HOP // _TP_BLOCK
+    # Blocks of hops -1 .. n_hops: one extra hop of ringing at each end.
+    n_blocks = (n_hops + 2) * per_hop
+    peaks = np.empty((channels, n_blocks), dtype=np.float32)
+    chunk = interpolator.rows_per_product * _TP_CHUNK_PRODUCTS
+    for start in range(0, n_blocks, chunk):
+        stop = min(n_blocks, start + chunk)
+        first = (start - per_hop) * _TP_BLOCK  # block `start` is the chunk's first; block 0 is hop -1's
+        frames = track.read(first - _TP_BEFORE, (stop - per_hop) * _TP_BLOCK + _TP_TAPS // 2)
+        # Overlapping rows: each block with its reach (a view; the interpolator gathers it once).
+        rows = np.lib.stride_tricks.sliding_window_view(frames, _TP_WIDTH, axis=1)[:, ::_TP_BLOCK]
+        for channel in range(channels):
+            peaks[channel, start:stop] = interpolator.peaks(rows[channel])
+    per_hop_peaks = peaks.reshape(channels, n_hops + 2, per_hop).max(axis=2)
+    hops = per_hop_peaks[:, 1:-1].copy()
     if n_hops:
-        hops[:, 0] = np.maximum(hops[:, 0], peaks[:, 0])
-        hops[:, -1] = np.maximum(hops[:, -1], peaks[:, -1])
+        hops[:, 0] = np.maximum(hops[:, 0], per_hop_peaks[:, 0])
+        hops[:, -1] = np.maximum(hops[:, -1], per_hop_peaks[:, -1])
     return hops
 
 
 class _Loudness:
-    """BS.1770-4 integrated loudness of the track, and estimates of it under a per-hop gain.
+    """BS.1770-4 integrated loudness of some frames, and estimates of it under a per-hop gain.
 
     Steps, blocks and gates are those of :class:`tonearm.analysis.loudness.LoudnessMeter`: 100 ms steps
     starting at frame ``floor(k * sr / 10)``, complete steps only, 400 ms blocks of four steps.
     """
 
-    def __init__(self, track: _Track, n_hops: int, *, sr: int) -> None:
-        n_frames = track.n_frames
+    def __init__(self, frames: _Frames, n_hops: int, *, sr: int, scale: float = 1.0) -> None:
+        n_frames = frames.n_frames
         n_steps = (10 * n_frames + 9) // sr  # steps whose last frame lies inside the track
         bounds = (np.arange(n_steps + 1, dtype=np.int64) * sr) // 10
-        self._step_energy, self._hop_energy = _k_energies(track, n_hops, bounds, sr=sr)
+        steps, hops = _k_energies(frames, n_hops, bounds, sr=sr)
+        self._step_energy, self._hop_energy = steps * scale**2, hops * scale**2
         n_blocks = max(n_steps - 3, 0)
         self._block_frames = (bounds[4 : 4 + n_blocks] - bounds[:n_blocks]).astype(np.float64)
         # Hops are grouped by the step their first frame lies in (a hop across a step boundary counts
@@ -390,7 +465,7 @@ class _Loudness:
         self._step_hops = hop_bounds[:-1]
         self._n_hops_used = int(hop_bounds[-1])
         self._hop_energy_per_step = self._sum_hops(self._hop_energy)
-        self.input_lufs = self.integrated(None)
+        self.lufs = self.integrated(None)
 
     def _sum_hops(self, values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         if not self._step_hops.size:
@@ -400,7 +475,7 @@ class _Loudness:
     def under_gain(self, gain_db: float, reduction: npt.NDArray[np.float64] | None) -> float:
         """Loudness estimate under a make-up gain and a limiter curve (``None``: not limiting)."""
         if reduction is None:
-            return self.input_lufs + gain_db  # K-weighting is linear
+            return self.lufs + gain_db  # K-weighting is linear
         return self.integrated(_hop_gain_sq(gain_db, reduction))
 
     def integrated(self, hop_gain_sq: npt.NDArray[np.float64] | None) -> float:
@@ -426,7 +501,7 @@ class _Loudness:
 
 
 def _k_energies(
-    track: _Track, n_hops: int, bounds: npt.NDArray[np.int64], *, sr: int
+    source: _Frames, n_hops: int, bounds: npt.NDArray[np.int64], *, sr: int
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """Channel-weighted K-weighted energy summed per 100 ms step and per hop.
 
@@ -438,24 +513,25 @@ def _k_energies(
     Returns
     -------
     tuple of numpy.ndarray
-        Energy per complete step (``bounds.size - 1``) and per hop (``n_hops``), float64, full scale 1.0.
+        Energy per complete step (``bounds.size - 1``) and per hop (``n_hops``), float64, in the squared
+        units of ``source``.
     """
     sos = k_weighting_sos(sr=sr)
-    weights = channel_weights(channels=track.channels)
+    weights = channel_weights(channels=source.channels)
     n_steps = bounds.size - 1
     steps = np.zeros(n_steps + 1, dtype=np.float64)  # the last one collects the incomplete tail step
     hops = np.zeros(n_hops, dtype=np.float64)
     # Channels are filtered in pairs, as the real and imaginary parts of one complex signal: the filter's
     # coefficients are real, so the parts never mix (the result is bit-identical) and one complex pass
     # costs ~25 % less than two real ones. An odd last channel is filtered as a real signal.
-    pairs = [(c, c + 1) for c in range(0, track.channels - 1, 2)]
-    single = track.channels - 1 if track.channels % 2 else None
+    pairs = [(c, c + 1) for c in range(0, source.channels - 1, 2)]
+    single = source.channels - 1 if source.channels % 2 else None
     zi_pairs = [np.zeros((sos.shape[0], 2), dtype=np.complex128) for _ in pairs]
     zi_single = np.zeros((sos.shape[0], 2), dtype=np.float64)
     packed = np.empty(_FILTER_CHUNK, dtype=np.complex128)
-    for start in range(0, track.n_frames, _FILTER_CHUNK):
-        stop = min(track.n_frames, start + _FILTER_CHUNK)
-        frames = track.read(start, stop)
+    for start in range(0, source.n_frames, _FILTER_CHUNK):
+        stop = min(source.n_frames, start + _FILTER_CHUNK)
+        frames = source.read(start, stop)
         energy = np.zeros(stop - start, dtype=np.float64)
         z = packed[: stop - start]
         for k, (left, right) in enumerate(pairs):
@@ -536,28 +612,29 @@ def _solve_gain(
     full = _MAX_REDUCTION_DB
     at_full, full_reduction = shortfall(full, target_lufs)
     goal = target_lufs if at_full > -_LOUDNESS_TOLERANCE_LU else target_lufs + at_full - _GIVE_UP_LU
-    low, f_low = 0.0, loudness.input_lufs + free_gain_db - goal
+    low, f_low = 0.0, loudness.lufs + free_gain_db - goal
     high, f_high, high_reduction = full, target_lufs + at_full - goal, full_reduction
     if f_low >= 0.0:  # the give-up goal is met without limiting at all
         return free_gain_db, None
-    moved = 0  # the end replaced last (Illinois: when the same end moves twice, halve the other's value)
+    # Illinois: when the same end is replaced twice running, the other end's value is halved for the
+    # interpolation only (w_low, w_high), which keeps regula falsi from stalling on one side.
+    w_low, w_high = f_low, f_high
+    moved = 0  # the end replaced last: 1 high, -1 low
     for _ in range(_MAX_GAIN_STEPS):
         if f_high < _LOUDNESS_TOLERANCE_LU:
             break
-        depth = high - f_high * (high - low) / (f_high - f_low)
+        depth = high - w_high * (high - low) / (w_high - w_low)
         f, reduction = shortfall(depth, goal)
-        if f >= 0.0:
-            high, f_high, high_reduction = depth, f, reduction
-            if moved == 1:
-                f_low /= 2.0
-            moved = 1
-        else:
-            low, f_low = depth, f
-            if moved == -1:
-                f_high /= 2.0
-            moved = -1
         if abs(f) < _LOUDNESS_TOLERANCE_LU:
             return free_gain_db + depth, reduction
+        if f > 0.0:
+            high, f_high, w_high, high_reduction = depth, f, f, reduction
+            w_low = w_low / 2.0 if moved == 1 else w_low
+            moved = 1
+        else:
+            low, f_low, w_low = depth, f, f
+            w_high = w_high / 2.0 if moved == -1 else w_high
+            moved = -1
     return free_gain_db + high, high_reduction
 
 
@@ -621,7 +698,7 @@ def _final_peak(
     pcm: npt.NDArray[np.int16],
     peaks: npt.NDArray[np.float32],
     boundary_gain: npt.NDArray[np.float64],
-    matrix: npt.NDArray[np.float32],
+    interpolator: _Interpolator,
 ) -> float:
     """True peak of the 16-bit result in LSB, interpolating only the hops that can hold it.
 
@@ -639,7 +716,7 @@ def _final_peak(
     n_frames = pcm.shape[0]
     if n_hops == 0:
         return 0.0
-    tap_sum = float(np.abs(matrix).sum(axis=0).max())
+    tap_sum = interpolator.tap_sum
     g = np.concatenate((boundary_gain[:1], boundary_gain, boundary_gain[-1:]))  # boundaries -1 .. n + 1
     g_hi = ndimage.maximum_filter1d(g, size=4, origin=-2)[:n_hops]
     g_lo = ndimage.minimum_filter1d(g, size=4, origin=-2)[:n_hops]
@@ -654,15 +731,17 @@ def _final_peak(
     # n_hops - 1.
     edges = [row for row, hop in ((-1, 0), (n_hops, n_hops - 1)) if hop in (candidates[0], candidates[-1])]
     rows = np.concatenate((candidates, np.array(edges, dtype=np.int64)))
-    reach = np.arange(_TP_ROW) - _TP_BEFORE
+    # Each hop's blocks, with the interpolator's reach; frames outside the track are zeros.
+    block_starts = (rows[:, np.newaxis] * _HOP + np.arange(0, _HOP, _TP_BLOCK)).reshape(-1)
+    reach = np.arange(_TP_WIDTH) - _TP_BEFORE
     best = 0.0
-    for start in range(0, rows.size, _CHUNK_HOPS):
-        frames = rows[start : start + _CHUNK_HOPS, np.newaxis] * _HOP + reach  # (rows, _TP_ROW)
+    for start in range(0, block_starts.size, _CHUNK_HOPS):
+        frames = block_starts[start : start + _CHUNK_HOPS, np.newaxis] + reach  # (blocks, _TP_WIDTH)
         inside = (frames >= 0) & (frames < n_frames)
-        gathered = pcm[np.clip(frames, 0, n_frames - 1)].astype(np.float32)  # (rows, _TP_ROW, channels)
+        gathered = pcm[np.clip(frames, 0, n_frames - 1)].astype(np.float32)  # (blocks, width, channels)
         gathered[~inside] = 0.0
-        block = np.ascontiguousarray(gathered.transpose(2, 0, 1)).reshape(-1, _TP_ROW)
-        best = max(best, float(np.abs(block @ matrix).max()))
+        for channel in range(pcm.shape[1]):
+            best = max(best, float(interpolator.peaks(gathered[:, :, channel]).max()))
     return best
 
 
