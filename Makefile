@@ -54,6 +54,7 @@ bench: bench-setup
 	$(BIN)/python -m bench.analysis.run --clips 48 --out bench/results/analysis.json
 	$(BIN)/python -m bench.transcription.run --out bench/results/transcription.json
 	$(BIN)/python -m bench.tagging.run --out bench/results/tagging.json
+	$(BIN)/python -m bench.generation.run --out bench/results/generation.json
 
 # sam build of the layer and every zip function, one by one (the image function needs a Docker engine)
 ZIP_FUNCTIONS = $(shell $(BIN)/python -c "from tonearm.local.template import LocalTemplate as T; \

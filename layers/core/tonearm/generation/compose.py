@@ -213,6 +213,8 @@ def _comp(score: _Score, rng: np.random.Generator, pattern: str, program: int, d
                     voices = [root, root + 7, root + 12]
                 else:
                     voices = _voicing(chord, centre, full=density >= 0.8)
+                    if plan.controls.brightness >= 0.7:  # open voicing: the top note doubled an octave up
+                        voices = [*voices, voices[-1] + 12]
                 accent = score.metric(step)
                 if rng.random() < 0.06 * variation:
                     accent *= 0.8

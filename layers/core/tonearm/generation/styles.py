@@ -44,7 +44,7 @@ class DrumLayer:
 
 @dataclass(frozen=True)
 class Style:
-    """A style model. Instrument lists go from dark to bright; brightness picks along them."""
+    """A style model. Each role's first instrument plays; the others are alternatives (documentation)."""
 
     id: str
     genre: str  # the top-level genre (also the tag the taggers should rank high)
