@@ -37,7 +37,7 @@ from tonearm.adapters.local.files import FileBlobStore
 from tonearm.api.errors import ErrorBody, ValidationFailure
 from tonearm.api.rate_limit import RateDecision, RateLimiter, Window, rate_limit_middleware
 from tonearm.errors import NotFoundError, TonearmError
-from tonearm.generation.params import GenerationParams
+from tonearm.generation.params import GenerationParams, estimate_seconds
 from tonearm.jobs.errors import UnauthorizedError
 from tonearm.jobs.model import CreateJobRequest, Job, JobStatus
 from tonearm.jobs.workflows import GENERATE
@@ -52,8 +52,6 @@ STARTED_MESSAGE = "Music generation started. Use the task_id to check status and
 SOFY_PREFIXES = ("/generate-music", "/music-status/", "/download-music/")
 #: Longer than any job id: anything longer is not a task (and is not sent to the store).
 _MAX_TASK_ID = 64
-#: Fallback real-time factor when this process cannot import the engine (the light API function).
-_FALLBACK_REAL_TIME_FACTOR = 30.0
 
 
 class GenerateMusicResponse(BaseModel):
@@ -144,13 +142,7 @@ def _task(request: Request, services: Services, task_id: str) -> Job:
 
 def estimated_duration(params: GenerationParams) -> int:
     """Seconds the generation is expected to take (at least 1)."""
-    try:
-        from tonearm.generation.service import estimate_seconds
-    except ImportError:  # the light API function has no audio stack: same model, its constant
-        seconds = 0.3 + params.duration_seconds / _FALLBACK_REAL_TIME_FACTOR
-    else:
-        seconds = estimate_seconds(params)
-    return max(1, math.ceil(seconds))
+    return max(1, math.ceil(estimate_seconds(params)))
 
 
 def status_view(job: Job) -> MusicStatusResponse:

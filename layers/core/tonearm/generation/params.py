@@ -74,3 +74,15 @@ class GenerationParams(BaseModel):
     seed: int | None = Field(
         default=None, ge=0, le=MAX_SEED, description="Same seed and params → identical audio (tonearm)."
     )
+
+
+#: Measured end-to-end speed on one core (bench/results/generation.md), for time estimates.
+REAL_TIME_FACTOR = 30.0
+
+
+def estimate_seconds(params: GenerationParams) -> float:
+    """Expected wall time of a generation for ``params`` [s] (one core, warm).
+
+    Here rather than in ``service`` so that the API function without the audio stack can use it.
+    """
+    return 0.3 + params.duration_seconds / REAL_TIME_FACTOR

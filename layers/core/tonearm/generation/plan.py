@@ -14,7 +14,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from tonearm.generation.params import SCALES, GenerationParams
-from tonearm.generation.prompt import Interpretation, interpret
+from tonearm.generation.prompt import INSTRUMENTS, Interpretation, interpret
 from tonearm.generation.styles import KITS, STYLES, DrumLayer, Style
 
 PITCH_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
@@ -22,6 +22,8 @@ SCALE_STEPS = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 10)}
 ROLES = ("bass", "comp", "melody", "pad")
 CHANNELS = {"bass": 0, "comp": 1, "melody": 2, "pad": 3}
 #: Where sections sit relative to the track's energy (multiplies the density of their layers).
+#: GM program -> the name the prompt lexicon gives it (for the plan's part list).
+_INSTRUMENT_NAMES = {program: name for _, program, name in INSTRUMENTS.values()}
 SECTION_ENERGY = {"intro": 0.55, "A": 0.85, "B": 1.0, "C": 0.9, "outro": 0.6}
 
 
@@ -190,9 +192,6 @@ def _assign_parts(
     style: Style, found: Interpretation, brightness: float
 ) -> tuple[dict[str, tuple[int, str, str]], list[str]]:
     """role -> (program, instrument name, source); prompt instruments first."""
-    from tonearm.generation.prompt import INSTRUMENTS
-
-    names = {program: name for _, program, name in INSTRUMENTS.values()}
     notes: list[str] = []
     chosen: dict[str, tuple[int, str, str]] = {}
     for role, program, name in found.instruments:
@@ -216,7 +215,7 @@ def _assign_parts(
         # made the measured spectral centroid fall as brightness rose for 4 of 8 prompts (a square lead
         # is brighter than the vibraphone after it). Brightness acts on register, voicing and velocity.
         program = style.instruments[role][0]
-        chosen[role] = (program, names.get(program, f"GM program {program + 1}"), "style")
+        chosen[role] = (program, _INSTRUMENT_NAMES.get(program, f"GM program {program + 1}"), "style")
     return chosen, notes
 
 

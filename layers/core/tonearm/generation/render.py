@@ -66,10 +66,12 @@ def render_song(
             "the fluidsynth program is not installed (Debian package fluidsynth)"
         )
     font = soundfont or find_soundfont()
-    parsed = read(midi)
-    end_tick = max([n.start + n.duration for n in parsed.notes], default=0)
-    song_frames = end_tick * parsed.seconds_per_tick * sr
-    expected = max(8.0, (frames if frames is not None else song_frames) * 8)  # bytes of float32 stereo
+    if frames is None:  # progress is measured against the song's own length
+        parsed = read(midi)
+        end_tick = max([n.start + n.duration for n in parsed.notes], default=0)
+        expected = max(8.0, end_tick * parsed.seconds_per_tick * sr * 8)  # bytes of float32 stereo
+    else:
+        expected = max(8.0, frames * 8.0)
     with tempfile.TemporaryDirectory(prefix="tonearm-render-") as tmp:
         midi_path, out = Path(tmp) / "song.mid", Path(tmp) / "song.raw"
         midi_path.write_bytes(midi)

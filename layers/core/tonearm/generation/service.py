@@ -14,16 +14,15 @@ from dataclasses import dataclass
 import tonearm
 from tonearm.generation.compose import compose
 from tonearm.generation.master import master, wav_bytes
-from tonearm.generation.params import GenerationParams
+from tonearm.generation.params import GenerationParams, estimate_seconds
 from tonearm.generation.plan import Plan, make_plan
 from tonearm.generation.render import SAMPLE_RATE, render_song
 from tonearm.midi.smf import encode
 
+__all__ = ["GeneratedTrack", "Progress", "estimate_seconds", "generate"]
+
 #: ``progress(fraction, stage)``: fraction of the whole generation done (0-1) and the stage's name.
 Progress = Callable[[float, str], None]
-
-#: Measured end-to-end speed on one core (bench/results/generation.md), for time estimates.
-REAL_TIME_FACTOR = 30.0
 
 
 @dataclass(frozen=True)
@@ -40,11 +39,6 @@ class GeneratedTrack:
     def seed(self) -> int:
         """The seed the track was made with."""
         return self.plan.seed
-
-
-def estimate_seconds(params: GenerationParams) -> float:
-    """Expected wall time of :func:`generate` for ``params`` [s] (one core, warm)."""
-    return 0.3 + params.duration_seconds / REAL_TIME_FACTOR
 
 
 def generate(params: GenerationParams, *, progress: Progress | None = None) -> GeneratedTrack:
