@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -226,6 +227,88 @@ def _heads_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _flow_service(args: argparse.Namespace) -> Any:
+    """The MusicFlow service on the local data folder (``tonearm serve``'s) or, in AWS, the bucket."""
+    from tonearm.runtime import Services
+    from tonearm.settings import Settings
+
+    settings = Settings.from_env()
+    if settings.runtime == "aws":
+        from tonearm.adapters.aws import build_aws_services
+
+        return build_aws_services(settings).flow
+    from tonearm.adapters.local.dead_letters import FileDeadLetterSink
+    from tonearm.adapters.local.files import FileBlobStore
+    from tonearm.adapters.local.sqlite_jobs import SqliteJobStore
+
+    data_dir = Path(args.data_dir)
+    services = Services(
+        settings=settings,
+        store=SqliteJobStore(data_dir / "jobs.sqlite3"),
+        blobs=FileBlobStore(data_dir / "bucket", base_url="http://127.0.0.1", secret=b"cli"),
+        orchestrator=None,  # type: ignore[arg-type]  # the flow commands start no workflows
+        bus=None,  # type: ignore[arg-type]
+        dead_letters=FileDeadLetterSink(data_dir / "dead-letters.jsonl"),
+    )
+    return services.flow
+
+
+def _flow_train(args: argparse.Namespace) -> int:
+    files = [(_input_file(name).name, _input_file(name).read_bytes()) for name in args.history]
+    flow = _flow_service(args)
+    source = "Spotify + library" if flow.metadata is not None else "library only (no Spotify credentials)"
+    print(f"training on {len(files)} file(s); features from {source}", file=sys.stderr, flush=True)
+
+    def progress(done: int, total: int) -> None:
+        if done == total or done % 100 == 0:
+            print(f"  resolved {done}/{total} tracks", file=sys.stderr, flush=True)
+
+    card = flow.train(files, progress=progress, make_current=not args.no_current)
+    cv = card.cross_validation
+    window = f"{card.data_window[0][:10]} to {card.data_window[1][:10]}" if card.data_window else "n/a"
+    print(f"model {card.version}{'' if args.no_current else ' (now current)'}")
+    print(f"  history: {card.plays} plays, {card.tracks} tracks, {window}, {', '.join(card.history_formats)}")
+    print(f"  trained on {card.tracks_used} tracks with features ({card.tracks_without_features} without)")
+    print(
+        f"  {cv.folds}-fold CV MAE {cv.mae:.3f} streams vs predict-the-mean {cv.baseline_mae:.3f} "
+        f"({cv.improvement:+.1%})"
+    )
+    return 0
+
+
+def _flow_add(args: argparse.Namespace) -> int:
+    path = _input_file(args.file)
+    entry = _flow_service(args).analyse_file(
+        path,
+        title=args.title,
+        artist=args.artist,
+        isrc=args.isrc,
+        source="cli",
+        size_bytes=path.stat().st_size,
+    )
+    if not entry.identified:
+        print(
+            f"tonearm: {path.name} has no title/artist/ISRC tags: pass --title and --artist", file=sys.stderr
+        )
+        return 2
+    print(f"{path.name}: {entry.title!r} by {entry.artist!r} (ISRC {entry.isrc or '-'}) added to the library")
+    return 0
+
+
+def _flow_predict(args: argparse.Namespace) -> int:
+    flow = _flow_service(args)
+    if args.file:
+        path = _input_file(args.file)
+        result = flow.predict_audio(path, song=args.song, artist=args.artist, size_bytes=path.stat().st_size)
+    elif args.song and args.artist:
+        result = flow.predict(args.song, args.artist)
+    else:
+        print("tonearm: pass --song and --artist, or an audio FILE", file=sys.stderr)
+        return 2
+    print(result.model_dump_json(indent=2))
+    return 0
+
+
 def _heads_list(args: argparse.Namespace) -> int:
     from tonearm.tagging.heads import Head, HeadStore, HeadUnavailableError, heads_dir
 
@@ -313,6 +396,7 @@ def main(argv: list[str] | None = None) -> int:
         "--dir", metavar="HEADS_DIR", help="heads folder (default: $TONEARM_HEADS_DIR or models/heads)"
     )
     heads_list.set_defaults(func=_heads_list)
+    _add_flow_commands(sub)
     args = parser.parse_args(argv)
     from tonearm.errors import TonearmError
 
@@ -325,6 +409,37 @@ def main(argv: list[str] | None = None) -> int:
     except TonearmError as exc:
         print(f"tonearm: {exc.code}: {exc.message}", file=sys.stderr)
         return 1
+
+
+def _add_flow_commands(sub: Any) -> None:
+    data_dir = os.environ.get("TONEARM_DATA_DIR", ".tonearm")
+    flow = sub.add_parser("flow", help="MusicFlow: stream-count models from Spotify streaming history")
+    flow_sub = flow.add_subparsers(dest="flow_command", required=True)
+    train = flow_sub.add_parser(
+        "train",
+        help="train a model on Spotify export files and make it current",
+        description="Read StreamingHistory_music_*.json (account data) and/or Streaming_History_Audio_*.json "
+        "(extended history), count streams (plays >= 30 s, capped at 30) per track, join each track's "
+        "features (Spotify when SPOTIFY_CLIENT_ID/SPOTIFY_CLIENT_SECRET are set, tonearm's library of "
+        "analysed audio always), cross-validate, and store the model (ONNX + card) as the current one.",
+    )
+    train.add_argument("--history", nargs="+", required=True, metavar="PATH", help="export files")
+    train.add_argument("--data-dir", default=data_dir, help="the local data folder (as `tonearm serve`)")
+    train.add_argument("--no-current", action="store_true", help="store the model without making it current")
+    train.set_defaults(func=_flow_train)
+    add = flow_sub.add_parser("add", help="analyse an audio file into the library (its tags identify it)")
+    add.add_argument("file")
+    add.add_argument("--title")
+    add.add_argument("--artist")
+    add.add_argument("--isrc")
+    add.add_argument("--data-dir", default=data_dir)
+    add.set_defaults(func=_flow_add)
+    predict = flow_sub.add_parser("predict", help="predict streams for --song/--artist or an audio FILE")
+    predict.add_argument("file", nargs="?")
+    predict.add_argument("--song")
+    predict.add_argument("--artist")
+    predict.add_argument("--data-dir", default=data_dir)
+    predict.set_defaults(func=_flow_predict)
 
 
 if __name__ == "__main__":

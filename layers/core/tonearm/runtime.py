@@ -19,6 +19,8 @@ from tonearm.settings import Settings
 
 if TYPE_CHECKING:
     from tonearm.jobs.tasks import TaskRunner
+    from tonearm.prediction.service import FlowService
+    from tonearm.prediction.sources import MetadataSource
 
 
 @dataclass
@@ -63,6 +65,34 @@ class Services:
 
         return TaskRunner(
             store=self.store, blobs=self.blobs, http=self.http, report_progress=self.jobs.report_progress
+        )
+
+    @cached_property
+    def flow(self) -> FlowService:
+        """The MusicFlow service (Spotify when credentials are configured, the library always)."""
+        from tonearm.prediction.service import FlowService
+
+        return FlowService(blobs=self.blobs, metadata=self.spotify)
+
+    @cached_property
+    def spotify(self) -> MetadataSource | None:
+        """Spotify's Web API, or ``None`` when no credentials are configured."""
+        s = self.settings
+        client_id, client_secret = s.spotify_client_id, s.spotify_client_secret
+        if s.spotify_secret_id and not (client_id and client_secret):
+            from tonearm.adapters.aws.secrets import spotify_credentials
+
+            client_id, client_secret = spotify_credentials(s.spotify_secret_id)
+        if not (client_id and client_secret):
+            return None
+        from tonearm.adapters.spotify import SpotifyMetadata
+
+        return SpotifyMetadata(
+            client_id=client_id,
+            client_secret=client_secret,
+            api_url=s.spotify_api_url,
+            token_url=s.spotify_token_url,
+            max_wait_s=s.spotify_max_wait_s,
         )
 
     @property

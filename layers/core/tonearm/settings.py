@@ -42,6 +42,16 @@ class Settings(BaseModel):
     # from S3, downloads bigger than this are redirected to a presigned URL (a Lambda response through
     # API Gateway holds at most 6 MB, binary bodies base64-encoded); see tonearm.api.sofy
     inline_download_max_bytes: int = 4 * 1024 * 1024
+    # MusicFlow: Spotify's Web API with client credentials, directly or from a Secrets Manager secret
+    # (JSON {"client_id", "client_secret"}); with neither, predictions run on tonearm's library alone.
+    # The URLs are overridable so tests can point spotipy at a local server that speaks the same API.
+    spotify_client_id: str = ""
+    spotify_client_secret: str = Field(default="", repr=False)
+    spotify_secret_id: str = ""
+    spotify_api_url: str = "https://api.spotify.com/v1/"
+    spotify_token_url: str = "https://accounts.spotify.com/api/token"
+    #: longest Retry-After (seconds) tonearm waits out on a 429 before answering 503 itself
+    spotify_max_wait_s: float = 2.0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -70,4 +80,16 @@ class Settings(BaseModel):
             sofy_require_api_key=flag("SOFY_REQUIRE_API_KEY"),
             rate_limit_per_minute=int(e.get("RATE_LIMIT_PER_MINUTE", "60")),
             rate_limit_per_hour=int(e.get("RATE_LIMIT_PER_HOUR", "1000")),
-        )
+        ).model_copy(update=spotify_from_env(e))
+
+
+def spotify_from_env(e: dict[str, str]) -> dict[str, str]:
+    """The Spotify settings present in the environment ``e`` (``SPOTIFY_*``)."""
+    names = {
+        "spotify_client_id": "SPOTIFY_CLIENT_ID",
+        "spotify_client_secret": "SPOTIFY_CLIENT_SECRET",
+        "spotify_secret_id": "SPOTIFY_SECRET_ID",
+        "spotify_api_url": "SPOTIFY_API_URL",
+        "spotify_token_url": "SPOTIFY_TOKEN_URL",
+    }
+    return {field: e[var] for field, var in names.items() if e.get(var)}

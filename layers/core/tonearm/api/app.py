@@ -18,7 +18,9 @@ follows Music.AI's REST contract: its clients work unchanged apart from the base
 `/api/v1/invoke` answers SAMI MusicTagging requests and `/analyze-audio` and `/analyze-with-webhook`
 AcousticSense's, on the musicnn models (see `models/musicnn`). `/generate-music`,
 `/music-status/{task_id}` and `/download-music/{task_id}` answer Sofy's text-to-music clients (no key
-needed; rate-limited per client); `/metrics` is Prometheus text.
+needed; rate-limited per client); `/metrics` is Prometheus text. `/api/health`, `/api/raw_features/`,
+`/api/features/` and `/api/prediction/` answer MusicFlow's stream-count clients (public, as MusicFlow's
+were); `/api/model` shows and (with a key) trains the model they use.
 
 Authenticate with `Authorization: <api key>` (or `Bearer <api key>`). Errors are
 `{"error": {"code": "...", "message": "..."}}` with a 4xx status for anything the caller can fix.
@@ -29,9 +31,10 @@ def _include_model_routes(app: FastAPI) -> None:
     # The routes that run models synchronously need numpy and onnxruntime: present locally and in the
     # container image, absent from the zip functions' layer (which then serves the job API only).
     try:
-        from tonearm.api import acousticsense, sami
+        from tonearm.api import acousticsense, flow, sami
     except ImportError:
         return
+    flow.install_flow(app)
     app.include_router(sami.router)
     app.include_router(acousticsense.router)
     app.state.validation_shapers["/api/v1/invoke"] = sami.validation_failure

@@ -90,7 +90,8 @@ def build_local_runtime(
     data_dir = data_dir.resolve()
     template = LocalTemplate(project_root / "template.yaml")
     # Sofy's and the rate limiter's knobs come from the environment as in AWS (SOFY_REQUIRE_API_KEY,
-    # RATE_LIMIT_PER_MINUTE, RATE_LIMIT_PER_HOUR); everything else is the local stack's own
+    # RATE_LIMIT_PER_MINUTE, RATE_LIMIT_PER_HOUR), and Spotify's (SPOTIFY_CLIENT_ID, SPOTIFY_CLIENT_SECRET,
+    # SPOTIFY_API_URL, SPOTIFY_TOKEN_URL); everything else is the local stack's own
     from_env = Settings.from_env()
     settings = Settings(
         runtime="local",
@@ -98,6 +99,10 @@ def build_local_runtime(
         sofy_require_api_key=from_env.sofy_require_api_key,
         rate_limit_per_minute=from_env.rate_limit_per_minute,
         rate_limit_per_hour=from_env.rate_limit_per_hour,
+        spotify_client_id=from_env.spotify_client_id,
+        spotify_client_secret=from_env.spotify_client_secret,
+        spotify_api_url=from_env.spotify_api_url,
+        spotify_token_url=from_env.spotify_token_url,
         allow_loopback_egress=True,
         allow_private_egress=False,
         allow_http_egress=True,

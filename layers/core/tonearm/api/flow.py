@@ -1,0 +1,260 @@
+"""MusicFlow: ``/api/health``, ``/api/raw_features/``, ``/api/features/``, ``/api/prediction/`` (GET and
+POST with audio) and ``/api/model`` (the current model's card; training from history exports).
+
+MusicFlow's routes are public, as MusicFlow's were; training replaces the model everyone's
+predictions use, so ``POST /api/model`` takes a tonearm API key. Errors carry MusicFlow's ``detail``
+(``status``, ``failure_type``, ``description``, ``status_code``) and tonearm's ``error`` envelope;
+``spotify_rate_limited`` also sets ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, FastAPI, File, Form, Header, Query, Request, UploadFile
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, Field
+
+import tonearm
+from tonearm.api.errors import ValidationFailure
+from tonearm.audio.errors import InputTooLargeError
+from tonearm.audio.limits import DEFAULT_LIMITS
+from tonearm.errors import TonearmError
+from tonearm.prediction.history import MAX_STREAMS
+from tonearm.prediction.messages import BANDS
+from tonearm.prediction.schema import Features, ModelCard, Prediction
+from tonearm.prediction.sources import SpotifyRateLimitedError
+from tonearm.runtime import Services
+
+router = APIRouter(prefix="/api", tags=["MusicFlow"])
+
+T = TypeVar("T")
+
+#: The largest history upload ``POST /api/model`` takes (a synchronous route's body limit).
+MAX_HISTORY_BYTES = 10 * 1024 * 1024
+_COPY_CHUNK = 1 << 20
+_BANDS_DOC = "; ".join(f"< {bound:g}: {emoji} {text}" for bound, emoji, text in BANDS[:-1])
+_BANDS_DOC += f"; otherwise {BANDS[-1][1]} {BANDS[-1][2]}"
+
+Song = Annotated[str, Query(min_length=1, max_length=300, description="Track title.")]
+Artist = Annotated[str, Query(min_length=1, max_length=300, description="Artist name.")]
+
+
+class FlowHealth(BaseModel):
+    """``GET /api/health``: MusicFlow's fields, and what this deployment has."""
+
+    name: str = "MusicFlow API (tonearm)"
+    description: str
+    api_version: str
+    model_version: str | None = Field(description="The current model's version; null before training.")
+    project_url: str = "https://github.com/tonearm"
+    status: str = "healthy"
+    spotify: str = Field(description="`configured` or `not_configured` (then the library alone is used).")
+
+
+def _flow_error(exc: TonearmError) -> JSONResponse:
+    headers = {}
+    if isinstance(exc, SpotifyRateLimitedError):
+        headers["Retry-After"] = str(exc.retry_after_s)
+    detail = {
+        "status": "failed",
+        "failure_type": exc.code,
+        "description": exc.message,
+        "status_code": exc.status,
+    }
+    return JSONResponse(
+        status_code=exc.status,
+        content={"detail": detail, "error": {"code": exc.code, "message": exc.message}},
+        headers=headers,
+    )
+
+
+def _answer(fn: Callable[[], T]) -> T | JSONResponse:
+    try:
+        return fn()
+    except TonearmError as exc:
+        return _flow_error(exc)
+
+
+def validation_failure(failure: ValidationFailure) -> JSONResponse:
+    """FastAPI's 422 (``detail``: the error list, as MusicFlow's FastAPI answered) plus tonearm's error."""
+    return JSONResponse(
+        status_code=422,
+        content={"detail": failure.errors, "error": {"code": "invalid_request", "message": failure.message}},
+    )
+
+
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+@router.get("/health", response_model=FlowHealth, summary="Health, versions and data sources")
+def health(request: Request) -> FlowHealth:
+    """MusicFlow's health reply; ``model_version`` is null until a model has been trained."""
+    services = _services(request)
+    try:
+        card = services.flow.models.current_card()
+    except TonearmError:
+        card = None
+    return FlowHealth(
+        description="Predicts how many times a listener will stream a song (0-30) from a model trained on "
+        "their own Spotify streaming history, with Spotify metadata and tonearm's audio features.",
+        api_version=tonearm.__version__,
+        model_version=card.version if card else None,
+        spotify="configured"
+        if services.settings.spotify_client_id or services.settings.spotify_secret_id
+        else "not_configured",
+    )
+
+
+@router.get(
+    "/raw_features/",
+    summary="Raw metadata and analysis of a song",
+    responses={404: {"description": "track_not_found"}, 503: {"description": "spotify_rate_limited"}},
+)
+def raw_features(request: Request, song: Song, artist: Artist) -> Any:
+    """Spotify's track, album and audio-features objects as returned (null where Spotify has none),
+    and tonearm's analysis of the audio when the library holds it."""
+    return _answer(lambda: _services(request).flow.raw_features(song, artist))
+
+
+@router.get(
+    "/features/",
+    response_model=Features,
+    summary="The model's features of a song",
+    responses={404: {"description": "track_not_found"}},
+)
+def features(request: Request, song: Song, artist: Artist) -> Any:
+    """MusicFlow's ``{track, album, audio_features}``; ``feature_sources`` says which features were
+    measured from audio, looked up at Spotify, or are missing (null)."""
+    return _answer(lambda: _services(request).flow.features(song, artist))
+
+
+@router.get(
+    "/prediction/",
+    response_model=Prediction,
+    summary="Predicted streams of a song",
+    description=f"Streams 0-{MAX_STREAMS}, with MusicFlow's message bands: {_BANDS_DOC}. 409 `no_model` "
+    "until a model has been trained.",
+    responses={404: {"description": "track_not_found"}, 409: {"description": "no_model"}},
+)
+def prediction(request: Request, song: Song, artist: Artist) -> Any:
+    """Predict from Spotify metadata and the library's (or Spotify's) audio features."""
+    return _answer(lambda: _services(request).flow.predict(song, artist))
+
+
+@router.post(
+    "/prediction",
+    response_model=Prediction,
+    summary="Predicted streams of an uploaded audio file",
+    description="The audio features are measured from the file; title and artist (form fields, else the "
+    "file's tags) add Spotify's metadata when credentials are configured. The analysis is kept in the "
+    f"library for later lookups. Message bands: {_BANDS_DOC}.",
+    responses={409: {"description": "no_model"}, 413: {"description": "input_too_large"}},
+)
+def prediction_from_audio(
+    request: Request,
+    file: Annotated[UploadFile, File(description="WAV, FLAC, OGG, MP3 or AAC/M4A; at most 100 MB, 10 min.")],
+    song: Annotated[str | None, Form(max_length=300)] = None,
+    artist: Annotated[str | None, Form(max_length=300)] = None,
+) -> Any:
+    """Predict from the audio itself."""
+    flow = _services(request).flow
+
+    def run() -> Prediction:
+        flow.models.require()  # before reading a 100 MB body for nothing
+        suffix = Path(file.filename or "").suffix.lower()[:8]
+        with tempfile.NamedTemporaryFile(prefix="tonearm-flow-", suffix=suffix) as spool:
+            size = 0
+            while chunk := file.file.read(_COPY_CHUNK):
+                size += len(chunk)
+                if size > DEFAULT_LIMITS.max_bytes:
+                    raise InputTooLargeError(f"the upload exceeds {DEFAULT_LIMITS.max_bytes:,} bytes")
+                spool.write(chunk)
+            spool.flush()
+            return flow.predict_audio(
+                Path(spool.name), song=song, artist=artist, filename=file.filename, size_bytes=size
+            )
+
+    return _answer(run)
+
+
+@router.get(
+    "/model",
+    response_model=ModelCard,
+    summary="The current model's card",
+    responses={409: {"description": "no_model"}},
+)
+def model_card(request: Request) -> Any:
+    """Data window, features, estimator and cross-validated error of the model predictions use."""
+    return _answer(lambda: _services(request).flow.models.require().card)
+
+
+@router.post(
+    "/model",
+    response_model=ModelCard,
+    status_code=201,
+    summary="Train a model on streaming-history exports and make it current",
+    responses={
+        400: {"description": "invalid_history / not_enough_data"},
+        401: {"description": "unauthorized"},
+    },
+)
+def train_model(
+    request: Request,
+    history: Annotated[
+        list[UploadFile],
+        File(description="StreamingHistory_music_*.json and/or Streaming_History_Audio_*.json files."),
+    ],
+    authorization: Annotated[str | None, Header()] = None,
+    x_api_key: Annotated[str | None, Header()] = None,
+) -> Any:
+    """Needs a tonearm API key: the new model replaces the one every prediction uses."""
+    services = _services(request)
+
+    def run() -> ModelCard:
+        services.jobs.authenticate(authorization or x_api_key)
+        files: list[tuple[str, bytes]] = []
+        total = 0
+        for upload in history:
+            data = upload.file.read(MAX_HISTORY_BYTES + 1)
+            total += len(data)
+            if total > MAX_HISTORY_BYTES:
+                raise InputTooLargeError(
+                    f"history files exceed {MAX_HISTORY_BYTES:,} bytes in all; train from the command line "
+                    "(`tonearm flow train --history ...`) for bigger exports"
+                )
+            files.append((upload.filename or f"history{len(files)}", data))
+        return services.flow.train(files)
+
+    result = _answer(run)
+    return result
+
+
+def install_flow(app: FastAPI) -> None:
+    """Add the MusicFlow routes, each also without (or with) its trailing slash, and their 422 shape.
+
+    MusicFlow's clients call ``/api/prediction/?song=...``; the POST is documented without the slash.
+    Starlette redirects a missing slash only when no route has the path at all, so ``GET
+    /api/prediction`` would meet the POST route and answer 405: the aliases make both spellings work.
+    """
+    app.include_router(router)
+    for route in list(router.routes):
+        if not isinstance(route, APIRoute):
+            continue
+        alias = route.path[:-1] if route.path.endswith("/") else route.path + "/"
+        app.add_api_route(
+            alias,
+            route.endpoint,
+            methods=list(route.methods or ()),
+            response_model=route.response_model,
+            status_code=route.status_code,
+            include_in_schema=False,
+        )
+        for path in (route.path, alias):
+            app.state.validation_shapers[path] = validation_failure
