@@ -153,7 +153,12 @@ def _expectations(logical_id: str, name: str, result: Any) -> None:
         assert result["outputs"] == {} and result["result"]["key"] and "features" in result["result"]
     elif logical_id == "ModelApiFunction":
         body = json.loads(result["body"])
-        if "bad_token" in name:
+        if name == "flow_health.json":
+            assert result["statusCode"] == 200 and body["status"] == "healthy", result
+            assert body["model_version"] is None and body["spotify"] == "not_configured"
+        elif name == "flow_prediction_no_model.json":  # the trailing slash reaches the route
+            assert result["statusCode"] == 409 and body["detail"]["failure_type"] == "no_model", result
+        elif "bad_token" in name:
             assert result["statusCode"] == 401 and body["error_code"] == "unauthorized", result
         else:
             assert result["statusCode"] == 200 and body["status_code"] == 20000000, result
@@ -238,5 +243,80 @@ def test_openapi_document_is_valid(runtime: LocalRuntime) -> None:
         "/download-music/{task_id}",
         "/health",
         "/metrics",
+        "/api/health",
+        "/api/raw_features/",
+        "/api/features/",
+        "/api/prediction/",
+        "/api/prediction",
+        "/api/model",
     ):
         assert path in spec["paths"]
+
+
+def _api_events(logical_id: str) -> dict[tuple[str, str], dict[str, Any]]:
+    events = TEMPLATE.resources[logical_id]["Properties"].get("Events", {})
+    return {
+        (str(e["Properties"]["Method"]).upper(), str(e["Properties"]["Path"])): e["Properties"]
+        for e in events.values()
+        if e["Type"] == "Api"
+    }
+
+
+def test_every_musicflow_route_has_a_public_api_gateway_event() -> None:
+    from fastapi.routing import APIRoute
+
+    from tonearm.api import flow
+
+    served = _api_events("ModelApiFunction")
+    routes = [r for r in flow.router.routes if isinstance(r, APIRoute)]
+    assert len(routes) == 7
+    for route in routes:
+        # API Gateway REST routes /api/prediction/ to the /api/prediction resource (and passes the
+        # path on as sent); install_flow answers both spellings
+        path = route.path.rstrip("/")
+        for method in route.methods or ():
+            event = served.get((method, path))
+            assert event is not None, f"ModelApiFunction needs an Api event for {method} {path}"
+            assert event["RestApiId"] == {"Ref": "Api"}
+            assert event["Auth"] == {"Authorizer": "NONE", "ApiKeyRequired": False}
+
+
+def test_multipart_uploads_reach_the_model_api_unmangled() -> None:
+    # POST /api/prediction, POST /api/model and /analyze-audio take multipart/form-data bodies
+    binary = TEMPLATE.resources["Api"]["Properties"]["BinaryMediaTypes"]
+    assert "multipart~1form-data" in binary
+    served = _api_events("ModelApiFunction")
+    assert {("POST", "/api/prediction"), ("POST", "/api/model"), ("POST", "/analyze-audio")} <= set(served)
+
+
+def test_the_model_api_can_keep_musicflow_data_and_read_the_spotify_secret() -> None:
+    props = TEMPLATE.resources["ModelApiFunction"]["Properties"]
+    policies = props["Policies"]
+    assert {"S3CrudPolicy": {"BucketName": {"Ref": "Bucket"}}} in policies
+    assert props["Environment"]["Variables"]["SPOTIFY_SECRET_ID"] == {"Ref": "SpotifySecretArn"}
+    assert TEMPLATE.parameters["SpotifySecretArn"]["Default"] == ""
+    assert "HasSpotifySecret" in TEMPLATE.data["Conditions"]
+    (secret,) = [p for p in policies if isinstance(p, dict) and "Fn::If" in p]
+    condition, granted, otherwise = secret["Fn::If"]
+    assert condition == "HasSpotifySecret" and otherwise == {"Ref": "AWS::NoValue"}
+    assert "AWSSecretsManagerGetSecretValuePolicy" in granted
+    globals_env = TEMPLATE.data["Globals"]["Function"]["Environment"]["Variables"]
+    assert globals_env["BUCKET_NAME"] == {"Ref": "Bucket"}
+
+
+def test_only_temporary_prefixes_expire() -> None:
+    from tonearm.prediction.library import LIBRARY_PREFIX
+    from tonearm.prediction.model import MODELS_PREFIX
+
+    rules = TEMPLATE.resources["Bucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    expiring = [r for r in rules if "ExpirationInDays" in r or "ExpirationDate" in r]
+    prefixes = [r.get("Prefix", "") for r in expiring]
+    assert "" not in prefixes, "a bucket-wide expiration would delete MusicFlow's library and models"
+    assert sorted(prefixes) == ["ingest/", "results/", "uploads/"]
+    for kept in (LIBRARY_PREFIX, MODELS_PREFIX):
+        assert not any(kept.startswith(p) or p.startswith(kept) for p in prefixes), kept
+    for rule in expiring:
+        assert rule["ExpirationInDays"] == {"Ref": "RetentionDays"} and rule["Status"] == "Enabled"
+    cleanup = [r for r in rules if "Prefix" not in r]
+    assert any(r.get("AbortIncompleteMultipartUpload") for r in cleanup)
+    assert any(r.get("NoncurrentVersionExpiration") for r in cleanup)

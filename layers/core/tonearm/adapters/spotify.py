@@ -4,7 +4,8 @@ Behaviour a caller can rely on:
 
 * **429**: a ``Retry-After`` of at most ``max_wait_s`` is waited out (twice at most); a longer one
   becomes ``SpotifyRateLimitedError`` (503 with ``Retry-After``) at once, never a hung request.
-  urllib3's own retries are limited to 5xx, because urllib3 would sleep through any Retry-After.
+  urllib3's own retries are limited to 5xx and ignore Retry-After: spotipy's default session would
+  sleep through any Retry-After, however long.
 * **403 on audio features** (the endpoint is closed to apps created after 2024-11-27): ``None``, and
   the endpoint is not asked again for ``forbidden_ttl_s``: a training run would otherwise spend one
   refused request per track.
@@ -21,9 +22,11 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import requests
+import requests.adapters
 import spotipy
 from spotipy.cache_handler import MemoryCacheHandler
 from spotipy.oauth2 import SpotifyClientCredentials, SpotifyOauthError
+from urllib3.util.retry import Retry
 
 from tonearm.prediction.history import normalise
 from tonearm.prediction.sources import (
@@ -56,21 +59,16 @@ class SpotifyMetadata:
         forbidden_ttl_s: float = 600.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        session = _session()
         auth = SpotifyClientCredentials(
             client_id=client_id,
             client_secret=client_secret,
             cache_handler=MemoryCacheHandler(),
             requests_timeout=timeout_s,
+            requests_session=session,
         )
         auth.OAUTH_TOKEN_URL = token_url
-        self.client = spotipy.Spotify(
-            auth_manager=auth,
-            requests_timeout=timeout_s,
-            retries=2,
-            status_retries=2,
-            backoff_factor=0.2,
-            status_forcelist=(500, 502, 503, 504),
-        )
+        self.client = spotipy.Spotify(auth_manager=auth, requests_timeout=timeout_s, requests_session=session)
         self.client.prefix = api_url if api_url.endswith("/") else api_url + "/"
         self.max_wait_s = max_wait_s
         self.forbidden_ttl_s = forbidden_ttl_s
@@ -154,6 +152,30 @@ class SpotifyMetadata:
         raise SpotifyRateLimitedError(
             "Spotify kept rate-limiting tonearm's client", retry_after_s=int(max(1.0, self.max_wait_s))
         )
+
+
+def _session() -> requests.Session:
+    """A session that retries 5xx with backoff and never sleeps through a Retry-After by itself.
+
+    spotipy's default session retries 429 too, and urllib3 then sleeps for whatever Retry-After says
+    (Spotify sends hours when an app is throttled); ``_call`` decides about 429s instead.
+    """
+    retry = Retry(
+        total=2,
+        connect=2,
+        read=False,
+        status=2,
+        backoff_factor=0.2,
+        status_forcelist=(500, 502, 503, 504),
+        allowed_methods=frozenset({"GET", "POST"}),
+        respect_retry_after_header=False,
+        raise_on_status=False,  # the last 5xx answer reaches spotipy, which reports its status
+    )
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(max_retries=retry)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
 
 
 class _Forbidden(Exception):

@@ -352,6 +352,8 @@ class TaskRunner:
             elif job.source is not None:
                 params = self._params_from_drop(job, spec, work_dir / "params.json")
             produced = task(input_path, work_dir, params, self._progress(job.id))
+            if spec.feeds_library:
+                produced.values["library"] = self._record_in_library(job, params, input_path, produced.values)
             result: dict[str, Any] = {}
             outputs: dict[str, str] = {}
             for name, value in produced.values.items():
@@ -370,6 +372,34 @@ class TaskRunner:
                     self.blobs.put_file(key, path, content_type=out.content_type)
                     outputs[name] = key
         return {"result": result, "outputs": outputs}
+
+    def _record_in_library(
+        self, job: Job, params: Mapping[str, Any], input_path: Path, analysis: Mapping[str, Any]
+    ) -> dict[str, str | None] | None:
+        """Record the analysis in the MusicFlow library; the identity recorded, or ``None``.
+
+        A failure here is logged and leaves the job's own result intact: the library is a cache of
+        analyses, and the job's output is the analysis.
+        """
+        from tonearm.audio.tags import read_tags
+        from tonearm.prediction.library import TrackLibrary, entry_from_analysis
+
+        try:
+            tags = read_tags(input_path)
+            entry = entry_from_analysis(
+                dict(analysis),
+                title=params.get("title") or tags.title,
+                artist=params.get("artist") or tags.artist,
+                album=tags.album,
+                isrc=params.get("isrc") or tags.isrc,
+                source=f"job:{job.id}",
+            )
+            if not TrackLibrary(self.blobs).put(entry):
+                return None
+        except Exception:
+            logger.warning("job %s: could not record the analysis in the library", job.id, exc_info=True)
+            return None
+        return {"title": entry.title, "artist": entry.artist, "isrc": entry.isrc}
 
     def _progress(self, job_id: str) -> Progress:
         report = self.report_progress

@@ -58,6 +58,9 @@ class WorkflowSpec:
     #: whether jobs carry an input file (``params.inputUrl``, or the ingest object itself). Workflows
     #: without one (generation) take only params; their ingest drops are JSON params files.
     takes_input: bool = True
+    #: whether a finished job's analysis is recorded in the MusicFlow library (``tonearm.prediction``),
+    #: identified by the ``title``/``artist``/``isrc`` params or the file's own tags
+    feeds_library: bool = False
 
     def describe(self) -> dict[str, Any]:
         """The ``GET /v1/workflow`` item: slug, name, description, params JSON schema, outputs."""
@@ -95,20 +98,43 @@ AUDIO_INFO = WorkflowSpec(
     },
 )
 
+
+class AnalyzeParams(InputParams):
+    """``tonearm/analyze`` params: the input, and optionally what track it is (for the library)."""
+
+    title: str | None = Field(default=None, max_length=300, description="Track title (else the file's tag).")
+    artist: str | None = Field(default=None, max_length=300, description="Artist (else the file's tag).")
+    isrc: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z]{2}-?[A-Za-z0-9]{3}-?\d{2}-?\d{5}$",
+        description="ISRC (else the file's tag).",
+    )
+
+
 ANALYZE = WorkflowSpec(
     slug="tonearm/analyze",
     name="Analyze",
     description=(
         "Decode the input (WAV, FLAC, OGG Vorbis/Opus, MP3, AAC/M4A) and report tempo, beats, downbeats "
         "and time signature, key, loudness (BS.1770 integrated, EBU loudness range, sample and true peak) "
-        "and Spotify-style audio features (tonearm's own definitions)."
+        "and Spotify-style audio features (tonearm's own definitions). A track identified by the title/"
+        "artist/isrc params or by its own tags is recorded in the library MusicFlow's /api/features and "
+        "/api/prediction look audio features up in."
     ),
-    params=InputParams,
+    params=AnalyzeParams,
     state_machine="AnalyzeStateMachine",
     outputs={
-        name: OutputSpec("value", field.description or name)
-        for name, field in AnalysisResult.model_fields.items()
+        **{
+            name: OutputSpec("value", field.description or name)
+            for name, field in AnalysisResult.model_fields.items()
+        },
+        "library": OutputSpec(
+            "value",
+            "How the track was recorded in the library: {title, artist, isrc}, or null when neither "
+            "params nor tags identify it.",
+        ),
     },
+    feeds_library=True,
 )
 
 
