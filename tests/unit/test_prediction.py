@@ -279,3 +279,45 @@ def test_library_finds_entries_by_isrc_or_normalised_title(blobs: FileBlobStore)
     assert found is not None and found.audio_features.tempo == 120.0
     assert library.by_title("Deja Vu", "Someone Else") is None
     assert library.put(entry.model_copy(update={"title": None, "isrc": None})) == []  # unidentified
+
+
+def test_cli_trains_into_the_local_data_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tonearm.cli import main
+
+    for name in ("SPOTIFY_CLIENT_ID", "SPOTIFY_CLIENT_SECRET", "SPOTIFY_SECRET_ID", "TONEARM_RUNTIME"):
+        monkeypatch.delenv(name, raising=False)
+    tracks = make_catalogue(40, seed=9)
+    data_dir = tmp_path / "data"
+    fill_library(TrackLibrary(FileBlobStore(data_dir / "bucket", base_url="http://x", secret=b"x")), tracks)
+    account, extended = (
+        tmp_path / "StreamingHistory_music_0.json",
+        tmp_path / "Streaming_History_Audio_1.json",
+    )
+    account.write_bytes(history_file(tracks[:20], extended=False))
+    extended.write_bytes(history_file(tracks[20:], extended=True))
+    assert main(["flow", "train", "--history", str(account), str(extended), "--data-dir", str(data_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "(now current)" in out and "5-fold CV MAE" in out and "account, extended" in out
+    card = ModelStore(FileBlobStore(data_dir / "bucket", base_url="http://x", secret=b"x")).require().card
+    assert card.tracks == 40
+    assert (
+        main(
+            [
+                "flow",
+                "predict",
+                "--song",
+                tracks[0].title,
+                "--artist",
+                tracks[0].artist,
+                "--data-dir",
+                str(data_dir),
+            ]
+        )
+        == 0
+    )
+    assert '"prediction"' in capsys.readouterr().out
+    assert (
+        main(["flow", "train", "--history", str(tmp_path / "missing.json"), "--data-dir", str(data_dir)]) == 2
+    )
