@@ -55,6 +55,7 @@ bench: bench-setup
 	$(BIN)/python -m bench.transcription.run --out bench/results/transcription.json
 	$(BIN)/python -m bench.tagging.run --out bench/results/tagging.json
 	$(BIN)/python -m bench.generation.run --out bench/results/generation.json
+	$(BIN)/python -m bench.prediction.run --tracks 1000 --out bench/results/prediction.json
 
 # sam build of the layer and every zip function, one by one (the image function needs a Docker engine)
 ZIP_FUNCTIONS = $(shell $(BIN)/python -c "from tonearm.local.template import LocalTemplate as T; \
