@@ -20,7 +20,10 @@ def spotify_credentials(secret_id: str, *, max_age_s: int = 300) -> tuple[str, s
     The ``SPOTIFY_CLIENT_ID``/``SPOTIFY_CLIENT_SECRET`` spellings are accepted too. Cached for
     ``max_age_s`` per process, so a rotated secret is picked up within that time.
     """
-    value = parameters.get_secret(secret_id, transform="json", max_age=max_age_s)
+    try:
+        value = parameters.get_secret(secret_id, transform="json", max_age=max_age_s)
+    except (parameters.exceptions.GetParameterError, parameters.exceptions.TransformParameterError) as exc:
+        raise SpotifySecretError(f"cannot read the Spotify secret {secret_id}: {exc}") from None
     if not isinstance(value, dict):
         raise SpotifySecretError(f"secret {secret_id} must be a JSON object with client_id and client_secret")
     client_id = value.get("client_id") or value.get("SPOTIFY_CLIENT_ID")
