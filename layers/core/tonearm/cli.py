@@ -254,7 +254,8 @@ def _flow_service(args: argparse.Namespace) -> Any:
 
 
 def _flow_train(args: argparse.Namespace) -> int:
-    files = [(_input_file(name).name, _input_file(name).read_bytes()) for name in args.history]
+    paths = [_input_file(name) for name in args.history]
+    files = [(path.name, path.read_bytes()) for path in paths]
     flow = _flow_service(args)
     source = "Spotify + library" if flow.metadata is not None else "library only (no Spotify credentials)"
     print(f"training on {len(files)} file(s); features from {source}", file=sys.stderr, flush=True)

@@ -114,6 +114,19 @@ class DeadLetterSink(Protocol):
         """Record one dead letter."""
 
 
+def read_blob(blobs: BlobStore, key: str) -> bytes | None:
+    """The object's bytes, or ``None`` if it does not exist (for small JSON/model objects)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="tonearm-blob-") as tmp:
+        path = Path(tmp) / "blob"
+        try:
+            blobs.download_to(key, path)
+        except BlobNotFoundError:
+            return None
+        return path.read_bytes()
+
+
 class BlobNotFoundError(TonearmError):
     """The object does not exist (never uploaded, deleted, or expired by the lifecycle rule)."""
 

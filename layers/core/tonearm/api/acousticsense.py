@@ -15,9 +15,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Header, Request, UploadFile
 
+from tonearm.api.uploads import copy_upload
 from tonearm.audio.decode import decode
-from tonearm.audio.errors import InputTooLargeError, UnsupportedFormatError
-from tonearm.audio.limits import DEFAULT_LIMITS
+from tonearm.audio.errors import UnsupportedFormatError
 from tonearm.events.callbacks import AnalysisResponse, acousticsense_response
 from tonearm.models.registry import default_registry
 from tonearm.runtime import Services
@@ -28,7 +28,6 @@ router = APIRouter(tags=["AcousticSense"])
 
 #: Extensions AcousticSense accepts; the content decides the decoder, the name only filters.
 EXTENSIONS = (".mp3", ".wav", ".flac", ".ogg", ".m4a")
-_COPY_CHUNK = 1 << 20
 
 
 def analysis_response(result: GenreResult, *, request_id: str) -> AnalysisResponse:
@@ -50,12 +49,7 @@ def analyze_audio(
     if name and Path(name).suffix.lower() not in EXTENSIONS:
         raise UnsupportedFormatError(f"{name!r}: send one of {', '.join(EXTENSIONS)}")
     with tempfile.SpooledTemporaryFile(max_size=16 << 20) as spool:
-        size = 0
-        while chunk := file.file.read(_COPY_CHUNK):
-            size += len(chunk)
-            if size > DEFAULT_LIMITS.max_bytes:
-                raise InputTooLargeError(f"the upload exceeds {DEFAULT_LIMITS.max_bytes:,} bytes")
-            spool.write(chunk)
+        size = copy_upload(file.file, spool)
         spool.seek(0)
         audio = decode(spool, size_bytes=size)  # type: ignore[arg-type]
     result = classify_genres(audio, registry=default_registry())

@@ -21,8 +21,8 @@ from pydantic import BaseModel, Field
 
 import tonearm
 from tonearm.api.errors import ValidationFailure
+from tonearm.api.uploads import copy_upload
 from tonearm.audio.errors import InputTooLargeError
-from tonearm.audio.limits import DEFAULT_LIMITS
 from tonearm.errors import TonearmError
 from tonearm.prediction.history import MAX_STREAMS
 from tonearm.prediction.messages import BANDS
@@ -36,7 +36,6 @@ T = TypeVar("T")
 
 #: The largest history upload ``POST /api/model`` takes (a synchronous route's body limit).
 MAX_HISTORY_BYTES = 10 * 1024 * 1024
-_COPY_CHUNK = 1 << 20
 _BANDS_DOC = "; ".join(f"< {bound:g}: {emoji} {text}" for bound, emoji, text in BANDS[:-1])
 _BANDS_DOC += f"; otherwise {BANDS[-1][1]} {BANDS[-1][2]}"
 
@@ -170,12 +169,7 @@ def prediction_from_audio(
         flow.models.require()  # before reading a 100 MB body for nothing
         suffix = Path(file.filename or "").suffix.lower()[:8]
         with tempfile.NamedTemporaryFile(prefix="tonearm-flow-", suffix=suffix) as spool:
-            size = 0
-            while chunk := file.file.read(_COPY_CHUNK):
-                size += len(chunk)
-                if size > DEFAULT_LIMITS.max_bytes:
-                    raise InputTooLargeError(f"the upload exceeds {DEFAULT_LIMITS.max_bytes:,} bytes")
-                spool.write(chunk)
+            size = copy_upload(file.file, spool)
             spool.flush()
             return flow.predict_audio(
                 Path(spool.name), song=song, artist=artist, filename=file.filename, size_bytes=size

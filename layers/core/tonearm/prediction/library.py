@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tempfile
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from tonearm.audio.tags import normalise_isrc
-from tonearm.ports import BlobNotFoundError, BlobStore
+from tonearm.ports import BlobStore, read_blob
 from tonearm.prediction.history import track_key
 from tonearm.prediction.schema import AudioFeaturesPart
 
@@ -109,13 +107,10 @@ class TrackLibrary:
         return self._get(self.title_key(title, artist))
 
     def _get(self, key: str) -> LibraryEntry | None:
-        with tempfile.TemporaryDirectory(prefix="tonearm-library-") as tmp:
-            path = Path(tmp) / "entry.json"
-            try:
-                self.blobs.download_to(key, path)
-            except BlobNotFoundError:
-                return None
-            try:
-                return LibraryEntry.model_validate(json.loads(path.read_bytes()))
-            except ValueError:
-                return None
+        data = read_blob(self.blobs, key)
+        if data is None:
+            return None
+        try:
+            return LibraryEntry.model_validate(json.loads(data))
+        except ValueError:
+            return None

@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from tonearm.errors import TonearmError
-from tonearm.ports import BlobNotFoundError, BlobStore
+from tonearm.ports import BlobStore, read_blob
 from tonearm.prediction.onnx_export import INPUT_NAME
 from tonearm.prediction.schema import ModelCard
 from tonearm.prediction.vector import FEATURE_COLUMNS
@@ -148,7 +146,7 @@ class ModelStore:
             if self._loaded is not None and self._pointer == pointer:
                 return self._loaded
             version = str(pointer["version"])
-            onnx_bytes = self._read(f"{MODELS_PREFIX}{version}/model.onnx")
+            onnx_bytes = read_blob(self.blobs, f"{MODELS_PREFIX}{version}/model.onnx")
             card_json = self._read_json(f"{MODELS_PREFIX}{version}/card.json")
             if onnx_bytes is None or card_json is None:
                 raise ModelIntegrityError(f"current model {version} is incomplete in the store")
@@ -158,17 +156,8 @@ class ModelStore:
             self._pointer = pointer
             return self._loaded
 
-    def _read(self, key: str) -> bytes | None:
-        with tempfile.TemporaryDirectory(prefix="tonearm-model-") as tmp:
-            path = Path(tmp) / "blob"
-            try:
-                self.blobs.download_to(key, path)
-            except BlobNotFoundError:
-                return None
-            return path.read_bytes()
-
     def _read_json(self, key: str) -> dict[str, str] | None:
-        data = self._read(key)
+        data = read_blob(self.blobs, key)
         return None if data is None else dict(json.loads(data))
 
 

@@ -200,7 +200,7 @@ def _assemble(
     parts = (track_part, album_part, audio)
     for name in MODEL_FEATURES:
         value = next((getattr(p, name) for p in parts if name in type(p).model_fields), None)
-        if value is None or (name == "key" and value == -1 and name not in origin):
+        if value is None:
             sources.missing.append(name)
         elif origin.get(name) == "measured":
             sources.measured.append(name)

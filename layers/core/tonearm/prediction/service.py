@@ -18,7 +18,7 @@ from tonearm.ports import BlobStore
 from tonearm.prediction.history import merge, parse_history, streams_per_track
 from tonearm.prediction.library import LibraryEntry, TrackLibrary, entry_from_analysis
 from tonearm.prediction.messages import message_for
-from tonearm.prediction.model import ModelStore
+from tonearm.prediction.model import ModelStore, StreamModel
 from tonearm.prediction.resolve import FeatureResolver, ResolvedTrack, TrackNotFoundError
 from tonearm.prediction.schema import Features, ModelCard, Prediction
 from tonearm.prediction.sources import MetadataSource
@@ -84,8 +84,8 @@ class FlowService:
 
     def predict(self, song: str, artist: str) -> Prediction:
         """``GET /api/prediction/``; ``NoModelError`` (409) before any lookup when there is no model."""
-        self.models.require()
-        return self._prediction(song, artist, self.resolver.resolve(song, artist))
+        model = self.models.require()
+        return self._prediction(model, song, artist, self.resolver.resolve(song, artist))
 
     def predict_audio(
         self,
@@ -101,13 +101,13 @@ class FlowService:
         Spotify is asked for metadata only when the title and artist are known (from the request or
         the file's tags); the audio features are always the file's own.
         """
-        self.models.require()
+        model = self.models.require()
         entry = self.analyse_file(path, title=song, artist=artist, source="upload", size_bytes=size_bytes)
         title = entry.title or Path(filename or path.name).stem
         name = entry.artist or "unknown artist"
         identified = bool(entry.title and entry.artist)
         resolver = self.resolver if identified else FeatureResolver(library=self.library, metadata=None)
-        return self._prediction(title, name, resolver.resolve(title, name, measured=entry))
+        return self._prediction(model, title, name, resolver.resolve(title, name, measured=entry))
 
     def analyse_file(
         self,
@@ -139,8 +139,7 @@ class FlowService:
         self.library.put(entry)
         return entry
 
-    def _prediction(self, song: str, artist: str, resolved: ResolvedTrack) -> Prediction:
-        model = self.models.require()
+    def _prediction(self, model: StreamModel, song: str, artist: str, resolved: ResolvedTrack) -> Prediction:
         value = float(model.predict(feature_row(resolved.features)[np.newaxis, :])[0])
         value = round(min(max(value, 0.0), 30.0), 2)
         return Prediction(
@@ -178,8 +177,9 @@ class FlowService:
                 )
             except TrackNotFoundError:
                 resolved = None
-            sources = resolved.features.feature_sources if resolved is not None else None
-            if resolved is not None and sources is not None and (sources.looked_up or sources.measured):
+            if resolved is not None and (
+                resolved.features.feature_sources.looked_up or resolved.features.feature_sources.measured
+            ):
                 examples.append(Example(target=target, features=resolved.features, origin=resolved.origin))
             if progress is not None:
                 progress(i + 1, len(targets))

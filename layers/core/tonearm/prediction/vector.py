@@ -75,12 +75,3 @@ def feature_matrix(records: list[Features]) -> np.ndarray:
     if not records:
         return np.empty((0, len(FEATURE_COLUMNS)), dtype=np.float32)
     return np.stack([feature_row(r) for r in records])
-
-
-def present(features: Features) -> list[str]:
-    """The ``MODEL_FEATURES`` that have a value."""
-    row = feature_row(features)
-    names = [name for (name, _), v in zip(NUMERIC_COLUMNS, row[:_N_NUMERIC], strict=True) if not np.isnan(v)]
-    if features.audio_features.key is not None:
-        names.append("key")
-    return names

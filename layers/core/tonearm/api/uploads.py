@@ -1,0 +1,32 @@
+"""Copying a multipart upload to a file, with the input size limit checked while it streams."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from tonearm.audio.errors import InputTooLargeError
+from tonearm.audio.limits import DEFAULT_LIMITS
+
+_COPY_CHUNK = 1 << 20
+
+
+class _Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+class _Writable(Protocol):
+    def write(self, data: bytes, /) -> object: ...
+
+
+def copy_upload(source: _Readable, target: _Writable, *, max_bytes: int = DEFAULT_LIMITS.max_bytes) -> int:
+    """Copy ``source`` into ``target`` in 1 MiB chunks; return the size.
+
+    Raises ``InputTooLargeError`` as soon as more than ``max_bytes`` arrived, before the rest is read.
+    """
+    size = 0
+    while chunk := source.read(_COPY_CHUNK):
+        size += len(chunk)
+        if size > max_bytes:
+            raise InputTooLargeError(f"the upload exceeds {max_bytes:,} bytes")
+        target.write(chunk)
+    return size
