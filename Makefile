@@ -3,13 +3,17 @@ SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml layers/core/requirements*.txt | sha256sum | cut -c1-12)
+# The dev environment is installed from the lock, never from pyproject.toml's ranges: `make lock` writes it.
+LOCK := requirements/dev.txt
+PIP_LOCK := requirements/pip.txt
+PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes
+STAMP := $(VENV)/.installed-$(shell cat $(PIP_LOCK) $(LOCK) | sha256sum | cut -c1-12)
 PORT ?= 3000
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: serve test lint typecheck validate unit bench build clean system-deps
+.PHONY: serve test lint typecheck validate unit bench build clean system-deps lock lock-upgrade lock-check
 
 # FluidSynth + the FluidR3 GM SoundFont (Debian packages): the tagging tests render their clips with them
 # (and generation renders with them), so test, serve and bench install them when missing.
@@ -18,11 +22,25 @@ system-deps:
 	@command -v fluidsynth >/dev/null && test -f /usr/share/sounds/sf2/FluidR3_GM.sf2 || \
 		($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq fluidsynth fluid-soundfont-gm)
 
-$(STAMP): pyproject.toml layers/core/requirements.txt layers/core/requirements-image.txt
+$(STAMP): $(PIP_LOCK) $(LOCK)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PIP_INSTALL) -r $(PIP_LOCK)
+	$(PIP_INSTALL) -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@rm -f $(VENV)/.installed-* && touch $@
+
+# Every lock (dev, bench, the layer, each image) must be written from the current pyproject.toml and
+# requirement inputs: stdlib only, so it runs before anything is installed and fails fast when stale.
+lock-check:
+	$(PYTHON) requirements/lockfiles.py check
+
+# Re-resolve every lock with uv (pinned in the dev lock), keeping current pins where they still fit;
+# lock-upgrade moves every pin to its newest release.
+lock: $(STAMP)
+	$(BIN)/python requirements/lockfiles.py compile
+
+lock-upgrade: $(STAMP)
+	$(BIN)/python requirements/lockfiles.py compile --upgrade
 
 serve: $(STAMP) system-deps
 	$(BIN)/tonearm serve --port $(PORT)
@@ -37,14 +55,14 @@ typecheck: $(STAMP)
 validate: $(STAMP)
 	$(BIN)/sam validate --lint --template template.yaml
 
-test: lint typecheck validate system-deps
+test: lock-check lint typecheck validate system-deps
 	$(BIN)/pytest -q
 
 # bench-setup: FluidSynth + FluidR3_GM SoundFont (apt) and the `bench` extra, each only when missing/stale.
-BENCH_STAMP := $(subst .installed-,.bench-installed-,$(STAMP))
+BENCH_STAMP := $(VENV)/.bench-installed-$(shell cat requirements/bench.txt | sha256sum | cut -c1-12)
 .PHONY: bench-setup
-$(BENCH_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
+$(BENCH_STAMP): $(STAMP) requirements/bench.txt
+	$(PIP_INSTALL) -r requirements/bench.txt
 	@rm -f $(VENV)/.bench-installed-* && touch $@
 
 bench-setup: $(BENCH_STAMP) system-deps

@@ -44,8 +44,13 @@ from tonearm.tagging.taxonomy import (
 
 MODELS = models_dir()
 PARITY = MODELS / "musicnn" / "parity"
-#: Largest difference allowed between tonearm's and the original tag probabilities.
+#: Largest difference allowed between tonearm's and the original tag probabilities. The original ran
+#: TensorFlow on another CPU; ONNX vs TF on one machine differed by 3e-6 (parity/versions.json), and a
+#: float16 step in the log-mel input (see the front-end test) moves a probability by ~1e-5. Measured here:
+#: <= 3.3e-6 on AVX-512 and AVX2. 1e-3 is far below any difference that would change a ranking we report.
 PARITY_TOLERANCE = 1e-3
+#: One float16 step of the quantised mel power, in the log10 domain of musicnn's input: log10(1 + 2**-10).
+FLOAT16_STEP_IN_LOG10 = float(np.log10(1.0 + 2.0**-10))
 
 
 def _fixture_module() -> ModuleType:
@@ -133,11 +138,21 @@ def test_front_end_matches_librosa(
     y, sr = fixtures[clip]
     ours = log_mel(tagging_signal(_as_recorded(y, sr), sr=sr))
     assert ours.shape == recorded.shape
+    # The fixture was recorded on another CPU: float32 results differ in the last bits between machines
+    # (numpy's SIMD paths for log10, BLAS kernels), so this is a bound on the error, never bit equality.
+    # Measured here (AVX-512 and, with NPY_DISABLE_CPU_FEATURES, AVX2): max 3.9e-4, mean <= 1.5e-7, and
+    # <= 0.012 % of values moved by more than float32 rounding.
     diff = np.abs(ours - recorded)
-    # float16 output: a float32 rounding difference upstream can move a value by one float16 step
-    # (~1e-3 relative); nothing may move by more than that, and almost nothing may move at all.
-    assert float(diff.max()) <= 2e-3 * max(1.0, float(recorded.max()))
-    assert float((diff > 0).mean()) < 0.01
+    relative = diff / np.maximum(1.0, np.abs(recorded))
+    # musicnn quantises the mel power to float16 before the log. A float32 rounding difference upstream
+    # can move a value that lies on a float16 rounding boundary by one float16 step (2**-10 relative),
+    # which moves log10(10000 * m + 1) by at most log10(1 + 2**-10) = 4.2e-4; never by more.
+    assert float(diff.max()) <= FLOAT16_STEP_IN_LOG10 + 1e-5
+    # Everything else may differ by float32 rounding only: 1e-6 relative is about 8 ulp of the value.
+    # A value lands within that of a float16 boundary about once in 10^4; 0.1 % allows ten times that.
+    assert float((relative > 1e-6).mean()) < 1e-3
+    # Mean: rounding (<= ~5e-7 per value) plus 0.1 % of float16 steps (~4e-7) stays under 1e-6.
+    assert float(diff.mean()) < 1e-6
 
 
 @pytest.mark.parametrize("clip", ["piano", "drums", "strings", "noise_rock"])
@@ -153,10 +168,16 @@ def test_model_parity_with_the_original(
     taggram = recorded[f"{prefix}_taggram"]
     assert out["taggram"].shape == taggram.shape
     assert float(np.abs(out["taggram"] - taggram).max()) <= PARITY_TOLERANCE
+    # Mean: measured <= 2.2e-7 on AVX-512 and AVX2; 1e-5 still fails a systematic drift of any size
+    # that the max bound would let through on a few tags.
+    assert float(np.abs(out["taggram"] - taggram).mean()) <= 1e-5
     embedding = recorded[f"{prefix}_embedding"]
     assert out["embedding"].shape == embedding.shape
+    # Embeddings are unbounded pre-sigmoid activations (|x| up to ~4): relative to their scale. Measured
+    # max 2e-5 (TF vs ONNX alone: 1.3e-5); 1e-2 of the scale is still far below what moves a head's output.
     scale = max(1.0, float(np.abs(embedding).max()))
     assert float(np.abs(out["embedding"] - embedding).max()) <= 1e-2 * scale
+    assert float(np.abs(out["embedding"] - embedding).mean()) <= 1e-4 * scale
 
 
 # --- behaviour on rendered clips -------------------------------------------------------------------------
