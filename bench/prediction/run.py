@@ -25,9 +25,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from tests.api.test_flow_api import song_wav  # noqa: E402
 from tests.fakes.listener import fill_library, fill_spotify, history_file, make_catalogue  # noqa: E402
 from tests.fakes.spotify_server import serve_fake_spotify  # noqa: E402
-from tests.unit.test_flow_api import song_wav  # noqa: E402
 from tonearm.adapters.local.files import FileBlobStore  # noqa: E402
 from tonearm.adapters.spotify import SpotifyMetadata  # noqa: E402
 from tonearm.prediction.service import FlowService  # noqa: E402

@@ -51,7 +51,7 @@ def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 def tonearm_clip(clip_dir: Path, *, stages: bool) -> dict[str, Any]:
     """Decode and transcribe one clip with tonearm (see the module docstring)."""
     from tonearm.audio.decode import decode
-    from tonearm.transcription import transcribe, transcribe_source
+    from tonearm.transcription.service import transcribe, transcribe_source
 
     decode_s, audio = _timed(lambda: decode(clip_dir / "clip.wav"))
     runs = [_timed(lambda: transcribe(audio.y, audio.sr)) for _ in range(REPS)]
@@ -102,7 +102,7 @@ def basic_pitch_clip(clip_dir: Path, model: Any) -> dict[str, Any]:  # pragma: n
 
 def long_track(path: Path) -> dict[str, Any]:
     """``transcribe_source`` of the 10-minute MP3 in this (fresh) process: time and peak RSS."""
-    from tonearm.transcription import transcribe_source
+    from tonearm.transcription.service import transcribe_source
 
     seconds, result = _timed(lambda: transcribe_source(path))
     return {

@@ -161,7 +161,7 @@ def test_sqs_dead_letter_sink(aws: dict[str, Any]) -> None:
 def test_build_aws_services_from_template_environment(
     aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tonearm.adapters.aws import build_aws_services
+    from tonearm.bootstrap import build_aws_services
     from tonearm.settings import Settings
 
     settings = Settings.from_env(

@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
 from tonearm.adapters.aws.secrets import SpotifySecretError, spotify_credentials
-from tonearm.runtime import Services
+from tonearm.bootstrap import metadata_source
 from tonearm.settings import Settings
 
 from .conftest import REGION
@@ -83,14 +83,10 @@ def test_a_rotated_secret_is_read_again_once_its_cache_entry_expires(secrets: An
     assert spotify_credentials("tonearm/spotify-rotated", max_age_s=0) == ("a", "c")
 
 
-def test_services_build_the_spotify_client_from_the_secret(secrets: Any) -> None:
+def test_bootstrap_builds_the_spotify_client_from_the_secret(secrets: Any) -> None:
     _create(secrets, "tonearm/spotify-services", {"client_id": "a", "client_secret": "b"})
     settings = Settings.from_env({"TONEARM_RUNTIME": "aws", "SPOTIFY_SECRET_ID": "tonearm/spotify-services"})
-    unused = cast(Any, None)
-    services = Services(
-        settings=settings, store=unused, blobs=unused, orchestrator=unused, bus=unused, dead_letters=unused
-    )
-    spotify = cast(Any, services.spotify)
+    spotify = cast(Any, metadata_source(settings))
     assert spotify is not None
     auth = spotify.client.auth_manager
     assert (auth.client_id, auth.client_secret) == ("a", "b")
@@ -98,8 +94,4 @@ def test_services_build_the_spotify_client_from_the_secret(secrets: Any) -> None
 
 def test_no_secret_id_means_no_spotify() -> None:
     settings = Settings.from_env({"TONEARM_RUNTIME": "aws", "SPOTIFY_SECRET_ID": ""})
-    unused = cast(Any, None)
-    services = Services(
-        settings=settings, store=unused, blobs=unused, orchestrator=unused, bus=unused, dead_letters=unused
-    )
-    assert services.spotify is None
+    assert metadata_source(settings) is None

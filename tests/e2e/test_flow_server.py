@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.api.test_flow_api import song_wav
 from tests.conftest import PROJECT_ROOT, wait_for
 from tests.e2e.conftest import API_KEY, Server, free_port
 from tests.fakes.listener import fill_library, fill_spotify, history_file, make_catalogue
 from tests.fakes.spotify_server import FakeSpotify, serve_fake_spotify
-from tests.unit.test_flow_api import song_wav
 from tonearm.adapters.local.files import FileBlobStore
 from tonearm.prediction.library import TrackLibrary
 

@@ -16,11 +16,11 @@ import pytest
 import soundfile as sf
 
 from tonearm.analysis.analyze import analyze, analyze_source
-from tonearm.analysis.loudness import loudness_summary
 from tonearm.analysis.prepare import SignalPreparer, prepare_signal
 from tonearm.analysis.spectral import analysis_signal
 from tonearm.audio.decode import PcmFormat, decode
 from tonearm.audio.errors import SilentAudioError
+from tonearm.audio.loudness import loudness_summary
 from tonearm.errors import ParameterError
 
 SR = 44100
@@ -67,7 +67,7 @@ def test_prepared_signal_is_the_one_shot_mono_signal_and_loudness() -> None:
     y = track(seconds=4.0)
     prepared = prepare_signal(y, sr=SR)
     np.testing.assert_array_equal(prepared.mono, analysis_signal(y, sr=SR))
-    assert prepared.loudness == loudness_summary(y.T, sr=SR)
+    assert prepared.loudness == loudness_summary(y, sr=SR)
 
 
 def test_mono_input_and_the_analysis_rate_pass_through() -> None:

@@ -1,7 +1,7 @@
 """Tests for audio probing and the one-pass summary (tonearm.audio.probe / tonearm.audio.summary).
 
-Every input is synthesised here (seeded) and written with soundfile; the hostile corpus is built from
-those files by truncating, forging headers or corrupting samples.
+Every input is synthesised here (seeded) and written with soundfile (or PyAV, for AAC/M4A); the hostile
+corpus is built from those files by truncating, forging headers or corrupting samples.
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ import numpy.typing as npt
 import pytest
 import soundfile as sf
 
-from tonearm.analysis.loudness import integrated_loudness, peak_dbfs
-from tonearm.audio import summary as summary_module
+from tests.unit.test_decode import encode_ffmpeg
+from tonearm.audio import decode as decode_module
+from tonearm.audio.decode import decode
 from tonearm.audio.errors import (
     AudioError,
     AudioTooLongError,
@@ -34,9 +35,10 @@ from tonearm.audio.errors import (
     UnsupportedFormatError,
 )
 from tonearm.audio.limits import DEFAULT_LIMITS, AudioLimits
+from tonearm.audio.loudness import integrated_loudness, peak_dbfs
 from tonearm.audio.probe import AudioInfo, probe
 from tonearm.audio.summary import AudioSummary, summarize_audio
-from tonearm.errors import TonearmError
+from tonearm.errors import ParameterError, TonearmError
 
 SR = 44100
 
@@ -142,15 +144,49 @@ def test_summary_and_wav_output(
         assert decoded.shape[0] == y.shape[0]
         # 16-bit quantisation of the (possibly 24-bit/float) source: half an LSB, plus rounding slack.
         np.testing.assert_allclose(decoded, reference, rtol=0, atol=1.01 / 32768)
-        assert summary.loudness_lufs == pytest.approx(integrated_loudness(reference, sr=sr), abs=0.01)
+        assert summary.loudness_lufs == pytest.approx(integrated_loudness(reference.T, sr=sr), abs=0.01)
         assert summary.peak_dbfs == pytest.approx(peak_dbfs(reference), abs=0.01)
     else:
         # Lossy decoders may add or drop a frame's worth of padding.
         assert abs(decoded.shape[0] - y.shape[0]) <= 2 * 1152
-        assert summary.loudness_lufs == pytest.approx(integrated_loudness(reference, sr=sr), abs=0.5)
+        assert summary.loudness_lufs == pytest.approx(integrated_loudness(reference.T, sr=sr), abs=0.5)
         assert summary.peak_dbfs == pytest.approx(peak_dbfs(reference), abs=1.0)
     # The summary's loudness is that of the audio it decoded (and wrote, up to 16-bit rounding).
-    assert summary.loudness_lufs == pytest.approx(integrated_loudness(decoded, sr=sr), abs=0.01)
+    assert summary.loudness_lufs == pytest.approx(integrated_loudness(decoded.T, sr=sr), abs=0.01)
+
+
+@pytest.mark.parametrize(
+    ("container", "name", "suffix"), [("mp4", "m4a", "m4a"), ("adts", "aac", "aac")], ids=["m4a", "adts"]
+)
+def test_aac_gets_a_summary_as_decode_reads_it(
+    tmp_path: Path, container: str, name: str, suffix: str
+) -> None:
+    # audio-info reads through the decoder tonearm/analyze uses, so AAC in MP4/M4A or ADTS, which
+    # libsndfile cannot open, is summarised like any other accepted format.
+    y = _music(sr=48000, seconds=2.0, seed=11)
+    path = _write(tmp_path, f"in.{suffix}", encode_ffmpeg(y, sr=48000, container=container, codec="aac"))
+    out = io.BytesIO()
+    summary = summarize_audio(path, wav_out=out, size_bytes=path.stat().st_size)
+
+    audio = decode(path)
+    assert summary.info == audio.info
+    assert (summary.info.format, summary.info.subtype) == (name, "AAC")
+    assert (summary.info.sample_rate, summary.info.channels) == (48000, 2)
+    assert summary.duration_s == audio.duration_s
+    assert abs(summary.duration_s - 2.0) < 2 * 1024 / 48000  # the encoder's padding at most
+    assert summary.peak_dbfs == pytest.approx(peak_dbfs(audio.y), abs=1e-9)
+    assert summary.loudness_lufs == pytest.approx(integrated_loudness(audio.y, sr=48000), abs=1e-6)
+    assert summary.loudness_lufs == pytest.approx(integrated_loudness(y.T, sr=48000), abs=0.5)
+    out.seek(0)
+    written, out_sr = sf.read(out, dtype="float64", always_2d=True)
+    assert out_sr == 48000
+    np.testing.assert_allclose(written.T, audio.y, rtol=0, atol=1.01 / 32768)  # 16-bit rounding only
+
+
+def test_summary_refuses_a_block_size_below_one(tmp_path: Path) -> None:
+    path = _write(tmp_path, "in.wav", _encode(_music(seconds=1.0), fmt="WAV", subtype="PCM_16"))
+    with pytest.raises(ParameterError, match="block_frames"):
+        summarize_audio(path, block_frames=0)
 
 
 def test_pcm16_roundtrip_is_bit_exact(tmp_path: Path) -> None:
@@ -281,13 +317,13 @@ def test_limits_are_enforced_while_decoding_when_the_header_lies(
 ) -> None:
     # MP3 headers only estimate the length; simulate one that claims 1 s for 3 s of audio.
     path = _write(tmp_path, "in.wav", _encode(_music(seconds=3.0), fmt="WAV", subtype="PCM_16"))
-    real_open = summary_module.open_checked
+    real_check = decode_module.check_header
 
-    def lying_open(*args: Any, **kwargs: Any) -> tuple[sf.SoundFile, AudioInfo]:
-        handle, info = real_open(*args, **kwargs)
-        return handle, replace(info, frames=SR, duration_s=1.0)
+    def lying_check(*args: Any, **kwargs: Any) -> AudioInfo:
+        info = real_check(*args, **kwargs)
+        return replace(info, frames=SR, duration_s=1.0)
 
-    monkeypatch.setattr(summary_module, "open_checked", lying_open)
+    monkeypatch.setattr(decode_module, "check_header", lying_check)
     with pytest.raises(AudioTooLongError, match=r"the limit is 2 s"):
         summarize_audio(path, limits=AudioLimits(max_duration_s=2.0), block_frames=4096)
 

@@ -30,6 +30,7 @@ from tonearm.audio.errors import (
 )
 from tonearm.audio.limits import AudioLimits
 from tonearm.audio.summary import summarize_audio
+from tonearm.errors import ParameterError
 
 SR = 44100
 
@@ -391,13 +392,13 @@ def test_pcm_format_accepts_the_range_limits() -> None:
 
 
 def test_audio_limits_validation() -> None:
-    with pytest.raises(ValueError, match="min_duration_s"):
+    with pytest.raises(ParameterError, match="min_duration_s"):
         AudioLimits(min_duration_s=-1.0)
-    with pytest.raises(ValueError, match="min_duration_s"):
+    with pytest.raises(ParameterError, match="min_duration_s"):
         AudioLimits(max_duration_s=1.0, min_duration_s=2.0)
-    with pytest.raises(ValueError, match="silence_threshold_dbfs"):
+    with pytest.raises(ParameterError, match="silence_threshold_dbfs"):
         AudioLimits(silence_threshold_dbfs=3.0)
-    with pytest.raises(ValueError, match="max_decoded_bytes"):
+    with pytest.raises(ParameterError, match="max_decoded_bytes"):
         AudioLimits(max_decoded_bytes=0)
     assert AudioLimits().silence_threshold == pytest.approx(10 ** (-90 / 20))
     assert AudioLimits(silence_threshold_dbfs=-math.inf).silence_threshold == 0.0

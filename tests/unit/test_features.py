@@ -18,8 +18,8 @@ from scipy import signal
 
 from tonearm.analysis.features import NO_KEY_CONFIDENCE, AudioFeatures, audio_features
 from tonearm.analysis.key import KeyEstimate, chromagram
-from tonearm.analysis.loudness import integrated_loudness
 from tonearm.analysis.spectral import ANALYSIS_SR, Spectrogram, stft_magnitude
+from tonearm.audio.loudness import integrated_loudness
 
 SR = ANALYSIS_SR
 #: Clip length [s]: several bars at 60-120 BPM, short enough to keep the suite fast.

@@ -1,7 +1,7 @@
 """Tests for mastering: exact length, fades, loudness, true-peak limiting, dither and the WAV file.
 
 Every signal is made here (sines, noise, clicks, plucks, silence). The results are measured
-independently with :mod:`tonearm.analysis.loudness` (the project's BS.1770-4 meter) rather than trusted
+independently with :mod:`tonearm.audio.loudness` (the project's BS.1770-4 meter) rather than trusted
 from what :func:`master` reports.
 """
 
@@ -17,7 +17,8 @@ import numpy.typing as npt
 import pytest
 import soundfile as sf
 
-from tonearm.analysis.loudness import integrated_loudness, true_peak_dbtp
+from tonearm.audio.loudness import integrated_loudness, true_peak_dbtp
+from tonearm.errors import ParameterError
 from tonearm.generation import master as master_module
 from tonearm.generation.master import MasteredAudio, master, wav_bytes
 
@@ -31,7 +32,7 @@ REPORT_TOLERANCE_LU = 1e-3
 
 
 def _measure(result: MasteredAudio, *, sr: int = SR) -> tuple[float, float]:
-    y = result.pcm.astype(np.float64) / 32768.0
+    y = result.pcm.T.astype(np.float64) / 32768.0  # pcm is (n_frames, channels), the WAV's layout
     return integrated_loudness(y, sr=sr), true_peak_dbtp(y, sr=sr)
 
 
@@ -335,17 +336,17 @@ def test_input_is_not_modified() -> None:
     ],
 )
 def test_bad_input_is_refused(audio: npt.NDArray[np.generic]) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ParameterError):
         master(audio, n_frames=100)  # type: ignore[arg-type]
 
 
 def test_bad_parameters_are_refused() -> None:
     x = _pad(0.5)
-    with pytest.raises(ValueError):
+    with pytest.raises(ParameterError):
         master(x, n_frames=-1)
-    with pytest.raises(ValueError):
+    with pytest.raises(ParameterError):
         master(x, n_frames=100, sr=1000)
-    with pytest.raises(ValueError):
+    with pytest.raises(ParameterError):
         master(x, n_frames=100, fade_in_s=-0.1)
 
 
@@ -419,16 +420,16 @@ def test_wav_without_info_has_no_list_chunk() -> None:
 
 @pytest.mark.parametrize("key", ["ISF", "ISFTX", "", "IÑAM", "IS\x00T", "IS\nT"])
 def test_invalid_info_id_is_refused(key: str) -> None:
-    with pytest.raises(ValueError, match="INFO"):
+    with pytest.raises(ParameterError, match="INFO"):
         wav_bytes(np.zeros((4, 2), dtype=np.int16), sr=SR, info={key: "x"})
 
 
 def test_invalid_wav_input_is_refused() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ParameterError):
         wav_bytes(np.zeros((4, 2), dtype=np.int16), sr=SR, info={"ICMT": "a\x00b"})
-    with pytest.raises(ValueError):
+    with pytest.raises(ParameterError):
         wav_bytes(np.zeros((4, 2), dtype=np.float32), sr=SR, info={})
-    with pytest.raises(ValueError):
+    with pytest.raises(ParameterError):
         wav_bytes(np.zeros(4, dtype=np.int16), sr=SR, info={})
-    with pytest.raises(ValueError):
+    with pytest.raises(ParameterError):
         wav_bytes(np.zeros((4, 2), dtype=np.int16), sr=0, info={})

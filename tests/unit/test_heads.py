@@ -31,23 +31,19 @@ from tonearm.audio.decode import decode
 from tonearm.cli import main
 from tonearm.errors import ParameterError
 from tonearm.models.registry import ModelRegistry
-from tonearm.tagging.heads import (
+from tonearm.tagging.heads.logistic import LogisticHead, fit_logistic
+from tonearm.tagging.heads.lookup import (
     Head,
-    HeadDataError,
     HeadManifest,
     HeadNameError,
     HeadStore,
     HeadUnavailableError,
-    LogisticHead,
-    TrainingReport,
     check_head_name,
-    export_onnx,
-    fit_logistic,
-    split_files,
-    train_head,
 )
+from tonearm.tagging.heads.onnx_export import export_onnx
+from tonearm.tagging.heads.train import HeadDataError, TrainingReport, split_files, train_head
 from tonearm.tagging.service import tag_tasks
-from tonearm.tagging.taxonomy import UnsupportedTaskTypeError, resolve_task_types
+from tonearm.tagging.task_types import UnsupportedTaskTypeError, resolve_task_types
 
 SR = 22050
 LABELS = ("chords", "drums", "saw")
@@ -440,7 +436,7 @@ class Block:
         if name.split(".")[0] in ("numpy", "scipy", "onnxruntime", "onnx", "soundfile", "av"):
             raise ImportError(name)
 sys.meta_path.insert(0, Block())
-from tonearm.tagging.taxonomy import UnsupportedTaskTypeError, resolve_task_types
+from tonearm.tagging.task_types import UnsupportedTaskTypeError, resolve_task_types
 assert [t.name for t in resolve_task_types(["Genre"])] == ["Genre"]
 try:
     resolve_task_types(["{NAME}"])

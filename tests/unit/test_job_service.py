@@ -25,6 +25,7 @@ from tonearm.jobs.service import JobService, hash_api_key, parse_authorization
 from tonearm.net.safe_http import EgressPolicy, SafeHttpClient, UrlForbiddenError
 from tonearm.ports import Application, BlobNotFoundError, InputExpiredError
 from tonearm.settings import Settings
+from tonearm.workflows import CATALOGUE
 
 
 class RecordingBus:
@@ -58,7 +59,13 @@ def parts(tmp_path: Path) -> tuple[JobService, RecordingBus, RecordingOrchestrat
     bus, orchestrator = RecordingBus(), RecordingOrchestrator()
     http = SafeHttpClient(EgressPolicy(), resolver=lambda host, port: ["93.184.215.14"])
     service = JobService(
-        store=store, blobs=blobs, orchestrator=orchestrator, bus=bus, http=http, settings=Settings()
+        workflows=CATALOGUE,
+        store=store,
+        blobs=blobs,
+        orchestrator=orchestrator,
+        bus=bus,
+        http=http,
+        settings=Settings(),
     )
     return service, bus, orchestrator, blobs
 

@@ -9,8 +9,8 @@ import pytest
 from tests.conftest import PROJECT_ROOT
 from tonearm.adapters.local.files import FileBlobStore, InvalidKeyError
 from tonearm.adapters.local.patterns import UnsupportedPatternError, matches, validate_pattern
-from tonearm.jobs.workflows import workflow_for_ingest_key
 from tonearm.local.template import LocalTemplate, TemplateError, function_arn, function_from_arn
+from tonearm.workflows import CATALOGUE
 
 EVENT = {
     "source": "aws.s3",
@@ -72,10 +72,10 @@ def test_template_wiring_resolves_to_the_same_functions() -> None:
 
 
 def test_ingest_keys_map_to_the_longest_workflow_slug() -> None:
-    spec = workflow_for_ingest_key("ingest/tonearm/audio-info/sub/dir/song.mp3")
+    spec = CATALOGUE.for_ingest_key("ingest/tonearm/audio-info/sub/dir/song.mp3")
     assert spec is not None and spec.slug == "tonearm/audio-info"
-    assert workflow_for_ingest_key("ingest/tonearm/audio-info/") is None
-    assert workflow_for_ingest_key("uploads/tonearm/audio-info/a.mp3") is None
+    assert CATALOGUE.for_ingest_key("ingest/tonearm/audio-info/") is None
+    assert CATALOGUE.for_ingest_key("uploads/tonearm/audio-info/a.mp3") is None
 
 
 def test_file_store_refuses_keys_outside_its_folder(tmp_path: Path) -> None:

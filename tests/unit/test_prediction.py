@@ -20,7 +20,7 @@ from tonearm.prediction.history import (
 )
 from tonearm.prediction.library import TrackLibrary, entry_from_analysis
 from tonearm.prediction.messages import message_for
-from tonearm.prediction.model import ModelStore, NoModelError, StreamModel
+from tonearm.prediction.model import ModelIntegrityError, ModelStore, NoModelError, StreamModel
 from tonearm.prediction.onnx_export import INPUT_NAME, export_hist_gbr
 from tonearm.prediction.resolve import split_release_date
 from tonearm.prediction.schema import (
@@ -242,8 +242,9 @@ def test_a_tampered_model_is_refused(blobs: FileBlobStore) -> None:
     card = flow.train([("h.json", history_file(tracks, extended=False))])
     path = blobs.path_for(f"flow/models/{card.version}/model.onnx")
     path.write_bytes(path.read_bytes() + b"\0")
-    with pytest.raises(Exception, match="sha256"):
+    with pytest.raises(ModelIntegrityError, match="sha256") as info:
         ModelStore(blobs).current()
+    assert info.value.code == "model_integrity" and info.value.status == 500
 
 
 def test_no_model_is_a_409_that_says_how_to_train(blobs: FileBlobStore) -> None:

@@ -10,10 +10,11 @@ from tests.unit.test_job_service import APP, RecordingBus, RecordingOrchestrator
 from tonearm.adapters.local.files import FileBlobStore
 from tonearm.adapters.local.sqlite_jobs import SqliteJobStore
 from tonearm.jobs.model import Job, JobStatus
+from tonearm.jobs.runner import ThrottledProgress
 from tonearm.jobs.service import JobService
-from tonearm.jobs.tasks import ThrottledProgress
 from tonearm.net.safe_http import EgressPolicy, SafeHttpClient
 from tonearm.settings import Settings
+from tonearm.workflows import CATALOGUE
 
 
 @pytest.fixture
@@ -21,6 +22,7 @@ def service(tmp_path: Path) -> JobService:
     store = SqliteJobStore(":memory:")
     store.put_application(APP)
     return JobService(
+        workflows=CATALOGUE,
         store=store,
         blobs=FileBlobStore(tmp_path / "bucket", base_url="http://127.0.0.1:3000", secret=b"s" * 32),
         orchestrator=RecordingOrchestrator(),

@@ -31,6 +31,7 @@ from tonearm.midi.fluidsynth import render_midi
 from tonearm.models.registry import ModelRegistry, ModelUnavailableError, models_dir
 from tonearm.tagging.frontend import PATCH_FRAMES, log_mel, mel_filterbank, patches, tagging_signal
 from tonearm.tagging.service import classify_genres, tag_tasks
+from tonearm.tagging.task_types import UnsupportedTaskTypeError, resolve_task_types
 from tonearm.tagging.taxonomy import (
     ACOUSTICSENSE_GENRES,
     MODEL_MSD,
@@ -38,8 +39,6 @@ from tonearm.tagging.taxonomy import (
     MSD_TAGS,
     MTT_TAGS,
     TASK_TYPES,
-    UnsupportedTaskTypeError,
-    resolve_task_types,
 )
 
 MODELS = models_dir()

@@ -31,7 +31,6 @@ from tonearm.errors import ParameterError
 from tonearm.midi import smf
 from tonearm.midi.fluidsynth import render_midi
 from tonearm.models.registry import ModelRegistry, models_dir
-from tonearm.transcription import NoteEvent, notes_to_midi, transcribe, transcribe_source
 from tonearm.transcription.notes import extract_notes, infer_onsets, min_note_frames
 from tonearm.transcription.posteriors import (
     EDGE_FRAMES,
@@ -52,6 +51,7 @@ from tonearm.transcription.posteriors import (
     window_count,
     windows,
 )
+from tonearm.transcription.service import NoteEvent, notes_to_midi, transcribe, transcribe_source
 
 MODELS = models_dir()
 HERE = MODELS / "basic_pitch"

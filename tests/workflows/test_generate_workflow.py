@@ -16,8 +16,8 @@ from fastapi.testclient import TestClient
 
 from tests.conftest import wait_for, wait_for_terminal
 from tests.workflows.helpers import local_jobs
+from tonearm.generation.telemetry import GENERATIONS
 from tonearm.jobs.model import JobStatus
-from tonearm.jobs.telemetry import GENERATIONS
 from tonearm.local.runtime import LocalRuntime
 from tonearm.midi.fluidsynth import FluidSynthUnavailableError
 

@@ -16,7 +16,7 @@ from tests.workflows.test_analyze_workflow import render_groove
 from tonearm.audio.decode import decode
 from tonearm.jobs.errors import InvalidParamsError
 from tonearm.jobs.model import Callback, CreateJobRequest, Job, JobStatus
-from tonearm.jobs.tasks import WrongTaskFunctionError
+from tonearm.jobs.runner import WrongTaskFunctionError
 from tonearm.local.runtime import LOCAL_APP_ID, LocalRuntime
 from tonearm.models.registry import default_registry
 from tonearm.tagging.service import tag_tasks
@@ -148,9 +148,9 @@ def test_a_function_without_models_checks_builtin_names_and_defers_custom_ones(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # The light API function in AWS has no models folder, so it cannot see custom heads.
-    from tonearm.jobs.workflows import TaggingParams
+    from tonearm.tagging.workflow import TaggingParams
 
-    monkeypatch.setattr("tonearm.tagging.heads.heads_dir", lambda: None)
+    monkeypatch.setattr("tonearm.tagging.heads.lookup.heads_dir", lambda: None)
     url = "https://example.com/a.wav"
     assert TaggingParams(inputUrl=url, taskTypes=["Genre", "MyHead"]).taskTypes == ["Genre", "MyHead"]
     for names, fragment in (

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,15 +13,17 @@ def _serve(args: argparse.Namespace) -> int:
 
     from tonearm.api.app import create_app
     from tonearm.local.runtime import build_local_runtime
+    from tonearm.settings import Settings
 
+    settings = Settings.from_env()
     base_url = f"http://{args.host}:{args.port}"
     runtime = build_local_runtime(
         project_root=Path(args.project_root),
         data_dir=Path(args.data_dir),
         base_url=base_url,
-        api_key=os.environ.get("TONEARM_API_KEY") or None,
-        webhook_secret=os.environ.get("TONEARM_WEBHOOK_SECRET") or None,
-        webhook_base_delay_s=float(os.environ.get("WEBHOOK_BASE_DELAY_SECONDS", "1.0")),
+        api_key=settings.api_key or None,
+        webhook_secret=settings.webhook_secret or None,
+        webhook_base_delay_s=settings.webhook_base_delay_s,
     )
     ingest = runtime.watcher.folder
     print(
@@ -45,21 +46,14 @@ def _app_create(args: argparse.Namespace) -> int:
     import re
     import secrets
 
+    from tonearm.bootstrap import job_store
     from tonearm.events.signing import generate_webhook_secret
     from tonearm.jobs.service import hash_api_key
-    from tonearm.ports import Application, JobStore
+    from tonearm.ports import Application
     from tonearm.settings import Settings
 
     settings = Settings.from_env()
-    store: JobStore
-    if settings.runtime == "aws":
-        from tonearm.adapters.aws import build_aws_services
-
-        store = build_aws_services(settings).store
-    else:
-        from tonearm.adapters.local.sqlite_jobs import SqliteJobStore
-
-        store = SqliteJobStore(Path(args.data_dir) / "jobs.sqlite3")
+    store = job_store(settings, data_dir=Path(args.data_dir))
     app_id = args.id or re.sub(r"[^a-z0-9]+", "-", args.name.lower()).strip("-") or "app"
     key = secrets.token_urlsafe(32)
     secret = generate_webhook_secret()
@@ -122,7 +116,8 @@ def _chords(args: argparse.Namespace) -> int:
     import json
     import tempfile
 
-    from tonearm.jobs.tasks import beats_and_chords, no_progress
+    from tonearm.chords.workflow import beats_and_chords
+    from tonearm.jobs.spec import no_progress
 
     path = _input_file(args.file)
     with tempfile.TemporaryDirectory(prefix="tonearm-chords-") as tmp:
@@ -148,7 +143,8 @@ def _transcribe(args: argparse.Namespace) -> int:
     import shutil
     import tempfile
 
-    from tonearm.jobs.tasks import no_progress, transcribe
+    from tonearm.jobs.spec import no_progress
+    from tonearm.transcription.workflow import transcribe
 
     path = _input_file(args.file)
     with tempfile.TemporaryDirectory(prefix="tonearm-transcribe-") as tmp:
@@ -164,13 +160,8 @@ def _transcribe(args: argparse.Namespace) -> int:
 
 def _heads_train(args: argparse.Namespace) -> int:
     from tonearm.errors import TonearmError
-    from tonearm.tagging.heads import (
-        HeadDataError,
-        HeadNameError,
-        check_head_name,
-        heads_dir,
-        train_head,
-    )
+    from tonearm.tagging.heads.lookup import HeadNameError, check_head_name, heads_dir
+    from tonearm.tagging.heads.train import HeadDataError, train_head
 
     data_dir = Path(args.data_dir)
     name = args.name or data_dir.resolve().name
@@ -229,28 +220,10 @@ def _heads_train(args: argparse.Namespace) -> int:
 
 def _flow_service(args: argparse.Namespace) -> Any:
     """The MusicFlow service on the local data folder (``tonearm serve``'s) or, in AWS, the bucket."""
-    from tonearm.runtime import Services
+    from tonearm.bootstrap import musicflow_service
     from tonearm.settings import Settings
 
-    settings = Settings.from_env()
-    if settings.runtime == "aws":
-        from tonearm.adapters.aws import build_aws_services
-
-        return build_aws_services(settings).flow
-    from tonearm.adapters.local.dead_letters import FileDeadLetterSink
-    from tonearm.adapters.local.files import FileBlobStore
-    from tonearm.adapters.local.sqlite_jobs import SqliteJobStore
-
-    data_dir = Path(args.data_dir)
-    services = Services(
-        settings=settings,
-        store=SqliteJobStore(data_dir / "jobs.sqlite3"),
-        blobs=FileBlobStore(data_dir / "bucket", base_url="http://127.0.0.1", secret=b"cli"),
-        orchestrator=None,  # type: ignore[arg-type]  # the flow commands start no workflows
-        bus=None,  # type: ignore[arg-type]
-        dead_letters=FileDeadLetterSink(data_dir / "dead-letters.jsonl"),
-    )
-    return services.flow
+    return musicflow_service(Settings.from_env(), data_dir=Path(args.data_dir))
 
 
 def _flow_train(args: argparse.Namespace) -> int:
@@ -311,7 +284,7 @@ def _flow_predict(args: argparse.Namespace) -> int:
 
 
 def _heads_list(args: argparse.Namespace) -> int:
-    from tonearm.tagging.heads import Head, HeadStore, HeadUnavailableError, heads_dir
+    from tonearm.tagging.heads.lookup import Head, HeadStore, HeadUnavailableError, heads_dir
 
     root = Path(args.dir) if args.dir else heads_dir()
     names = HeadStore(root).names()
@@ -335,12 +308,15 @@ def _heads_list(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``tonearm`` command."""
+    from tonearm.settings import Settings
+
+    data_dir = Settings.from_env().data_dir
     parser = argparse.ArgumentParser(prog="tonearm", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the whole API locally with local adapters")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=3000)
-    serve.add_argument("--data-dir", default=os.environ.get("TONEARM_DATA_DIR", ".tonearm"))
+    serve.add_argument("--data-dir", default=data_dir)
     serve.add_argument("--project-root", default=".", help="folder holding template.yaml")
     serve.add_argument("--log-level", default="warning")
     serve.set_defaults(func=_serve)
@@ -370,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("--name", required=True)
     create.add_argument("--id", help="application id (default: from the name)")
     create.add_argument("--webhook-url", help="default webhook URL for the application's jobs")
-    create.add_argument("--data-dir", default=os.environ.get("TONEARM_DATA_DIR", ".tonearm"))
+    create.add_argument("--data-dir", default=data_dir)
     create.set_defaults(func=_app_create)
     heads = sub.add_parser("heads", help="custom task types: heads trained on the musicnn embeddings")
     heads_sub = heads.add_subparsers(dest="heads_command", required=True)
@@ -397,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
         "--dir", metavar="HEADS_DIR", help="heads folder (default: $TONEARM_HEADS_DIR or models/heads)"
     )
     heads_list.set_defaults(func=_heads_list)
-    _add_flow_commands(sub)
+    _add_flow_commands(sub, data_dir)
     args = parser.parse_args(argv)
     from tonearm.errors import TonearmError
 
@@ -412,8 +388,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def _add_flow_commands(sub: Any) -> None:
-    data_dir = os.environ.get("TONEARM_DATA_DIR", ".tonearm")
+def _add_flow_commands(sub: Any, data_dir: str) -> None:
     flow = sub.add_parser("flow", help="MusicFlow: stream-count models from Spotify streaming history")
     flow_sub = flow.add_subparsers(dest="flow_command", required=True)
     train = flow_sub.add_parser(

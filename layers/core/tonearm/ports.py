@@ -12,7 +12,6 @@ from typing import Any, Protocol
 from pydantic import BaseModel
 
 from tonearm.errors import TonearmError
-from tonearm.jobs.model import Job, JobStatus
 
 
 class Application(BaseModel):
@@ -55,42 +54,22 @@ class BlobStore(Protocol):
         Raises ``InputExpiredError`` when it is one of ours but its signature has expired.
         """
 
+    def local_path(self, key: str) -> Path | None:
+        """The file holding the object when the store is a local folder; ``None`` where it is not (S3).
 
-class JobStore(Protocol):
-    """Job records and applications (DynamoDB, or SQLite locally)."""
+        Lets the API stream a local object itself instead of redirecting to a presigned URL.
+        """
 
-    def create(self, job: Job) -> bool:
-        """Insert ``job``; return ``False`` (and change nothing) if its id already exists."""
+    @property
+    def serves_presigned_urls(self) -> bool:
+        """Whether this store's presigned URLs point at the API's own ``/files`` routes (a local folder),
+        which must then serve them with :meth:`verify_presigned`; S3 serves its own."""
 
-    def get(self, job_id: str) -> Job | None:
-        """The job, or ``None``."""
+    def verify_presigned(self, method: str, key: str, *, expires: str, sig: str) -> None:
+        """Check a presigned request for ``key`` (stores that serve their own URLs only).
 
-    def replace(self, job: Job, *, expected_status: JobStatus) -> bool:
-        """Overwrite ``job`` if the stored status is still ``expected_status``; return whether it did."""
-
-    def delete(self, job_id: str) -> bool:
-        """Delete the record; return whether it existed."""
-
-    def list(
-        self,
-        *,
-        app: str,
-        statuses: list[JobStatus],
-        workflows: list[str],
-        batch_name: str | None,
-        offset: int,
-        limit: int,
-    ) -> list[Job]:
-        """The app's jobs, newest first, filtered (empty filter lists match everything)."""
-
-    def put_application(self, app: Application) -> None:
-        """Create or replace an application."""
-
-    def application_by_key_hash(self, key_sha256: str) -> Application | None:
-        """The application whose API key hashes to ``key_sha256``."""
-
-    def application_by_id(self, app_id: str) -> Application | None:
-        """The application with id ``app_id``."""
+        Raises ``InputExpiredError`` or ``UrlSignatureError``.
+        """
 
 
 class Orchestrator(Protocol):

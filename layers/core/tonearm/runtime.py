@@ -1,24 +1,26 @@
-"""Wiring: builds the adapters for where this process runs, once per process.
+"""``Services``: the adapters one process runs on, and the services built on them.
 
-In AWS the adapters are boto3-backed and named by the template's environment variables; the local
-runtime builds its own ``Services`` (files, SQLite, ASL runner, local bus) and installs it with
-``install_services`` before any handler module is imported.
+``tonearm.bootstrap`` builds them (boto3 adapters in AWS; files, SQLite, the ASL runner and the local bus
+locally) and is the only module that constructs an adapter.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
 
 from tonearm.events.delivery import RetryPolicy
 from tonearm.jobs.service import JobService
+from tonearm.jobs.store import JobStore
 from tonearm.net.safe_http import EgressPolicy, SafeHttpClient
-from tonearm.ports import BlobStore, DeadLetterSink, EventBus, JobStore, Orchestrator
+from tonearm.ports import BlobStore, DeadLetterSink, EventBus, Orchestrator
 from tonearm.settings import Settings
+from tonearm.workflows import CATALOGUE
 
 if TYPE_CHECKING:
-    from tonearm.jobs.tasks import TaskRunner
+    from tonearm.jobs.runner import TaskRunner
     from tonearm.prediction.service import FlowService
     from tonearm.prediction.sources import MetadataSource
 
@@ -33,6 +35,8 @@ class Services:
     orchestrator: Orchestrator
     bus: EventBus
     dead_letters: DeadLetterSink
+    #: builds the metadata source (``tonearm.bootstrap.metadata_source``) on first use; none by default
+    make_metadata_source: Callable[[], MetadataSource | None] = field(default=lambda: None)
 
     @cached_property
     def http(self) -> SafeHttpClient:
@@ -50,6 +54,7 @@ class Services:
     def jobs(self) -> JobService:
         """The job service."""
         return JobService(
+            workflows=CATALOGUE,
             store=self.store,
             blobs=self.blobs,
             orchestrator=self.orchestrator,
@@ -61,10 +66,14 @@ class Services:
     @cached_property
     def tasks(self) -> TaskRunner:
         """The task runner used by workflow task functions (imported here: it needs the audio stack)."""
-        from tonearm.jobs.tasks import TaskRunner
+        from tonearm.jobs.runner import TaskRunner
 
         return TaskRunner(
-            store=self.store, blobs=self.blobs, http=self.http, report_progress=self.jobs.report_progress
+            workflows=CATALOGUE,
+            store=self.store,
+            blobs=self.blobs,
+            http=self.http,
+            report_progress=self.jobs.report_progress,
         )
 
     @cached_property
@@ -76,24 +85,8 @@ class Services:
 
     @cached_property
     def spotify(self) -> MetadataSource | None:
-        """Spotify's Web API, or ``None`` when no credentials are configured."""
-        s = self.settings
-        client_id, client_secret = s.spotify_client_id, s.spotify_client_secret
-        if s.spotify_secret_id and not (client_id and client_secret):
-            from tonearm.adapters.aws.secrets import spotify_credentials
-
-            client_id, client_secret = spotify_credentials(s.spotify_secret_id)
-        if not (client_id and client_secret):
-            return None
-        from tonearm.adapters.spotify import SpotifyMetadata
-
-        return SpotifyMetadata(
-            client_id=client_id,
-            client_secret=client_secret,
-            api_url=s.spotify_api_url,
-            token_url=s.spotify_token_url,
-            max_wait_s=s.spotify_max_wait_s,
-        )
+        """Spotify's Web API, or ``None`` when no credentials are configured (built on first use)."""
+        return self.make_metadata_source()
 
     @property
     def webhook_policy(self) -> RetryPolicy:
@@ -101,28 +94,3 @@ class Services:
         return RetryPolicy(
             max_attempts=self.settings.webhook_max_attempts, base_delay_s=self.settings.webhook_base_delay_s
         )
-
-
-_services: Services | None = None
-
-
-def install_services(services: Services | None) -> None:
-    """Use ``services`` for this process (the local runtime and tests); ``None`` resets."""
-    global _services
-    _services = services
-
-
-def get_services() -> Services:
-    """The process's services, built from the environment on first use (AWS Lambda)."""
-    global _services
-    if _services is None:
-        settings = Settings.from_env()
-        if settings.runtime != "aws":
-            raise RuntimeError(
-                "no local services installed: start the local runtime (`tonearm serve`) "
-                "or set TONEARM_RUNTIME=aws with the template's environment"
-            )
-        from tonearm.adapters.aws import build_aws_services
-
-        _services = build_aws_services(settings)
-    return _services

@@ -1,95 +1,106 @@
-"""Runtime configuration, read from environment variables set by template.yaml (or the local runtime)."""
+"""Runtime configuration: the one place that reads the environment (pydantic-settings).
+
+In AWS the variables come from template.yaml's ``Globals``/``Environment``; locally from the shell (``make
+serve``) and the local runtime's own choices. Each field's environment variable is its ``validation_alias``.
+``Settings(...)`` takes only what it is given; :meth:`Settings.from_env` reads the environment.
+"""
 
 from __future__ import annotations
 
-import json
 import os
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 
-class Settings(BaseModel):
-    """Everything a tonearm process needs to know about where it runs.
+def _env(name: str, default: Any, **kwargs: Any) -> Any:
+    """A field read from the environment variable ``name``."""
+    return Field(default, validation_alias=name, **kwargs)
 
-    In AWS the values come from the template's ``Globals``/``Environment``; locally the runtime
-    builds them from command-line options. Nothing else reads the environment.
-    """
 
-    runtime: Literal["aws", "local"] = "local"
+class Settings(BaseSettings):
+    """Everything a tonearm process needs to know about where it runs."""
+
+    model_config = SettingsConfigDict(
+        populate_by_name=True, case_sensitive=False, env_ignore_empty=True, extra="ignore"
+    )
+
+    runtime: Literal["aws", "local"] = _env("TONEARM_RUNTIME", "local")
     # AWS resource names (set by template.yaml)
-    bucket_name: str = ""
-    table_name: str = ""
-    event_bus_name: str = "default"
-    webhook_dlq_url: str = ""
-    state_machine_arns: dict[str, str] = Field(default_factory=dict)
+    bucket_name: str = _env("BUCKET_NAME", "")
+    table_name: str = _env("JOBS_TABLE_NAME", "")
+    event_bus_name: str = _env("EVENT_BUS_NAME", "default")
+    webhook_dlq_url: str = _env("WEBHOOK_DLQ_URL", "")
+    state_machine_arns: dict[str, str] = Field(default_factory=dict, validation_alias="STATE_MACHINE_ARNS")
     # behaviour
-    retention_days: int = 7
-    url_ttl_s: int = 3600
-    allow_loopback_egress: bool = False
-    allow_private_egress: bool = False
-    allow_http_egress: bool = False
-    webhook_max_attempts: int = 6
-    webhook_base_delay_s: float = 1.0
-    ingest_app: str = "ingest"
+    retention_days: int = _env("RETENTION_DAYS", 7)
+    url_ttl_s: int = _env("URL_TTL_SECONDS", 3600)
+    allow_loopback_egress: bool = _env("ALLOW_LOOPBACK_EGRESS", False)
+    allow_private_egress: bool = _env("ALLOW_PRIVATE_EGRESS", False)
+    allow_http_egress: bool = _env("ALLOW_HTTP_EGRESS", False)
+    webhook_max_attempts: int = _env("WEBHOOK_MAX_ATTEMPTS", 6)
+    webhook_base_delay_s: float = _env("WEBHOOK_BASE_DELAY_SECONDS", 1.0)
+    ingest_app: str = _env("INGEST_APP", "ingest")
     # Sofy's text-to-music API: its clients send no key, so their tasks belong to this application
     # (a request that does carry a key is its application's); require_api_key turns that off.
-    sofy_app: str = "sofy"
-    sofy_require_api_key: bool = False
+    sofy_app: str = _env("SOFY_APP", "sofy")
+    sofy_require_api_key: bool = _env("SOFY_REQUIRE_API_KEY", False)
     # per client (API key, else IP) on Sofy's routes, as Sofy limits them; 0 switches a window off
-    rate_limit_per_minute: int = 60
-    rate_limit_per_hour: int = 1000
+    rate_limit_per_minute: int = _env("RATE_LIMIT_PER_MINUTE", 60)
+    rate_limit_per_hour: int = _env("RATE_LIMIT_PER_HOUR", 1000)
     # from S3, downloads bigger than this are redirected to a presigned URL (a Lambda response through
     # API Gateway holds at most 6 MB, binary bodies base64-encoded); see tonearm.api.sofy
-    inline_download_max_bytes: int = 4 * 1024 * 1024
+    inline_download_max_bytes: int = _env("INLINE_DOWNLOAD_MAX_BYTES", 4 * 1024 * 1024)
     # MusicFlow: Spotify's Web API with client credentials, directly or from a Secrets Manager secret
     # (JSON {"client_id", "client_secret"}); with neither, predictions run on tonearm's library alone.
     # The URLs are overridable so tests can point spotipy at a local server that speaks the same API.
-    spotify_client_id: str = ""
-    spotify_client_secret: str = Field(default="", repr=False)
-    spotify_secret_id: str = ""
-    spotify_api_url: str = "https://api.spotify.com/v1/"
-    spotify_token_url: str = "https://accounts.spotify.com/api/token"
+    spotify_client_id: str = _env("SPOTIFY_CLIENT_ID", "")
+    spotify_client_secret: str = _env("SPOTIFY_CLIENT_SECRET", "", repr=False)
+    spotify_secret_id: str = _env("SPOTIFY_SECRET_ID", "")
+    spotify_api_url: str = _env("SPOTIFY_API_URL", "https://api.spotify.com/v1/")
+    spotify_token_url: str = _env("SPOTIFY_TOKEN_URL", "https://accounts.spotify.com/api/token")
     #: longest Retry-After (seconds) tonearm waits out on a 429 before answering 503 itself
-    spotify_max_wait_s: float = 2.0
+    spotify_max_wait_s: float = _env("SPOTIFY_MAX_WAIT_SECONDS", 2.0)
+    # the local stack (`tonearm serve`, `make serve`) and where models and SoundFonts are found
+    data_dir: str = _env("TONEARM_DATA_DIR", ".tonearm")
+    #: the local application's API key and webhook secret (made up, and kept in the data folder, if unset)
+    api_key: str = _env("TONEARM_API_KEY", "", repr=False)
+    webhook_secret: str = _env("TONEARM_WEBHOOK_SECRET", "", repr=False)
+    #: ONNX models folder (default: ``models/`` of the checkout or next to the package in the image)
+    models_dir: str = _env("TONEARM_MODELS_DIR", "")
+    #: custom tagging heads folder (default: ``heads/`` in the models folder)
+    heads_dir: str = _env("TONEARM_HEADS_DIR", "")
+    #: the General MIDI SoundFont to render with (default: the Debian packages' locations)
+    soundfont: str = _env("TONEARM_SOUNDFONT", "")
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
-        """Build settings from ``TONEARM_*`` and template environment variables."""
-        e = dict(os.environ if env is None else env)
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The constructor takes only its arguments, so the local runtime and the tests get exactly the
+        # settings they build; the environment is read by from_env alone.
+        return (init_settings,)
 
-        def flag(name: str, default: bool = False) -> bool:
-            return e.get(name, str(default)).strip().lower() in {"1", "true", "yes"}
-
-        return cls(
-            runtime="aws" if e.get("TONEARM_RUNTIME", "local") == "aws" else "local",
-            bucket_name=e.get("BUCKET_NAME", ""),
-            table_name=e.get("JOBS_TABLE_NAME", ""),
-            event_bus_name=e.get("EVENT_BUS_NAME", "default"),
-            webhook_dlq_url=e.get("WEBHOOK_DLQ_URL", ""),
-            state_machine_arns=json.loads(e.get("STATE_MACHINE_ARNS", "{}") or "{}"),
-            retention_days=int(e.get("RETENTION_DAYS", "7")),
-            url_ttl_s=int(e.get("URL_TTL_SECONDS", "3600")),
-            allow_loopback_egress=flag("ALLOW_LOOPBACK_EGRESS"),
-            allow_private_egress=flag("ALLOW_PRIVATE_EGRESS"),
-            allow_http_egress=flag("ALLOW_HTTP_EGRESS"),
-            webhook_max_attempts=int(e.get("WEBHOOK_MAX_ATTEMPTS", "6")),
-            webhook_base_delay_s=float(e.get("WEBHOOK_BASE_DELAY_SECONDS", "1.0")),
-            ingest_app=e.get("INGEST_APP", "ingest"),
-            sofy_app=e.get("SOFY_APP", "sofy"),
-            sofy_require_api_key=flag("SOFY_REQUIRE_API_KEY"),
-            rate_limit_per_minute=int(e.get("RATE_LIMIT_PER_MINUTE", "60")),
-            rate_limit_per_hour=int(e.get("RATE_LIMIT_PER_HOUR", "1000")),
-        ).model_copy(update=spotify_from_env(e))
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Settings from the environment (``os.environ``, or ``env`` where given), defaults elsewhere."""
+        source = _MappingSource(cls, os.environ if env is None else env)
+        return cls(**source())
 
 
-def spotify_from_env(e: dict[str, str]) -> dict[str, str]:
-    """The Spotify settings present in the environment ``e`` (``SPOTIFY_*``)."""
-    names = {
-        "spotify_client_id": "SPOTIFY_CLIENT_ID",
-        "spotify_client_secret": "SPOTIFY_CLIENT_SECRET",
-        "spotify_secret_id": "SPOTIFY_SECRET_ID",
-        "spotify_api_url": "SPOTIFY_API_URL",
-        "spotify_token_url": "SPOTIFY_TOKEN_URL",
-    }
-    return {field: e[var] for field, var in names.items() if e.get(var)}
+class _MappingSource(EnvSettingsSource):
+    """pydantic-settings' environment source over a given mapping (``os.environ``, or a test's dict)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], env: Mapping[str, str]) -> None:
+        self._mapping = {key.lower(): value for key, value in env.items()}  # case-insensitive, as configured
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return self._mapping

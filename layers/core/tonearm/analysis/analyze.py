@@ -17,13 +17,13 @@ import numpy as np
 
 from tonearm.analysis.features import AudioFeatures, audio_features
 from tonearm.analysis.key import KeyEstimate, estimate_key, tonal_analysis
-from tonearm.analysis.loudness import LoudnessSummary
 from tonearm.analysis.prepare import PreparedSignal, SignalPreparer, prepare_signal
 from tonearm.analysis.rhythm import RhythmAnalysis, analyze_rhythm, onset_envelope
 from tonearm.analysis.schema import AnalysisResult, finite_or_none
 from tonearm.analysis.spectral import ANALYSIS_SR, stft_magnitude
 from tonearm.audio.decode import PcmFormat, decode_stream
 from tonearm.audio.limits import DEFAULT_LIMITS, AudioLimits
+from tonearm.audio.loudness import LoudnessSummary
 from tonearm.audio.probe import AudioInfo
 from tonearm.errors import ParameterError
 

@@ -17,14 +17,14 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from tonearm.analysis.loudness import (
+from tonearm.analysis.spectral import ANALYSIS_SR
+from tonearm.audio.loudness import (
     MIN_SAMPLE_RATE,
     LoudnessMeter,
     LoudnessSummary,
     loudness_summary,
     sample_peak,
 )
-from tonearm.analysis.spectral import ANALYSIS_SR
 from tonearm.audio.mono import MonoResampleStream
 from tonearm.errors import ParameterError
 
@@ -95,7 +95,7 @@ class SignalPreparer:
             return
         self._frames += block.shape[1]
         if self._meter is not None:
-            self._meter.process(block.T)
+            self._meter.process(block)
         else:
             # Below MIN_SAMPLE_RATE there is no K-weighting: loudness_summary measures only the peaks,
             # on the whole (short, low-rate) signal.
@@ -110,7 +110,7 @@ class SignalPreparer:
         if self._meter is not None:
             loudness = self._meter.summary()
         else:
-            loudness = loudness_summary(np.concatenate(self._low_rate_blocks, axis=1).T, sr=self._sr)
+            loudness = loudness_summary(np.concatenate(self._low_rate_blocks, axis=1), sr=self._sr)
         return PreparedSignal(mono=mono, duration_s=self._frames / self._sr, loudness=loudness)
 
 
@@ -133,7 +133,7 @@ def prepare_signal(y: npt.NDArray[np.floating], *, sr: int) -> PreparedSignal:
         raise ParameterError(f"audio must have shape (n,) or (channels, n) with n > 0, got {y.shape}")
     preparer = SignalPreparer()
     # The whole signal is at hand, so its sample peak seeds the true-peak meter (see start()).
-    preparer.start(sr=sr, channels=x.shape[0], peak_hint=sample_peak(x.T))
+    preparer.start(sr=sr, channels=x.shape[0], peak_hint=sample_peak(x))
     for begin in range(0, x.shape[1], _ARRAY_BLOCK):
         preparer.feed(x[:, begin : begin + _ARRAY_BLOCK])
     return preparer.finish()

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+
 from fastapi import FastAPI
 
 import tonearm
 from tonearm.api import acousticsense_webhook, health
 from tonearm.api.errors import install_error_handlers
 from tonearm.api.jobs import router as jobs_router
+from tonearm.api.local_files import local_files_router
 from tonearm.api.metrics import install_metrics
 from tonearm.api.sofy import install_sofy
-from tonearm.runtime import Services, get_services
+from tonearm.runtime import Services
 
 DESCRIPTION = """
 tonearm answers the APIs of several music-AI services from one deployment. The job API under `/v1`
@@ -27,23 +31,34 @@ Authenticate with `Authorization: <api key>` (or `Bearer <api key>`). Errors are
 """
 
 
+#: What the routes that run models synchronously need: present locally and in the container image, absent
+#: from the zip functions' layer (whose API function then serves the light routes only).
+MODEL_STACK = ("numpy", "onnxruntime", "soundfile")
+
+
+def _installed(name: str) -> bool:
+    if name in sys.modules:  # imported already, or blocked (None), as a test of the layer does
+        return sys.modules[name] is not None
+    return importlib.util.find_spec(name) is not None
+
+
 def _include_model_routes(app: FastAPI) -> None:
-    # The routes that run models synchronously need numpy and onnxruntime: present locally and in the
-    # container image, absent from the zip functions' layer (which then serves the job API only).
-    try:
-        from tonearm.api import acousticsense, flow, sami
-    except ImportError:
+    # Asked of the installed packages, not by catching ImportError, so that a real import error in the
+    # routes' own code surfaces instead of silently leaving the routes out.
+    if not all(_installed(name) for name in MODEL_STACK):
         return
+    from tonearm.api import acousticsense, flow, sami
+
     flow.install_flow(app)
     app.include_router(sami.router)
     app.include_router(acousticsense.router)
     app.state.validation_shapers["/api/v1/invoke"] = sami.validation_failure
 
 
-def create_app(services: Services | None = None) -> FastAPI:
-    """Build the API over ``services`` (default: the process's, from the environment)."""
+def create_app(services: Services) -> FastAPI:
+    """Build the API over ``services`` (``tonearm.bootstrap.get_services()`` in Lambda)."""
     app = FastAPI(title="tonearm", version=tonearm.__version__, description=DESCRIPTION)
-    app.state.services = services or get_services()
+    app.state.services = services
     app.state.validation_shapers = {}
     install_error_handlers(app)
     app.include_router(health.router)
@@ -53,10 +68,6 @@ def create_app(services: Services | None = None) -> FastAPI:
     _include_model_routes(app)
     install_metrics(app)  # last: its middleware is the outermost, so it also counts 429s
     blobs = app.state.services.blobs
-    from tonearm.adapters.local.files import FileBlobStore
-
-    if isinstance(blobs, FileBlobStore):
-        from tonearm.api.local_files import local_files_router
-
+    if blobs.serves_presigned_urls:
         app.include_router(local_files_router(blobs))
     return app

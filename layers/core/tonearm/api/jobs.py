@@ -17,7 +17,6 @@ from tonearm.jobs.model import (
     UploadView,
 )
 from tonearm.jobs.service import JobService
-from tonearm.jobs.workflows import CATALOGUE
 from tonearm.ports import Application
 from tonearm.runtime import Services
 
@@ -105,11 +104,12 @@ def delete_job(job_id: str, app: App, jobs: Jobs) -> JobIdView:
 @router.get("/workflow", tags=["Workflows"])
 def list_workflows(
     app: App,
+    jobs: Jobs,
     page: Annotated[int, Query(ge=0)] = 0,
     size: Annotated[int, Query(ge=1, le=100)] = 100,
 ) -> list[dict[str, Any]]:
     """The workflows: slug, name, description, params JSON schema, outputs."""
-    specs = sorted(CATALOGUE.values(), key=lambda s: s.slug)
+    specs = sorted(jobs.workflows, key=lambda s: s.slug)
     return [s.describe() for s in specs[page * size : (page + 1) * size]]
 
 

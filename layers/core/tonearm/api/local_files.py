@@ -1,4 +1,7 @@
-"""Local stand-in for S3's presigned URLs: PUT and GET ``/files/<key>`` with a signed query."""
+"""Local stand-in for S3's presigned URLs: PUT and GET ``/files/<key>`` with a signed query.
+
+Mounted for a blob store whose presigned URLs point here (``BlobStore.serves_presigned_urls``).
+"""
 
 from __future__ import annotations
 
@@ -7,13 +10,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse
 
-from tonearm.adapters.local.files import FileBlobStore
 from tonearm.audio.errors import InputTooLargeError
 from tonearm.audio.limits import DEFAULT_LIMITS
-from tonearm.ports import BlobNotFoundError
+from tonearm.ports import BlobNotFoundError, BlobStore
 
 
-def local_files_router(store: FileBlobStore) -> APIRouter:
+def local_files_router(store: BlobStore) -> APIRouter:
     """Routes that serve ``store``'s signed URLs."""
     router = APIRouter(tags=["Local storage"], include_in_schema=False)
 
@@ -25,12 +27,13 @@ def local_files_router(store: FileBlobStore) -> APIRouter:
         expires: Annotated[str, Query()] = "",
         sig: Annotated[str, Query()] = "",
     ) -> Response:
-        store.verify("PUT", key, expires=expires, sig=sig)
+        store.verify_presigned("PUT", key, expires=expires, sig=sig)
         declared = int(request.headers.get("content-length") or 0)
         limit = DEFAULT_LIMITS.max_bytes
         if declared > limit:
             raise InputTooLargeError(f"upload is {declared} bytes; the limit is {limit} bytes")
-        target = store.path_for(key)
+        target = store.local_path(key)
+        assert target is not None  # mounted only for a store that keeps its objects in local files
         target.parent.mkdir(parents=True, exist_ok=True)
         part = target.with_name(target.name + ".part")
         written = 0
@@ -52,9 +55,9 @@ def local_files_router(store: FileBlobStore) -> APIRouter:
         expires: Annotated[str, Query()] = "",
         sig: Annotated[str, Query()] = "",
     ) -> FileResponse:
-        store.verify("GET", key, expires=expires, sig=sig)
-        path = store.path_for(key)
-        if not path.is_file():
+        store.verify_presigned("GET", key, expires=expires, sig=sig)
+        path = store.local_path(key)
+        if path is None or not path.is_file():
             raise BlobNotFoundError(f"no object {key!r}")
         return FileResponse(path, filename=path.name)
 

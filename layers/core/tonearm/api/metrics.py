@@ -19,7 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from tonearm.jobs.telemetry import GENERATIONS, SECONDS_BUCKETS, GenerationStats
+from tonearm.generation.telemetry import GENERATIONS, SECONDS_BUCKETS, GenerationStats
 
 #: The statuses a generation ends with (always exported, so rates work from the first scrape).
 GENERATION_STATUSES = ("succeeded", "failed")

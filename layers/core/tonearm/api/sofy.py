@@ -33,14 +33,13 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
-from tonearm.adapters.local.files import FileBlobStore
 from tonearm.api.errors import ErrorBody, ValidationFailure
 from tonearm.api.rate_limit import RateDecision, RateLimiter, Window, rate_limit_middleware
 from tonearm.errors import NotFoundError, TonearmError
 from tonearm.generation.params import GenerationParams, estimate_seconds
+from tonearm.generation.workflow import GENERATE
 from tonearm.jobs.errors import UnauthorizedError
 from tonearm.jobs.model import CreateJobRequest, Job, JobStatus
-from tonearm.jobs.workflows import GENERATE
 from tonearm.ports import Application
 from tonearm.runtime import Services
 from tonearm.settings import Settings
@@ -248,8 +247,8 @@ def _accepts_binary(request: Request) -> bool:
 def _wav_response(request: Request, services: Services, key: str, *, filename: str) -> Response:
     blobs = services.blobs
     disposition = {"Content-Disposition": f'attachment; filename="{filename}"'}
-    if isinstance(blobs, FileBlobStore):
-        path = blobs.path_for(key)
+    path = blobs.local_path(key)
+    if path is not None:
         if path.is_file():
             return FileResponse(path, media_type="audio/wav", filename=filename)
         size = None

@@ -3,7 +3,8 @@
 :func:`decode` is the entry point of every analysis that needs the whole signal at once;
 :func:`decode_stream` hands the same decoded frames, checked the same way, to a consumer block by block
 and never holds the whole signal (``tonearm.analysis.analyze.analyze_source`` and the streaming
-:func:`tonearm.audio.summary.summarize_audio` work that way). Three decoders sit behind both:
+:func:`tonearm.audio.summary.summarize_audio` work that way, so every format accepted here is accepted
+there, with the same limits and errors). Three decoders sit behind both:
 
 * **libsndfile** (through soundfile) for WAV, FLAC, OGG Vorbis/Opus and MP3, exactly as
   :func:`tonearm.audio.probe.probe` opens them, so both agree on what is valid. It is also the faster
@@ -60,6 +61,7 @@ from tonearm.audio.probe import (
     open_soundfile,
     read_blocks,
 )
+from tonearm.errors import ParameterError
 
 __all__ = [
     "DECODE_FORMATS",
@@ -312,6 +314,7 @@ def decode_stream(
     pcm: PcmFormat | None = None,
     size_bytes: int | None = None,
     limits: AudioLimits = DEFAULT_LIMITS,
+    block_frames: int = _STREAM_BLOCK,
 ) -> AudioInfo:
     """Decode an input block by block into ``consumer``, never holding the whole signal.
 
@@ -326,7 +329,12 @@ def decode_stream(
         As for :func:`decode`.
     consumer : BlockConsumer
         Gets :meth:`~BlockConsumer.start` once, then every decoded frame in order as ``(channels, k)``
-        float32 blocks of up to ``_STREAM_BLOCK`` frames (131072).
+        float32 blocks of up to ``block_frames`` frames.
+    block_frames : int
+        Most frames per block (>= 1; default 131072, 1 MiB of float32 in stereo). libsndfile and raw PCM
+        are also read in steps of at most this many frames (and at most 65536). FFmpeg's codec frames
+        (1024 frames for AAC) are never split, so below the longest of them blocks may be that long.
+        Memory besides the decoder's is about ``block_frames * channels * 4`` bytes.
 
     Returns
     -------
@@ -337,13 +345,19 @@ def decode_stream(
     ------
     TonearmError
         Every error :func:`decode` raises, in the same cases.
+    ParameterError
+        ``block_frames`` is below 1.
     """
+    if block_frames < 1:
+        raise ParameterError(f"block_frames must be >= 1, got {block_frames}")
     src: AudioSource = io.BytesIO(source) if isinstance(source, bytes | bytearray) else source
 
     def sink(channels: int, capacity: int, sr: int) -> _BlockSink:
-        return _StreamSink(consumer, channels=channels, sr=sr)
+        return _StreamSink(consumer, channels=channels, sr=sr, block_frames=block_frames)
 
-    result = _decode_any(src, pcm=pcm, size_bytes=size_bytes, limits=limits, sink=sink)
+    result = _decode_any(
+        src, pcm=pcm, size_bytes=size_bytes, limits=limits, sink=sink, read_frames=block_frames
+    )
     result.sink.finish()
     stream = result.sink
     assert isinstance(stream, _StreamSink)
@@ -392,10 +406,17 @@ def _decode_any(
     size_bytes: int | None,
     limits: AudioLimits,
     sink: _SinkFactory,
+    read_frames: int | None = None,
 ) -> _Decoded:
-    """Pick the decoder for ``src`` and run it into a sink made by ``sink``."""
+    """Pick the decoder for ``src`` and run it into a sink made by ``sink``.
+
+    ``read_frames`` caps the frames libsndfile and the raw-PCM reader take per step (otherwise
+    ``_SF_BLOCK`` and ``_PCM_BLOCK``).
+    """
     if pcm is not None:
-        return _decode_pcm(src, pcm=pcm, size_bytes=size_bytes, limits=limits, sink=sink)
+        return _decode_pcm(
+            src, pcm=pcm, size_bytes=size_bytes, limits=limits, sink=sink, read_frames=read_frames
+        )
 
     check_input_size(src, size_bytes=size_bytes, limits=limits)
     container = _sniff_ffmpeg_container(src)
@@ -413,7 +434,7 @@ def _decode_any(
             raise UnsupportedFormatError(
                 f"{handle.format} audio is not supported; {_SUPPORTED_HINT}"
             ) from exc
-        out = _read_soundfile(handle, info=info, limits=limits, sink=sink)
+        out = _read_soundfile(handle, info=info, limits=limits, sink=sink, read_frames=read_frames)
     return _Decoded(out, info.sample_rate, info.format, info.subtype)
 
 
@@ -421,7 +442,12 @@ def _decode_any(
 
 
 def _read_soundfile(
-    handle: sf.SoundFile, *, info: AudioInfo, limits: AudioLimits, sink: _SinkFactory
+    handle: sf.SoundFile,
+    *,
+    info: AudioInfo,
+    limits: AudioLimits,
+    sink: _SinkFactory,
+    read_frames: int | None = None,
 ) -> _BlockSink:
     sr, channels = info.sample_rate, info.channels
     # WAV/FLAC/OGG frame counts are exact; an MP3's is libmpg123's estimate (or unknown, -1).
@@ -434,10 +460,11 @@ def _read_soundfile(
     else:
         capacity = round(_UNKNOWN_LENGTH_GUESS_S * sr)
     out = sink(channels, _clamp_capacity(capacity, sr, channels, limits), sr)
-    for got in read_blocks(handle, block_frames=_SF_BLOCK):
-        n = got.shape[0]
+    step = _SF_BLOCK if read_frames is None else min(_SF_BLOCK, read_frames)
+    for got in read_blocks(handle, block_frames=step):
+        n = got.shape[1]
         _check_growth(out.frames + n, sr=sr, channels=channels, limits=limits)
-        out.append(n)[...] = got.T
+        out.append(n)[...] = got
     return out
 
 
@@ -646,7 +673,13 @@ def _container_label(container: str | None) -> str:
 
 
 def _decode_pcm(
-    source: AudioSource, *, pcm: PcmFormat, size_bytes: int | None, limits: AudioLimits, sink: _SinkFactory
+    source: AudioSource,
+    *,
+    pcm: PcmFormat,
+    size_bytes: int | None,
+    limits: AudioLimits,
+    sink: _SinkFactory,
+    read_frames: int | None = None,
 ) -> _Decoded:
     check_input_size(source, size_bytes=size_bytes, limits=limits)
     # The frame count comes from the real byte length, whatever size the caller announced.
@@ -672,10 +705,11 @@ def _decode_pcm(
         )
     _check_decoded_size(frames, channels=channels, limits=limits, declared=True)
 
+    step = _PCM_BLOCK if read_frames is None else min(_PCM_BLOCK, read_frames)
     out = sink(channels, frames, sr)
     with _open_binary(source) as fh:
         while out.frames < frames:
-            n = min(_PCM_BLOCK, frames - out.frames)
+            n = min(step, frames - out.frames)
             chunk = fh.read(n * pcm.frame_bytes)
             if len(chunk) != n * pcm.frame_bytes:  # the input shrank under us
                 raise UndecodableAudioError("the PCM input ended early while it was being read")
@@ -766,16 +800,18 @@ def _check_decoded(*, frames: int, peak: float, sr: int, limits: AudioLimits) ->
 
 
 class _StreamSink:
-    """Collects decoded frames into blocks of ``_STREAM_BLOCK`` and hands each, checked, to a consumer."""
+    """Collects decoded frames into blocks of ``block_frames`` and hands each, checked, to a consumer."""
 
-    def __init__(self, consumer: BlockConsumer, *, channels: int, sr: int) -> None:
+    def __init__(
+        self, consumer: BlockConsumer, *, channels: int, sr: int, block_frames: int = _STREAM_BLOCK
+    ) -> None:
         consumer.start(sr=sr, channels=channels)
         self.channels = channels
         self.frames = 0  # frames appended so far, including those not yet handed over
         self.peak = 0.0
         self._consumer = consumer
         self._sr = sr
-        self._scratch = np.empty((channels, _STREAM_BLOCK), dtype=np.float32)
+        self._scratch = np.empty((channels, block_frames), dtype=np.float32)
         self._filled = 0
 
     def append(self, k: int) -> npt.NDArray[np.float32]:

@@ -32,8 +32,9 @@ class AudioError(TonearmError):
 class UnsupportedFormatError(AudioError):
     """The input is not audio in a format tonearm accepts.
 
-    :func:`tonearm.audio.probe.probe` and :func:`tonearm.audio.summary.summarize_audio` accept WAV, FLAC,
-    OGG Vorbis/Opus and MP3; :func:`tonearm.audio.decode.decode` also AAC (ADTS) and M4A/MP4 (AAC, ALAC).
+    :func:`tonearm.audio.probe.probe` accepts WAV, FLAC, OGG Vorbis/Opus and MP3 (what libsndfile reads);
+    :func:`tonearm.audio.decode.decode`, and :func:`tonearm.audio.summary.summarize_audio` and the analyses
+    that decode through it, also AAC (ADTS), M4A/MP4 (AAC, ALAC) and Matroska/WebM.
     """
 
     code = "unsupported_format"

@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from tonearm.errors import ParameterError
+
 __all__ = ["DEFAULT_LIMITS", "AudioLimits"]
 
 
@@ -36,8 +38,15 @@ class AudioLimits:
         Largest decoded signal :func:`tonearm.audio.decode.decode` will hold in memory, in bytes of
         float32 samples (default 2 GiB). A few kilobytes of compressed silence can claim hours of
         32-channel 384 kHz audio; this bounds what the duration limit alone does not (ten minutes of
-        8-channel 96 kHz audio is 1.8 GiB). The streaming :func:`tonearm.audio.summary.summarize_audio`
-        never holds the whole signal and ignores it.
+        8-channel 96 kHz audio is 1.8 GiB). The streaming readers
+        (:func:`tonearm.audio.decode.decode_stream` and what uses it) never hold the whole signal but
+        enforce it all the same, so that every path accepts exactly the same inputs.
+
+    Raises
+    ------
+    ParameterError
+        On a limit out of range (non-positive sizes or maximum duration, a minimum duration outside
+        ``[0, max_duration_s]``, a silence threshold above 0 dBFS or NaN).
     """
 
     max_bytes: int = 100 * 1024 * 1024
@@ -48,18 +57,20 @@ class AudioLimits:
 
     def __post_init__(self) -> None:
         if self.max_bytes <= 0:
-            raise ValueError(f"max_bytes must be positive, got {self.max_bytes}")
+            raise ParameterError(f"max_bytes must be positive, got {self.max_bytes}")
         if not self.max_duration_s > 0:
-            raise ValueError(f"max_duration_s must be positive, got {self.max_duration_s}")
+            raise ParameterError(f"max_duration_s must be positive, got {self.max_duration_s}")
         if not 0.0 <= self.min_duration_s <= self.max_duration_s:
-            raise ValueError(
+            raise ParameterError(
                 f"min_duration_s must lie in [0, max_duration_s={self.max_duration_s:g}], "
                 f"got {self.min_duration_s}"
             )
         if math.isnan(self.silence_threshold_dbfs) or self.silence_threshold_dbfs > 0.0:
-            raise ValueError(f"silence_threshold_dbfs must be <= 0 dBFS, got {self.silence_threshold_dbfs}")
+            raise ParameterError(
+                f"silence_threshold_dbfs must be <= 0 dBFS, got {self.silence_threshold_dbfs}"
+            )
         if self.max_decoded_bytes <= 0:
-            raise ValueError(f"max_decoded_bytes must be positive, got {self.max_decoded_bytes}")
+            raise ParameterError(f"max_decoded_bytes must be positive, got {self.max_decoded_bytes}")
 
     @property
     def silence_threshold(self) -> float:

@@ -16,10 +16,48 @@ import numpy as np
 import numpy.typing as npt
 import soxr
 
-from tonearm.analysis.spectral import resample, to_mono
 from tonearm.errors import ParameterError
 
-__all__ = ["MonoResampleStream", "fix_length", "mono_at_rate", "resampled_length"]
+__all__ = ["MonoResampleStream", "fix_length", "mono_at_rate", "resample", "resampled_length", "to_mono"]
+
+
+def to_mono(y: np.ndarray) -> np.ndarray:
+    """Average the channels.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,) or (channels, n)]
+        Audio, float.
+
+    Returns
+    -------
+    np.ndarray [shape=(n,)], float32
+    """
+    if y.ndim == 1:
+        return y.astype(np.float32, copy=False)
+    if y.ndim != 2:
+        raise ParameterError(f"audio must have shape (n,) or (channels, n), got {y.shape}")
+    return y.mean(axis=0, dtype=np.float32)
+
+
+def resample(y: np.ndarray, *, sr: int, target_sr: int) -> np.ndarray:
+    """Resample with soxr (high quality, vectorised C).
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)], float
+    sr : int > 0 [Hz]
+    target_sr : int > 0 [Hz]
+
+    Returns
+    -------
+    np.ndarray [shape=(round(n * target_sr / sr),)], float32
+    """
+    if sr <= 0 or target_sr <= 0:
+        raise ParameterError(f"sample rates must be positive, got {sr} and {target_sr}")
+    if sr == target_sr:
+        return y.astype(np.float32, copy=False)
+    return np.asarray(soxr.resample(y.astype(np.float32, copy=False), sr, target_sr, quality="HQ"))
 
 
 def resampled_length(n: int, *, sr: int, target_sr: int) -> int:

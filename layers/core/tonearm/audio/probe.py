@@ -230,6 +230,9 @@ def check_input_size(
         ``source`` is a stream that cannot seek.
     """
     if not isinstance(source, str | os.PathLike) and not source.seekable():
+        # Kept a ValueError, not a ParameterError: every caller (the API routes, the workflow tasks)
+        # passes a path, bytes or a seekable stream it made itself, so a pipe here is a programming
+        # error, not anything a request can cause.
         raise ValueError("audio source stream must be seekable (the decoders seek while parsing)")
     size = size_bytes if size_bytes is not None else _measure_size(source)
     if size > limits.max_bytes:
@@ -303,14 +306,17 @@ def read_blocks(handle: sf.SoundFile, *, block_frames: int) -> Iterator[np.ndarr
 
     Yields
     ------
-    np.ndarray [shape=(n, channels)], float32
-        The next ``n <= block_frames`` frames, in one reused buffer: copy what must outlive the next step.
+    np.ndarray [shape=(channels, n)], float32
+        The next ``n <= block_frames`` frames, channel-major like every signal in tonearm: a transposed
+        view of one reused frame-interleaved buffer (libsndfile's layout), so copy what must outlive the
+        next step.
 
     Raises
     ------
     UndecodableAudioError
         When the decoder fails part-way (corrupt or truncated data).
     """
+    # libsndfile reads interleaved frames, i.e. (n, channels); the view handed out is its transpose.
     buffer = np.empty((block_frames, handle.channels), dtype=np.float32)
     decoded = 0
     while True:
@@ -323,7 +329,7 @@ def read_blocks(handle: sf.SoundFile, *, block_frames: int) -> Iterator[np.ndarr
         if block.shape[0] == 0:
             return
         decoded += block.shape[0]
-        yield block
+        yield block.T
 
 
 def check_header(handle: sf.SoundFile, source: AudioSource, *, limits: AudioLimits) -> AudioInfo:

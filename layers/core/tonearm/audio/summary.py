@@ -1,8 +1,11 @@
-"""One-pass audio summary: probe, stream-decode, measure loudness and peak, optionally transcode to WAV.
+"""One-pass audio summary: decode as a stream, measure loudness and peak, optionally transcode to WAV.
 
-This is the routine behind the ``tonearm/audio-info`` workflow. It decodes in fixed-size blocks, so
-memory is bounded by ``block_frames`` whatever the input's length, rate or channel count, and it
-re-checks the limits while decoding because headers can lie (an MP3's frame count is an estimate).
+This is the routine behind the ``tonearm/audio-info`` workflow. It reads the input through
+:func:`tonearm.audio.decode.decode_stream`, the path ``tonearm/analyze`` takes, so it accepts every
+format :func:`tonearm.audio.decode.decode` does (WAV, FLAC, OGG Vorbis/Opus, MP3, AAC, M4A/MP4,
+Matroska/WebM) and refuses the rest with the same errors, enforcing the same limits before and while
+decoding (headers can lie: an MP3's frame count is an estimate). Memory is bounded by ``block_frames``
+whatever the input's length, rate or channel count.
 """
 
 from __future__ import annotations
@@ -15,16 +18,11 @@ import numpy as np
 import numpy.typing as npt
 import soundfile as sf
 
-from tonearm.analysis.loudness import MIN_SAMPLE_RATE, LoudnessMeter
-from tonearm.audio.errors import (
-    AudioTooLongError,
-    AudioTooShortError,
-    EmptyAudioError,
-    SilentAudioError,
-    UndecodableAudioError,
-)
+from tonearm.audio.decode import decode_stream
 from tonearm.audio.limits import DEFAULT_LIMITS, AudioLimits
-from tonearm.audio.probe import AudioInfo, AudioSource, open_checked, read_blocks
+from tonearm.audio.loudness import MIN_SAMPLE_RATE, LoudnessMeter
+from tonearm.audio.probe import AudioInfo, AudioSource
+from tonearm.errors import ParameterError
 
 __all__ = ["AudioSummary", "summarize_audio"]
 
@@ -40,13 +38,14 @@ class AudioSummary:
     Attributes
     ----------
     info : AudioInfo
-        What the header said (its ``frames``/``duration_s`` may differ from the decoded length).
+        The input's format, encoding, rate and channels, as :func:`tonearm.audio.decode.decode`
+        reports them (``frames``/``duration_s`` are those of the decoded audio).
     duration_s : float
         Decoded duration in seconds (decoded frames / sample rate).
     loudness_lufs : float or None
         BS.1770-4 integrated loudness in LUFS; ``None`` when every block is gated out (quieter than
         -70 LUFS throughout) or the sample rate is below
-        :data:`tonearm.analysis.loudness.MIN_SAMPLE_RATE` (3364 Hz), where K-weighting is undefined.
+        :data:`tonearm.audio.loudness.MIN_SAMPLE_RATE` (3364 Hz), where K-weighting is undefined.
         (JSON cannot carry ``-inf``.)
     peak_dbfs : float or None
         Sample peak in dBFS. Never ``None`` in practice: silent input is refused
@@ -59,6 +58,46 @@ class AudioSummary:
     peak_dbfs: float | None
 
 
+class _Summariser:
+    """The :class:`tonearm.audio.decode.BlockConsumer` behind :func:`summarize_audio`.
+
+    Meters loudness (no true peak: the summary does not report it, and oversampling would double the
+    cost), tracks the sample peak and, given ``wav_out``, writes 16-bit PCM WAV.
+    """
+
+    def __init__(self, wav_out: BinaryIO | None) -> None:
+        self._wav_out = wav_out
+        self.meter: LoudnessMeter | None = None
+        self.writer: sf.SoundFile | None = None
+        self.peak = 0.0
+
+    def start(self, *, sr: int, channels: int) -> None:
+        """Set up the meter and the writer for the stream's rate and channel count."""
+        if sr >= MIN_SAMPLE_RATE:
+            self.meter = LoudnessMeter(sr=sr, channels=channels, true_peak=False)
+        if self._wav_out is not None:
+            self.writer = sf.SoundFile(
+                self._wav_out, mode="w", samplerate=sr, channels=channels, format="WAV", subtype="PCM_16"
+            )
+
+    def feed(self, block: npt.NDArray[np.float32]) -> None:
+        """Take the next ``(channels, k)`` float32 block (finite: decode_stream checked it)."""
+        if block.shape[1] == 0:
+            return
+        self.peak = max(self.peak, float(block.max()), -float(block.min()))
+        if self.meter is not None:
+            self.meter.process(block)
+        if self.writer is not None:
+            # A WAV file interleaves frames: soundfile writes (frames, channels), hence the transpose
+            # (soundfile makes it contiguous, one int16 block at a time).
+            self.writer.write(_to_pcm16(block).T)
+
+    def close(self) -> None:
+        """Finish the WAV file (patching its header) if one is being written."""
+        if self.writer is not None:
+            self.writer.close()
+
+
 def summarize_audio(
     source: AudioSource,
     *,
@@ -67,7 +106,7 @@ def summarize_audio(
     limits: AudioLimits = DEFAULT_LIMITS,
     block_frames: int = 65536,
 ) -> AudioSummary:
-    """Probe, decode and measure an audio input in one bounded-memory pass.
+    """Decode and measure an audio input in one bounded-memory pass.
 
     Parameters
     ----------
@@ -76,93 +115,54 @@ def summarize_audio(
     wav_out : binary stream, optional
         If given, receives the decoded audio as 16-bit PCM WAV at the input's sample rate and channel
         count (samples rounded, clipped to full scale, no dither). Must be seekable (the WAV header is
-        patched on close). On error it holds a partial file the caller must discard.
+        patched on close). On error it holds a partial file (or nothing) the caller must discard.
     size_bytes : int, optional
         Input size in bytes if already known; measured otherwise.
     limits : AudioLimits
-        Size and duration limits, enforced from the header and again while decoding; the minimum
-        duration and the silence threshold are checked on the decoded audio.
+        Size, duration, decoded-size and silence limits, enforced exactly as
+        :func:`tonearm.audio.decode.decode` enforces them.
     block_frames : int
-        Frames decoded per block (>= 1); peak memory is a small multiple of
+        Frames decoded, metered and written per block (>= 1; see
+        :func:`tonearm.audio.decode.decode_stream`); peak memory is a small multiple of
         ``block_frames * channels * 8`` bytes.
 
     Returns
     -------
     AudioSummary
-        Header info, decoded duration, integrated loudness and sample peak.
+        Format info, decoded duration, integrated loudness and sample peak.
 
     Raises
     ------
-    InputTooLargeError, UnsupportedFormatError, EmptyAudioError, AudioTooLongError, AudioTooShortError
-        As for :func:`tonearm.audio.probe.probe`, plus: decoding passes ``limits.max_duration_s``
-        (:class:`AudioTooLongError`), decodes to zero frames (:class:`EmptyAudioError`) or to fewer
-        than ``limits.min_duration_s`` seconds (:class:`AudioTooShortError`).
-    UndecodableAudioError
-        The header is corrupt, or decoding fails mid-stream or yields NaN/infinite samples.
-    SilentAudioError
-        The sample peak of the whole input lies below ``limits.silence_threshold_dbfs`` (-90 dBFS).
+    TonearmError
+        Every error :func:`tonearm.audio.decode.decode` raises, in the same cases and with the same
+        codes: :class:`~tonearm.audio.errors.InputTooLargeError`,
+        :class:`~tonearm.audio.errors.UnsupportedFormatError`,
+        :class:`~tonearm.audio.errors.EmptyAudioError`, :class:`~tonearm.audio.errors.AudioTooLongError`,
+        :class:`~tonearm.audio.errors.AudioTooShortError`,
+        :class:`~tonearm.audio.errors.UndecodableAudioError` (corrupt data, NaN or infinite samples),
+        :class:`~tonearm.audio.errors.SilentAudioError` (peak below
+        ``limits.silence_threshold_dbfs``).
+    ParameterError
+        ``block_frames`` < 1.
     ValueError
-        ``block_frames`` < 1, or ``source`` is a stream that cannot seek.
+        ``source`` is a stream that cannot seek (a programming error).
     """
     if block_frames < 1:
-        raise ValueError(f"block_frames must be >= 1, got {block_frames}")
-
-    handle, info = open_checked(source, size_bytes=size_bytes, limits=limits)
-    with handle:
-        sr, channels = info.sample_rate, info.channels
-        # Largest decoded frame count within the limit: frames / sr <= max_duration_s.
-        max_frames = math.floor(limits.max_duration_s * sr)
-        # The audio-info summary reports no true peak; skip the 4x oversampling it would cost.
-        meter = LoudnessMeter(sr=sr, channels=channels, true_peak=False) if sr >= MIN_SAMPLE_RATE else None
-        writer = (
-            sf.SoundFile(wav_out, mode="w", samplerate=sr, channels=channels, format="WAV", subtype="PCM_16")
-            if wav_out is not None
-            else None
+        raise ParameterError(f"block_frames must be >= 1, got {block_frames}")
+    summariser = _Summariser(wav_out)
+    try:
+        info = decode_stream(
+            source, summariser, size_bytes=size_bytes, limits=limits, block_frames=block_frames
         )
-        decoded = 0
-        peak = 0.0
-        try:
-            for block in read_blocks(handle, block_frames=block_frames):
-                n = block.shape[0]
-                decoded += n
-                if decoded > max_frames:
-                    raise AudioTooLongError(
-                        f"audio is longer than {decoded / sr:.1f} s (found while decoding); "
-                        f"the limit is {limits.max_duration_s:g} s",
-                    )
-                magnitude = np.abs(block)
-                # NaN fails every comparison, so test finiteness explicitly rather than via the max.
-                if not np.isfinite(magnitude).all():
-                    raise UndecodableAudioError(
-                        f"audio contains non-finite samples (NaN or infinity) within "
-                        f"{(decoded - n) / sr:.1f}-{decoded / sr:.1f} s; only finite samples are accepted",
-                    )
-                peak = max(peak, float(magnitude.max()))
-                if meter is not None:
-                    meter.process(block)
-                if writer is not None:
-                    writer.write(_to_pcm16(block))
-        finally:
-            if writer is not None:
-                writer.close()
-
-    if decoded == 0:
-        raise EmptyAudioError("audio decodes to no samples (0 frames)")
-    # The header check already refused short WAV/FLAC/OGG; an MP3's header length is only an estimate.
-    if decoded / sr < limits.min_duration_s:
-        raise AudioTooShortError(
-            f"audio is {decoded / sr:.3f} s long (decoded); the minimum is {limits.min_duration_s:g} s",
-        )
-    if peak < limits.silence_threshold:
-        raise SilentAudioError(
-            f"audio is silent: its peak is {_fmt_dbfs(peak)}, below the "
-            f"{limits.silence_threshold_dbfs:g} dBFS threshold",
-        )
-    lufs = meter.integrated_lufs() if meter is not None else -math.inf
+    finally:
+        summariser.close()
+    sr = info.sample_rate
+    lufs = summariser.meter.integrated_lufs() if summariser.meter is not None else -math.inf
+    peak = summariser.peak
     peak_db = 20.0 * math.log10(peak) if peak > 0.0 else -math.inf
     return AudioSummary(
         info=info,
-        duration_s=decoded / sr,
+        duration_s=info.frames / sr,
         loudness_lufs=lufs if math.isfinite(lufs) else None,
         peak_dbfs=peak_db if math.isfinite(peak_db) else None,
     )
@@ -173,7 +173,3 @@ def _to_pcm16(block: npt.NDArray[np.float32]) -> npt.NDArray[np.int16]:
     # would wrap around instead of clipping.
     scaled = np.rint(block * np.float32(_PCM16_SCALE))
     return np.clip(scaled, -32768.0, 32767.0).astype(np.int16)
-
-
-def _fmt_dbfs(peak: float) -> str:
-    return f"{20.0 * math.log10(peak):.1f} dBFS" if peak > 0.0 else "-inf dBFS (digital silence)"

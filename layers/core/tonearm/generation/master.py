@@ -8,7 +8,7 @@
    from zero without a click, and a fade-out whose gain reaches exactly zero on the last frame. Each is
    capped at a third of the track.
 3. **Loudness.** The make-up gain brings the BS.1770-4 integrated loudness of the faded audio to
-   ``target_lufs``. The loudness is computed exactly as :mod:`tonearm.analysis.loudness` measures it (its
+   ``target_lufs``. The loudness is computed exactly as :mod:`tonearm.audio.loudness` measures it (its
    K-weighting coefficients, 100 ms steps, 400 ms gating blocks and gates; the two agree to ~1e-9 LU);
    the same pass also keeps the K-weighted energy of every 32-frame hop for the limiter's estimates.
 4. **Limiting.** Where the gained audio's true peak would exceed ``ceiling_dbtp``, a linked-stereo
@@ -59,17 +59,20 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage, signal
 
-# The interpolator's taps come from the loudness module itself (a private helper), so that this module's
-# true peaks are the meter's; tests compare the two on random signals.
-from tonearm.analysis.loudness import (
+# The interpolator's taps, the gates and the loudness offset come from the loudness meter itself, so
+# that this module's loudness and true peaks are the meter's; tests compare the two on random signals.
+from tonearm.audio.loudness import (
     ABSOLUTE_GATE_LUFS,
+    LOUDNESS_OFFSET_DB,
     MIN_SAMPLE_RATE,
     RELATIVE_GATE_LU,
-    _true_peak_kernel,
+    TRUE_PEAK_TAPS,
     channel_weights,
     k_weighting_sos,
+    true_peak_kernel,
     true_peak_oversampling,
 )
+from tonearm.errors import ParameterError
 
 __all__ = ["MasteredAudio", "master", "wav_bytes"]
 
@@ -108,14 +111,12 @@ _GIVE_UP_LU = 0.2
 _DITHER_SEED = 0x746F6E65  # "tone"
 #: int16 full scale: 32768 LSB reads as 1.0 (libsndfile's convention for reading 16-bit PCM as float).
 _FULL_SCALE = 32768.0
-#: BS.1770's -0.691 dB offset (cancels the K-filter's gain at 997 Hz), as in tonearm.analysis.loudness.
-_LOUDNESS_OFFSET_DB = -0.691
-#: Taps of the true-peak interpolator: the value between frames k and k + 1 reads frames k - 7 .. k + 8.
-_TP_TAPS = 16
-_TP_BEFORE = _TP_TAPS // 2 - 1
+#: Frames the true-peak interpolator reads before the instant it interpolates: the value between frames
+#: k and k + 1 reads frames k - 7 .. k + 8 (TRUE_PEAK_TAPS of them).
+_TP_BEFORE = TRUE_PEAK_TAPS // 2 - 1
 #: Frames per block of the true-peak matrix product (two per hop), and the frames one block reads.
 _TP_BLOCK = 16
-_TP_WIDTH = _TP_BLOCK + _TP_TAPS - 1
+_TP_WIDTH = _TP_BLOCK + TRUE_PEAK_TAPS - 1
 #: OpenBLAS computes a product single-threaded when M * N * K is at most 4 * 65536. Its threads only slow
 #: products of this shape down (2x with an idle second core, 10x with a busy one, measured), so the
 #: interpolation is cut into products under that size: one batched matmul per chunk, looped over in C.
@@ -172,7 +173,7 @@ def master(
     n_frames : int
         Exact length of the result in frames (>= 0): ``audio`` is cut or zero-padded to it.
     sr : int
-        Sample rate in Hz (>= :data:`tonearm.analysis.loudness.MIN_SAMPLE_RATE`).
+        Sample rate in Hz (>= :data:`tonearm.audio.loudness.MIN_SAMPLE_RATE`).
     target_lufs : float
         Integrated loudness to normalise to, LUFS (ITU-R BS.1770-4).
     ceiling_dbtp : float
@@ -194,7 +195,7 @@ def master(
 
     Raises
     ------
-    ValueError
+    ParameterError
         On a wrong shape or dtype, a negative length or fade, a sample rate below the K-weighting's
         minimum, or non-finite samples.
 
@@ -220,15 +221,15 @@ def master(
     """
     x_in = np.asarray(audio)
     if x_in.ndim != 2 or x_in.shape[0] < 1 or not np.issubdtype(x_in.dtype, np.floating):
-        raise ValueError(
+        raise ParameterError(
             f"audio must be floating point of shape (channels, n), got {x_in.dtype} {x_in.shape}"
         )
     if n_frames < 0:
-        raise ValueError(f"n_frames must be >= 0, got {n_frames}")
+        raise ParameterError(f"n_frames must be >= 0, got {n_frames}")
     if sr < MIN_SAMPLE_RATE:
-        raise ValueError(f"sr must be at least {MIN_SAMPLE_RATE} Hz, got {sr}")
+        raise ParameterError(f"sr must be at least {MIN_SAMPLE_RATE} Hz, got {sr}")
     if not (fade_in_s >= 0.0 and fade_out_s >= 0.0):
-        raise ValueError(f"fade lengths must be >= 0 s, got {fade_in_s} and {fade_out_s}")
+        raise ParameterError(f"fade lengths must be >= 0 s, got {fade_in_s} and {fade_out_s}")
     track = _Track(x_in, n_frames=n_frames, fade_in=round(fade_in_s * sr), fade_out=round(fade_out_s * sr))
     channels = track.channels
     n_hops = -(-n_frames // _HOP)
@@ -237,7 +238,7 @@ def master(
     hop_peaks = _hop_peaks(track, n_hops, interpolator)  # (channels, n_hops), linear
     peak = float(hop_peaks.max(initial=0.0))
     if not math.isfinite(peak):
-        raise ValueError("audio contains non-finite samples")
+        raise ParameterError("audio contains non-finite samples")
     if peak == 0.0:
         return MasteredAudio(
             pcm=np.zeros((n_frames, channels), dtype=np.int16),
@@ -363,7 +364,7 @@ class _Interpolator:
 
     Each block's frames, with 7 before and 8 after, map through one Toeplitz matrix to all of the block's
     oversampled values (phase 0, the frames themselves, included). The taps are those of
-    :mod:`tonearm.analysis.loudness`'s interpolator, so the peaks are those its ``true_peak_dbtp`` reads.
+    :func:`tonearm.audio.loudness.true_peak_kernel`, so the peaks are those its ``true_peak_dbtp`` reads.
     """
 
     def __init__(self, sr: int) -> None:
@@ -373,9 +374,9 @@ class _Interpolator:
         frames = np.arange(_TP_BLOCK)
         matrix[frames, frames + _TP_BEFORE] = 1.0
         if factor > 1:
-            taps = _true_peak_kernel(factor)  # (16, factor - 1): weights of frames k - 7 .. k + 8 per phase
+            taps = true_peak_kernel(factor=factor)  # (16, factor - 1): frames k - 7 .. k + 8 per phase
             for phase in range(1, factor):
-                for offset in range(_TP_TAPS):
+                for offset in range(TRUE_PEAK_TAPS):
                     matrix[phase * _TP_BLOCK + frames, frames + offset] = taps[offset, phase - 1]
         self.matrix = matrix
         #: Largest sum of absolute taps of any phase: bounds an interpolated value by the largest frame.
@@ -431,7 +432,7 @@ def _hop_peaks(track: _Track, n_hops: int, interpolator: _Interpolator) -> npt.N
     for start in range(0, n_blocks, chunk):
         stop = min(n_blocks, start + chunk)
         first = (start - per_hop) * _TP_BLOCK  # block `start` is the chunk's first; block 0 is hop -1's
-        frames = track.read(first - _TP_BEFORE, (stop - per_hop) * _TP_BLOCK + _TP_TAPS // 2)
+        frames = track.read(first - _TP_BEFORE, (stop - per_hop) * _TP_BLOCK + TRUE_PEAK_TAPS // 2)
         # Overlapping rows: each block with its reach (a view; the interpolator gathers it once).
         rows = np.lib.stride_tricks.sliding_window_view(frames, _TP_WIDTH, axis=1)[:, ::_TP_BLOCK]
         for channel in range(channels):
@@ -447,7 +448,7 @@ def _hop_peaks(track: _Track, n_hops: int, interpolator: _Interpolator) -> npt.N
 class _Loudness:
     """BS.1770-4 integrated loudness of some frames, and estimates of it under a per-hop gain.
 
-    Steps, blocks and gates are those of :class:`tonearm.analysis.loudness.LoudnessMeter`: 100 ms steps
+    Steps, blocks and gates are those of :class:`tonearm.audio.loudness.LoudnessMeter`: 100 ms steps
     starting at frame ``floor(k * sr / 10)``, complete steps only, 400 ms blocks of four steps.
     """
 
@@ -493,11 +494,11 @@ class _Loudness:
         blocks += steps[2 : n_blocks + 2]
         blocks += steps[3 : n_blocks + 3]
         blocks /= self._block_frames
-        passed = blocks[blocks > 10.0 ** ((ABSOLUTE_GATE_LUFS - _LOUDNESS_OFFSET_DB) / 10.0)]
+        passed = blocks[blocks > 10.0 ** ((ABSOLUTE_GATE_LUFS - LOUDNESS_OFFSET_DB) / 10.0)]
         if passed.size == 0:
             return -math.inf
         gated = passed[passed > float(np.mean(passed)) * 10.0 ** (RELATIVE_GATE_LU / 10.0)]
-        return _LOUDNESS_OFFSET_DB + 10.0 * math.log10(float(np.mean(gated)))
+        return LOUDNESS_OFFSET_DB + 10.0 * math.log10(float(np.mean(gated)))
 
 
 def _k_energies(
@@ -779,25 +780,25 @@ def wav_bytes(pcm: npt.NDArray[np.int16], *, sr: int, info: dict[str, str]) -> b
 
     Raises
     ------
-    ValueError
+    ParameterError
         On a non-int16 or non-2-D ``pcm``, a bad sample rate, an invalid ``INFO`` id, a value containing
         NUL, or a file over the 4 GiB RIFF limit.
     """
     samples = np.asarray(pcm)
     if samples.dtype != np.int16 or samples.ndim != 2 or samples.shape[1] < 1:
-        raise ValueError(
+        raise ParameterError(
             f"pcm must be int16 of shape (n_frames, channels), got {samples.dtype} {samples.shape}"
         )
     if sr <= 0:
-        raise ValueError(f"sr must be positive, got {sr}")
+        raise ParameterError(f"sr must be positive, got {sr}")
     channels = samples.shape[1]
 
     subchunks = []
     for key, value in info.items():
         if len(key) != 4 or not all(" " <= ch <= "~" for ch in key):
-            raise ValueError(f"INFO ids must be exactly 4 printable ASCII characters, got {key!r}")
+            raise ParameterError(f"INFO ids must be exactly 4 printable ASCII characters, got {key!r}")
         if "\x00" in value:
-            raise ValueError(f"INFO value for {key} contains NUL")
+            raise ParameterError(f"INFO value for {key} contains NUL")
         text = value.encode("utf-8") + b"\x00"
         subchunks.append(_chunk(key.encode("ascii"), text))
     list_chunk = _chunk(b"LIST", b"INFO" + b"".join(subchunks)) if subchunks else b""
@@ -806,7 +807,7 @@ def wav_bytes(pcm: npt.NDArray[np.int16], *, sr: int, info: dict[str, str]) -> b
     fmt = struct.pack("<HHIIHH", 1, channels, sr, sr * channels * 2, channels * 2, 16)
     body = b"WAVE" + _chunk(b"fmt ", fmt) + _chunk(b"data", data) + list_chunk
     if len(body) > 0xFFFFFFFF:
-        raise ValueError("audio too long for a RIFF file (4 GiB)")
+        raise ParameterError("audio too long for a RIFF file (4 GiB)")
     return b"RIFF" + struct.pack("<I", len(body)) + body
 
 

@@ -9,7 +9,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from mangum import Mangum
 
 from tonearm.api.app import create_app
-from tonearm.runtime import Services, get_services
+from tonearm.bootstrap import get_services
+from tonearm.runtime import Services
 
 logger = Logger()
 tracer = Tracer()

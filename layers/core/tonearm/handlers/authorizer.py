@@ -16,9 +16,9 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from tonearm.bootstrap import get_services
 from tonearm.jobs.errors import UnauthorizedError
 from tonearm.jobs.service import parse_authorization
-from tonearm.runtime import get_services
 
 logger = Logger()
 

@@ -13,9 +13,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from tonearm.bootstrap import get_services
 from tonearm.jobs.errors import InvalidTransitionError, JobNotFoundError
 from tonearm.jobs.model import JobError, JobStatus
-from tonearm.runtime import get_services
 
 logger = Logger()
 tracer = Tracer()

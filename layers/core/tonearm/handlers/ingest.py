@@ -9,7 +9,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import S3EventBridgeNotificationEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tonearm.runtime import get_services
+from tonearm.bootstrap import get_services
 
 logger = Logger()
 tracer = Tracer()

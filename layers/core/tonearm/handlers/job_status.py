@@ -10,10 +10,10 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict
 
+from tonearm.bootstrap import get_services
 from tonearm.jobs.errors import InvalidTransitionError, JobNotFoundError
 from tonearm.jobs.failures import job_error_from_catch
 from tonearm.jobs.model import JobStatus
-from tonearm.runtime import get_services
 
 logger = Logger()
 tracer = Tracer()

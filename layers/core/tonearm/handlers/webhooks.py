@@ -9,8 +9,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from tonearm.bootstrap import get_services
 from tonearm.events.webhooks import WebhookService
-from tonearm.runtime import get_services
 
 logger = Logger()
 tracer = Tracer()

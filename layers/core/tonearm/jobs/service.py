@@ -14,6 +14,7 @@ from typing import Any
 
 from tonearm.audio.errors import EmptyAudioError, InputTooLargeError
 from tonearm.audio.limits import DEFAULT_LIMITS
+from tonearm.jobs.catalogue import Catalogue
 from tonearm.jobs.errors import (
     InvalidParamsError,
     InvalidTransitionError,
@@ -32,15 +33,10 @@ from tonearm.jobs.model import (
     UploadView,
     utc_now,
 )
-from tonearm.jobs.workflows import (
-    MAX_PARAMS_FILE_BYTES,
-    WorkflowSpec,
-    get_workflow,
-    validate_params,
-    workflow_for_ingest_key,
-)
+from tonearm.jobs.spec import MAX_PARAMS_FILE_BYTES, WorkflowSpec
+from tonearm.jobs.store import JobStore
 from tonearm.net.safe_http import SafeHttpClient
-from tonearm.ports import Application, BlobNotFoundError, BlobStore, EventBus, JobStore, Orchestrator
+from tonearm.ports import Application, BlobNotFoundError, BlobStore, EventBus, Orchestrator
 from tonearm.settings import Settings
 
 EVENT_SOURCE = "tonearm"
@@ -79,6 +75,7 @@ class JobService:
     def __init__(
         self,
         *,
+        workflows: Catalogue,
         store: JobStore,
         blobs: BlobStore,
         orchestrator: Orchestrator,
@@ -86,6 +83,8 @@ class JobService:
         http: SafeHttpClient,
         settings: Settings,
     ) -> None:
+        #: the workflows jobs may name (``tonearm.workflows.CATALOGUE`` in every deployment)
+        self.workflows = workflows
         self.store = store
         self.blobs = blobs
         self.orchestrator = orchestrator
@@ -119,8 +118,8 @@ class JobService:
 
         ``callback`` replaces the application's webhook for this job (its URL is checked here too).
         """
-        spec = get_workflow(request.workflow)
-        params = validate_params(spec, request.params)
+        spec = self.workflows.get(request.workflow)
+        params = spec.validate_params(request.params)
         if spec.takes_input:
             self._check_input(params["inputUrl"])
         self._check_copy_targets(spec, request.copyResultsTo)
@@ -148,7 +147,7 @@ class JobService:
         existing = self.store.get(job_id)
         if existing is not None:
             return existing
-        spec = workflow_for_ingest_key(key)
+        spec = self.workflows.for_ingest_key(key)
         job = Job(
             id=job_id,
             app=self.settings.ingest_app,

@@ -15,16 +15,15 @@ from typing import Any
 from tonearm.adapters.local.asl import ExecutionResult, TaskCallable
 from tonearm.adapters.local.bus import LOCAL_ACCOUNT, LOCAL_REGION, LocalBus
 from tonearm.adapters.local.dead_letters import FileDeadLetterSink
-from tonearm.adapters.local.files import FileBlobStore
 from tonearm.adapters.local.orchestrator import LocalOrchestrator
-from tonearm.adapters.local.sqlite_jobs import SqliteJobStore
+from tonearm.bootstrap import install_services, local_blob_store, local_job_store, metadata_source
 from tonearm.events.signing import generate_webhook_secret
 from tonearm.jobs.service import hash_api_key
 from tonearm.local.functions import LocalFunctions
 from tonearm.local.ingest import IngestWatcher
 from tonearm.local.template import LocalTemplate, function_from_arn
 from tonearm.ports import Application
-from tonearm.runtime import Services, install_services
+from tonearm.runtime import Services
 from tonearm.settings import Settings
 
 LOCAL_APP_ID = "local"
@@ -59,16 +58,6 @@ class LocalRuntime:
         self.watcher.stop()
         self.executor.shutdown(wait=True, cancel_futures=False)
         install_services(None)
-
-
-def _signing_secret(data_dir: Path) -> bytes:
-    # kept across restarts so URLs handed out before a restart stay valid
-    path = data_dir / ".url-signing-key"
-    if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(secrets.token_bytes(32))
-        path.chmod(0o600)
-    return path.read_bytes()
 
 
 def build_local_runtime(
@@ -164,15 +153,16 @@ def build_local_runtime(
     )
     for machine in template.state_machines():
         orchestrator.runner(machine)  # unsupported ASL is reported at start-up, not on the first job
-    bucket_root = data_dir / "bucket"
     dead_letters = FileDeadLetterSink(data_dir / "dead-letters.jsonl")
+    blobs = local_blob_store(data_dir, base_url=base_url)
     services = Services(
         settings=settings,
-        store=SqliteJobStore(data_dir / "jobs.sqlite3"),
-        blobs=FileBlobStore(bucket_root, base_url=base_url, secret=_signing_secret(data_dir)),
+        store=local_job_store(data_dir),
+        blobs=blobs,
         orchestrator=orchestrator,
         bus=bus,
         dead_letters=dead_letters,
+        make_metadata_source=lambda: metadata_source(settings),
     )
     install_services(services)
     key = api_key or secrets.token_urlsafe(24)
@@ -181,7 +171,7 @@ def build_local_runtime(
         Application(id=LOCAL_APP_ID, name="local", key_sha256=hash_api_key(key), webhook_secret=secret)
     )
     watcher = IngestWatcher(
-        bucket_root=bucket_root,
+        bucket_root=blobs.root,
         bucket_name=str(template.resolve({"Ref": "Bucket"})),
         bus=bus,
         interval_s=watch_interval_s,

@@ -7,7 +7,6 @@ the Debian locations.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import tempfile
@@ -18,6 +17,7 @@ import numpy.typing as npt
 import soundfile as sf
 
 from tonearm.errors import TonearmError
+from tonearm.settings import Settings
 
 __all__ = ["FluidSynthUnavailableError", "find_soundfont", "render_midi"]
 
@@ -43,7 +43,7 @@ def find_soundfont() -> Path:
     FluidSynthUnavailableError
         When none is installed.
     """
-    configured = os.environ.get("TONEARM_SOUNDFONT")
+    configured = Settings.from_env().soundfont
     for candidate in ([configured] if configured else []) + list(_SOUNDFONTS):
         if Path(candidate).is_file():
             return Path(candidate)

@@ -15,6 +15,8 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tonearm.errors import ParameterError
+
 TICKS_PER_QUARTER = 480
 DRUM_CHANNEL = 9  # MIDI channel 10, General MIDI percussion
 
@@ -47,6 +49,9 @@ class Song:
 def _vlq(value: int) -> bytes:
     """MIDI variable-length quantity."""
     if value < 0:
+        # Kept a ValueError: events are sorted by tick before encoding, so a negative delta means a note
+        # starting before tick 0, i.e. a bug in the code that built the Song (tonearm's composer, chord
+        # export or transcription), never anything a request can carry.
         raise ValueError("negative delta time")
     out = [value & 0x7F]
     value >>= 7
@@ -144,20 +149,20 @@ def read(data: bytes) -> ParsedMidi:
 
     Raises
     ------
-    ValueError
+    ParameterError
         Not a Standard MIDI File, SMPTE time division, or a malformed track header.
     """
     if data[:4] != b"MThd":
-        raise ValueError("not a Standard MIDI File")
+        raise ParameterError("not a Standard MIDI File")
     _, fmt, n_tracks, division = struct.unpack(">IHHH", data[4:14])
     if division & 0x8000:
-        raise ValueError("SMPTE time division is not supported")
+        raise ParameterError("SMPTE time division is not supported")
     pos, tempo = 14, 500_000
     notes: list[Note] = []
     unclosed = 0
     for _ in range(n_tracks):
         if data[pos : pos + 4] != b"MTrk":
-            raise ValueError(f"bad track header at byte {pos}")
+            raise ParameterError(f"bad track header at byte {pos}")
         (size,) = struct.unpack(">I", data[pos + 4 : pos + 8])
         body, pos = data[pos + 8 : pos + 8 + size], pos + 8 + size
         i, tick, status = 0, 0, 0

@@ -1,9 +1,10 @@
 """Where the ONNX models live, and loading them once per process with onnxruntime.
 
 Every model is declared in ``models/registry.json`` (name -> file, sha256, input and output names,
-labels); the file's digest is checked when it is first loaded, so a corrupt copy, a Git LFS pointer or
-a model swapped without updating the manifest is refused rather than run. Sessions run on one thread:
-a Lambda function has one vCPU per 1769 MB, and the benchmarks measure single-thread speed.
+labels); the file's digest is checked when it is first loaded (:func:`tonearm.models.loader.check_onnx`),
+so a corrupt copy, a Git LFS pointer or a model swapped without updating the manifest is refused rather
+than run. Sessions run on one thread: a Lambda function has one vCPU per 1769 MB, and the benchmarks
+measure single-thread speed.
 
 The models folder is ``$TONEARM_MODELS_DIR`` if set, else ``models/`` at the repository root (a source
 checkout) or next to the ``tonearm`` package (the container image copies it there).
@@ -11,9 +12,7 @@ checkout) or next to the ``tonearm`` package (the container image copies it ther
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,8 @@ import numpy as np
 import numpy.typing as npt
 
 from tonearm.errors import TonearmError
+from tonearm.models.loader import check_onnx
+from tonearm.settings import Settings
 
 __all__ = [
     "ModelRegistry",
@@ -31,7 +32,6 @@ __all__ = [
     "OnnxModel",
     "default_registry",
     "models_dir",
-    "onnx_session",
 ]
 
 _MANIFEST = "registry.json"
@@ -90,7 +90,7 @@ class OnnxModel:
 
 def models_dir() -> Path:
     """The models folder (see the module docstring)."""
-    configured = os.environ.get("TONEARM_MODELS_DIR")
+    configured = Settings.from_env().models_dir
     if configured:
         return Path(configured)
     package = Path(__file__).resolve().parents[1]  # .../tonearm
@@ -149,32 +149,15 @@ class ModelRegistry:
         if spec is None:
             raise ModelUnavailableError(f"no model named {name!r} in {self.root / _MANIFEST}")
         path = self.root / spec.path
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise ModelUnavailableError(f"model file {path} cannot be read: {exc}") from exc
-        digest = hashlib.sha256(data).hexdigest()
-        if digest != spec.sha256:
-            raise ModelUnavailableError(
-                f"model file {path} has sha256 {digest[:12]}..., the manifest says {spec.sha256[:12]}...; "
-                "it is damaged, a Git LFS pointer, or was replaced without updating models/registry.json"
-            )
-        return OnnxModel(spec, onnx_session(data, threads=self._threads), batch=self._batch)
-
-
-def onnx_session(data: bytes, *, threads: int = 1) -> Any:
-    """An onnxruntime CPU session over a serialised model, configured as every tonearm model runs.
-
-    ``threads`` intra-op threads (one by default: a Lambda function has one vCPU per 1769 MB), one
-    inter-op thread, every graph optimisation. onnxruntime's own errors pass through.
-    """
-    import onnxruntime as ort  # imported here: only image functions carry it
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(data, sess_options=options, providers=["CPUExecutionProvider"])
+        model = check_onnx(
+            path,
+            spec.sha256,
+            name=f"model file {path}",
+            recorded_in="the manifest",
+            remedy="it is damaged, a Git LFS pointer, or was replaced without updating models/registry.json",
+            error=ModelUnavailableError,
+        )
+        return OnnxModel(spec, model.session(threads=self._threads), batch=self._batch)
 
 
 _default: ModelRegistry | None = None

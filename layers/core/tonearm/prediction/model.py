@@ -13,7 +13,6 @@ another process (or Lambda function) is picked up without a restart.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 import time
@@ -22,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tonearm.errors import TonearmError
+from tonearm.models.loader import CheckedOnnx, check_onnx
 from tonearm.ports import BlobStore, read_blob
 from tonearm.prediction.onnx_export import INPUT_NAME
 from tonearm.prediction.schema import ModelCard
@@ -56,16 +56,12 @@ class TrainedModel:
 class StreamModel:
     """One loaded model: ``predict`` maps feature rows to streams."""
 
-    def __init__(self, onnx_bytes: bytes, card: ModelCard) -> None:
-        import onnxruntime as ort
-
+    def __init__(self, onnx: CheckedOnnx, card: ModelCard) -> None:
         if list(card.features) != list(FEATURE_COLUMNS):
             raise ModelIntegrityError(
                 f"model {card.version} was trained on other features; retrain it with this version"
             )
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        self.session = ort.InferenceSession(onnx_bytes, options, providers=["CPUExecutionProvider"])
+        self.session = onnx.session()  # one thread, as every tonearm model
         self.card = card
 
     def predict(self, rows: np.ndarray) -> np.ndarray:
@@ -113,7 +109,7 @@ class ModelStore:
             pointer = {"version": version, "sha256": trained.card.onnx_sha256}
             self.blobs.put_bytes(CURRENT_KEY, json.dumps(pointer).encode(), content_type="application/json")
             with self._lock:
-                self._loaded = StreamModel(trained.onnx, trained.card)
+                self._loaded = StreamModel(_check(trained.onnx, pointer), trained.card)
                 self._pointer, self._checked_at = pointer, time.monotonic()
         return version
 
@@ -150,15 +146,26 @@ class ModelStore:
             card_json = self._read_json(f"{MODELS_PREFIX}{version}/card.json")
             if onnx_bytes is None or card_json is None:
                 raise ModelIntegrityError(f"current model {version} is incomplete in the store")
-            if hashlib.sha256(onnx_bytes).hexdigest() != pointer.get("sha256"):
-                raise ModelIntegrityError(f"model {version} does not match its recorded sha256")
-            self._loaded = StreamModel(onnx_bytes, ModelCard.model_validate(card_json))
+            checked = _check(onnx_bytes, pointer)
+            self._loaded = StreamModel(checked, ModelCard.model_validate(card_json))
             self._pointer = pointer
             return self._loaded
 
     def _read_json(self, key: str) -> dict[str, str] | None:
         data = read_blob(self.blobs, key)
         return None if data is None else dict(json.loads(data))
+
+
+def _check(onnx_bytes: bytes, pointer: dict[str, str]) -> CheckedOnnx:
+    """The model's bytes, checked against the digest ``current.json`` records for them."""
+    return check_onnx(
+        onnx_bytes,
+        pointer.get("sha256", ""),
+        name=f"model {pointer['version']}",
+        recorded_in=CURRENT_KEY,
+        remedy="it was damaged or replaced in the store: retrain it",
+        error=ModelIntegrityError,
+    )
 
 
 def render_card(card: ModelCard) -> str:

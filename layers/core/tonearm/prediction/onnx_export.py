@@ -80,6 +80,9 @@ def export_hist_gbr(
     for tree_id, (predictor,) in enumerate(estimator._predictors):
         nodes = predictor.nodes
         if np.any(nodes["is_categorical"]):
+            # Kept a ValueError: the estimator comes from tonearm.prediction.train, which fits it on the
+            # numeric feature matrix only, so a categorical split is a programming error there, not
+            # anything a caller's data can cause.
             raise ValueError("categorical splits are not exported")
         n = len(nodes)
         leaf = nodes["is_leaf"].astype(bool)

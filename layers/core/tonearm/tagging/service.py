@@ -14,10 +14,11 @@ from tonearm.audio.decode import DecodedAudio
 from tonearm.models.registry import ModelRegistry
 from tonearm.tagging.frontend import FFT_HOP, PATCH_FRAMES, TAGGING_SR
 from tonearm.tagging.tagger import TagScores, TaskAnswer, answer_task, tag_signal
-from tonearm.tagging.taxonomy import ACOUSTICSENSE_GENRES, TaskType, resolve_task_types
+from tonearm.tagging.task_types import resolve_task_types
+from tonearm.tagging.taxonomy import ACOUSTICSENSE_GENRES, TaskType
 
 if TYPE_CHECKING:
-    from tonearm.tagging.heads import HeadStore
+    from tonearm.tagging.heads.lookup import HeadStore
 
 __all__ = [
     "SHORT_AUDIO_S",

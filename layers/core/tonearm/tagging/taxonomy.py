@@ -7,13 +7,14 @@ sets. The other task types are tonearm's, built only from labels the two vocabul
 each label's probability is the **largest** probability among its source tags (a label is as likely
 as its most confident evidence; averaging would punish a label for having several names, and a
 noisy-OR would inflate it). Labels no tag supports are not offered, and task types that need another
-kind of model (language, e.g. SAMI's ``Lang30``) are refused with :class:`UnsupportedTaskTypeError`.
+kind of model (language, e.g. SAMI's ``Lang30``) are listed in :data:`NOT_ESTIMABLE`, to be refused.
 
 Custom task types ("heads", ``tonearm heads train``) are small classifiers trained on the two models'
-embeddings; :func:`resolve_task_types` finds them in the heads folder (``tonearm.tagging.heads``) after
-the builtin task types, as a :class:`TaskType` whose ``head`` answers it.
+embeddings (:mod:`tonearm.tagging.heads`): a :class:`TaskType` whose ``head`` answers it.
+:func:`tonearm.tagging.task_types.resolve_task_types` looks names up, builtin ones here first.
 
-The source tags of every label are listed here (the single source of truth) and rendered into the
+This module is data: it imports nothing from tonearm, so every module that needs a task type can import
+it. The source tags of every label are listed here (the single source of truth) and rendered into the
 model card, ``models/musicnn/TASK_TYPES.md``, by ``python -m tonearm.tagging.taxonomy``.
 """
 
@@ -21,12 +22,11 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from tonearm.errors import TonearmError
-
-if TYPE_CHECKING:  # heads imports this module; the reverse import happens lazily, at lookup
-    from tonearm.tagging.heads import Head, HeadStore
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 __all__ = [
     "ACOUSTICSENSE_GENRES",
@@ -35,12 +35,13 @@ __all__ = [
     "MODEL_MTT",
     "MSD_TAGS",
     "MTT_TAGS",
+    "NOT_ESTIMABLE",
     "TASK_TYPES",
     "Label",
+    "TaskHead",
     "TaskType",
-    "UnsupportedTaskTypeError",
     "is_refused",
-    "resolve_task_types",
+    "render_markdown",
 ]
 
 MODEL_MTT = "mtt_musicnn"
@@ -75,6 +76,22 @@ class Label:
     sources: tuple[str, ...]
 
 
+class TaskHead(Protocol):
+    """What answers a custom task type: a trained head (:class:`tonearm.tagging.heads.lookup.Head`).
+
+    Declared here, by what the tagger asks of it, so that this module names no module above it.
+    """
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        """Models whose per-patch embeddings are concatenated into the input, in order."""
+        ...
+
+    def predict(self, embeddings: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:
+        """Label probabilities of embedding rows, shape ``(n, n_labels)``, in label order."""
+        ...
+
+
 @dataclass(frozen=True)
 class TaskType:
     """A named label set.
@@ -86,7 +103,7 @@ class TaskType:
     name: str
     description: str
     labels: tuple[Label, ...]
-    head: Head | None = field(default=None, compare=False, repr=False)
+    head: TaskHead | None = field(default=None, compare=False, repr=False)
 
     @property
     def models(self) -> frozenset[str]:
@@ -95,13 +112,6 @@ class TaskType:
             return frozenset(self.head.models)
         prefixes = {source.split(":", 1)[0] for label in self.labels for source in label.sources}
         return frozenset({"mtt": MODEL_MTT, "msd": MODEL_MSD}[p] for p in prefixes)
-
-
-class UnsupportedTaskTypeError(TonearmError):
-    """A task type no model here can estimate, or an unknown one."""
-
-    code = "unsupported_task_type"
-    status = 400
 
 
 def _l(name: str, *sources: str) -> Label:
@@ -245,7 +255,7 @@ ACOUSTICSENSE_GENRES = TaskType(
 ACOUSTICSENSE_UNSUPPORTED = ("Disco", "Latin", "Rap", "Reggae")
 
 #: Task types of SAMI that need a kind of model tonearm does not have, and why.
-_NOT_ESTIMABLE = {
+NOT_ESTIMABLE: dict[str, str] = {
     "Lang30": "the language of the lyrics needs a language-identification model",
     "Lang": "the language of the lyrics needs a language-identification model",
     "Scene": "neither tag vocabulary describes scenes",
@@ -254,59 +264,7 @@ _NOT_ESTIMABLE = {
 
 def is_refused(name: str) -> bool:
     """Whether ``name`` is a SAMI task type tonearm knows it cannot estimate (e.g. ``Lang30``)."""
-    return name in _NOT_ESTIMABLE
-
-
-def resolve_task_types(names: list[str], *, heads: HeadStore | None = None) -> list[TaskType]:
-    """Look the requested task types up, refusing any that no model here can estimate.
-
-    Builtin task types come first; a name that is not builtin is looked up among the custom heads
-    (``tonearm.tagging.heads``), so a head trained while the process runs is found on its next request.
-
-    Parameters
-    ----------
-    names : list of str
-        Task type names, in request order (duplicates are refused).
-    heads : HeadStore, optional
-        Where custom heads are looked up; default: the process-wide store over the heads folder.
-
-    Returns
-    -------
-    list of TaskType
-
-    Raises
-    ------
-    UnsupportedTaskTypeError
-        Naming the supported task types, builtin and custom.
-    HeadUnavailableError
-        A custom head of that name is installed but damaged.
-    """
-    seen: set[str] = set()
-    out = []
-    for name in names:
-        if name in seen:
-            raise UnsupportedTaskTypeError(f"task type {name!r} is requested twice")
-        seen.add(name)
-        task = TASK_TYPES.get(name)
-        if task is None:
-            store = heads if heads is not None else _default_heads()
-            task = store.get(name)
-        if task is None:
-            why = _NOT_ESTIMABLE.get(name)
-            reason = f"tonearm cannot estimate {name!r}: {why}" if why else f"unknown task type {name!r}"
-            custom = ", ".join(store.names()) or "none installed (train one with `tonearm heads train`)"
-            raise UnsupportedTaskTypeError(
-                f"{reason}; supported task types: {', '.join(TASK_TYPES)}; custom task types: {custom}"
-            )
-        out.append(task)
-    return out
-
-
-def _default_heads() -> HeadStore:
-    # imported here: tonearm.tagging.heads imports this module
-    from tonearm.tagging.heads import default_heads
-
-    return default_heads()
+    return name in NOT_ESTIMABLE
 
 
 def render_markdown() -> str:
@@ -333,7 +291,7 @@ def render_markdown() -> str:
     lines += [f"| {label.name} | {', '.join(label.sources)} |" for label in ACOUSTICSENSE_GENRES.labels]
     lines += ["", "Not reported (no tag supports them): " + ", ".join(ACOUSTICSENSE_UNSUPPORTED), ""]
     lines += ["## Refused", ""]
-    lines += [f"- `{name}`: {why}" for name, why in _NOT_ESTIMABLE.items()]
+    lines += [f"- `{name}`: {why}" for name, why in NOT_ESTIMABLE.items()]
     return "\n".join(lines) + "\n"
 
 

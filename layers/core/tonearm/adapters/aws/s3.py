@@ -97,6 +97,19 @@ class S3BlobStore:
             raise InputExpiredError("this download URL has expired; upload again via GET /v1/upload")
         return key or None
 
+    def local_path(self, key: str) -> Path | None:
+        """None: objects live in S3, reached through presigned URLs."""
+        return None
+
+    @property
+    def serves_presigned_urls(self) -> bool:
+        """No: S3 serves (and checks) its own presigned URLs."""
+        return False
+
+    def verify_presigned(self, method: str, key: str, *, expires: str, sig: str) -> None:
+        """Never called: S3 checks its own signatures (``serves_presigned_urls`` is False)."""
+        raise NotImplementedError("S3 checks the signatures of its presigned URLs itself")
+
 
 def _expired(query: dict[str, list[str]]) -> bool:
     """Whether a presigned URL's query (SigV4 or SigV2) says it has expired."""

@@ -101,7 +101,16 @@ class FileBlobStore:
         """A signed PUT URL served by the local API."""
         return self._url("PUT", key, ttl_s)
 
-    def verify(self, method: str, key: str, *, expires: str, sig: str) -> None:
+    def local_path(self, key: str) -> Path | None:
+        """The object's file (it may not exist yet)."""
+        return self.path_for(key)
+
+    @property
+    def serves_presigned_urls(self) -> bool:
+        """Yes: its URLs point at the local API's ``/files`` routes."""
+        return True
+
+    def verify_presigned(self, method: str, key: str, *, expires: str, sig: str) -> None:
         """Check a signed request for ``key``; raise ``InputExpiredError`` or ``UrlSignatureError``."""
         try:
             expires_at = int(expires)
@@ -119,7 +128,7 @@ class FileBlobStore:
             return None
         key = unquote(parts.path[len("/files/") :])
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
-        self.verify(
+        self.verify_presigned(
             query.get("method", "GET"), key, expires=query.get("expires", ""), sig=query.get("sig", "")
         )
         return key

@@ -38,6 +38,16 @@ Channel weights (BS.1770-4 table 3): 1.0 for L, R and C; 1.41 for the left/right
 The layout is only unambiguous for five channels (L, R, C, Ls, Rs), where channels 3 and 4 get 1.41.
 Every other channel count gets 1.0 on all channels: tonearm does not know the layout of 4- or 6+-channel
 files, so it neither up-weights surrounds nor drops an LFE channel there.
+
+Layout: signals are ``(channels, n)``, as :func:`tonearm.audio.decode.decode` returns them (``(n,)`` is
+mono). The one-shot functions infer the channel count from the shape, so they refuse a 2-D array that
+looks like the transposed ``(n, channels)`` layout: more than :data:`MAX_INFERRED_CHANNELS` rows, and
+more rows than columns. :class:`LoudnessMeter` is told its channel count and refuses any block that does
+not have it.
+
+This is an audio measurement, so it lives in :mod:`tonearm.audio` and imports nothing else of tonearm
+but its errors: the analysis, the audio-info summary and mastering (:mod:`tonearm.generation.master`)
+all measure with it.
 """
 
 from __future__ import annotations
@@ -49,11 +59,16 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage, signal
 
+from tonearm.errors import ParameterError
+
 __all__ = [
     "ABSOLUTE_GATE_LUFS",
+    "LOUDNESS_OFFSET_DB",
     "LRA_RELATIVE_GATE_LU",
+    "MAX_INFERRED_CHANNELS",
     "MIN_SAMPLE_RATE",
     "RELATIVE_GATE_LU",
+    "TRUE_PEAK_TAPS",
     "LoudnessMeter",
     "LoudnessSummary",
     "channel_weights",
@@ -64,6 +79,7 @@ __all__ = [
     "peak_dbfs",
     "sample_peak",
     "true_peak_dbtp",
+    "true_peak_kernel",
     "true_peak_oversampling",
 ]
 
@@ -72,8 +88,8 @@ ABSOLUTE_GATE_LUFS = -70.0
 #: Relative gating threshold below the absolute-gated loudness, LU.
 RELATIVE_GATE_LU = -10.0
 #: The -0.691 dB offset of BS.1770 cancels the K-filter's gain at 997 Hz, so that a full-scale 997 Hz
-#: sine in one channel reads -3.01 LUFS.
-_LOUDNESS_OFFSET_DB = -0.691
+#: sine in one channel reads -3.01 LUFS: loudness = LOUDNESS_OFFSET_DB + 10 log10(weighted mean square).
+LOUDNESS_OFFSET_DB = -0.691
 #: Gating-block hop (100 ms) expressed as a fraction 1/_STEPS_PER_SECOND of a second.
 _STEPS_PER_SECOND = 10
 #: A 400 ms gating block is four 100 ms steps (75 % overlap).
@@ -87,15 +103,21 @@ _LRA_LOW_PERCENTILE = 0.10
 _LRA_HIGH_PERCENTILE = 0.95
 
 #: Taps per polyphase branch of the true-peak interpolator (even: every in-between phase has as many
-#: taps before its instant as after it).
-_TP_TAPS = 16
+#: taps before its instant as after it). The value between frames k and k + 1 reads frames
+#: k - 7 .. k + 8 (see :func:`true_peak_kernel`).
+TRUE_PEAK_TAPS = 16
 #: Kaiser window shape of the interpolator. With 16 taps, 5 keeps the gain of every phase within
 #: 0.04 dB up to 0.4 fs (a larger beta flattens low frequencies further but droops earlier).
 _TP_KAISER_BETA = 5.0
-#: Frames per true-peak sub-block: bounds the float64 work arrays (two of frames x channels) to 128 KiB
+#: Frames per true-peak sub-block: bounds the float64 work arrays (two of channels x frames) to 128 KiB
 #: each in stereo, whatever the size of the block passed to the meter, and is the granularity at which
 #: quiet passages are skipped.
 _TP_CHUNK = 8192
+#: The one-shot functions take the channel count from a 2-D array's first axis. An array with more rows
+#: than this that also has more rows than columns is refused: it is almost certainly ``(n, channels)``
+#: (a transposed signal would otherwise be measured as thousands of two-sample channels). 32 is the
+#: most channels :class:`tonearm.audio.decode.PcmFormat` accepts and more than 22.2 surround has.
+MAX_INFERRED_CHANNELS = 32
 
 # Analog prototype parameters of the K-weighting stages, as fitted by libebur128 to the 48 kHz
 # coefficients printed in BS.1770-4. Kept at full precision: rounding them shifts the 48 kHz
@@ -138,11 +160,11 @@ def k_weighting_sos(*, sr: int) -> npt.NDArray[np.float64]:
 
     Raises
     ------
-    ValueError
+    ParameterError
         If ``sr`` is below :data:`MIN_SAMPLE_RATE`.
     """
     if sr < MIN_SAMPLE_RATE:
-        raise ValueError(f"K-weighting needs a sample rate of at least {MIN_SAMPLE_RATE} Hz, got {sr} Hz")
+        raise ParameterError(f"K-weighting needs a sample rate of at least {MIN_SAMPLE_RATE} Hz, got {sr} Hz")
 
     # Stage 1: high shelf (models the acoustic effect of the head), bilinear transform with the
     # corner frequency pre-warped so the shelf sits at the same analog frequency at every rate.
@@ -186,9 +208,14 @@ def channel_weights(*, channels: int) -> npt.NDArray[np.float64]:
         Shape ``(channels,)`` float64. ``[1, 1, 1, 1.41, 1.41]`` for five channels (L, R, C, Ls, Rs);
         all ones otherwise, because the layout (and hence which channels are surrounds or LFE) is not
         known for other channel counts.
+
+    Raises
+    ------
+    ParameterError
+        If ``channels`` is below 1.
     """
     if channels < 1:
-        raise ValueError(f"channels must be >= 1, got {channels}")
+        raise ParameterError(f"channels must be >= 1, got {channels}")
     weights = np.ones(channels, dtype=np.float64)
     if channels == 5:
         weights[3:5] = _SURROUND_WEIGHT
@@ -216,29 +243,57 @@ def true_peak_oversampling(*, sr: int) -> int:
     return 1
 
 
-def _true_peak_kernel(factor: int) -> npt.NDArray[np.float64]:
-    # Polyphase branches of a Kaiser-windowed sinc interpolator for upsampling by `factor`, without
-    # the zero phase (which is the identity for a Nyquist filter). Column p - 1 holds phase p's taps in
-    # input order, so the value at time k + p / factor is x[k - 7 .. k + 8] @ kernel[:, p - 1].
-    half = _TP_TAPS * factor // 2
+def true_peak_kernel(*, factor: int) -> npt.NDArray[np.float64]:
+    """Return the in-between phases of the BS.1770-4 true-peak interpolator.
+
+    The interpolator upsamples by ``factor`` with a Kaiser-windowed sinc (beta 5) of
+    :data:`TRUE_PEAK_TAPS` (16) taps per phase. It is a Nyquist filter: its zero phase is the identity
+    (the input samples themselves), so only phases ``1 .. factor - 1`` are returned. Every meter in
+    tonearm that reads a true peak (:func:`true_peak_dbtp`, :class:`LoudnessMeter` and the mastering
+    limiter, :mod:`tonearm.generation.master`) interpolates with these taps, so their true peaks agree.
+
+    Parameters
+    ----------
+    factor : int
+        Oversampling factor (>= 1): what :func:`true_peak_oversampling` gives for the sample rate, i.e.
+        4 below 96 kHz, 2 from 96 kHz and 1 (no oversampling) from 192 kHz.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(TRUE_PEAK_TAPS, factor - 1)`` float64, dimensionless gains (empty for ``factor`` 1).
+        Column ``p - 1`` holds phase ``p``'s taps in input order: the value at instant
+        ``k + p / factor`` (in frames at the input rate, i.e. ``p / (factor * sr)`` seconds after frame
+        ``k``) is ``x[k - 7 .. k + 8] @ kernel[:, p - 1]``, in the units of ``x`` (full scale = 1.0 for
+        dBTP). At 4x every phase's gain is flat to 0.02 dB up to a quarter of the input rate and to
+        0.04 dB up to 0.4 of it, and the largest absolute tap sum of any phase is about 2.1 (+6.4 dB),
+        which bounds an interpolated value by the largest input magnitude in its window.
+
+    Raises
+    ------
+    ParameterError
+        If ``factor`` is below 1.
+    """
+    if factor < 1:
+        raise ParameterError(f"the oversampling factor must be >= 1, got {factor}")
+    half = TRUE_PEAK_TAPS * factor // 2
     taps = np.sinc(np.arange(-half, half + 1) / factor) * signal.windows.kaiser(2 * half + 1, _TP_KAISER_BETA)
-    offsets = np.arange(-(_TP_TAPS // 2 - 1), _TP_TAPS // 2 + 1)  # x[k + d] for d in -7..8
+    offsets = np.arange(-(TRUE_PEAK_TAPS // 2 - 1), TRUE_PEAK_TAPS // 2 + 1)  # x[k + d] for d in -7..8
     phases = np.arange(1, factor)
     return taps[half + phases[np.newaxis, :] - offsets[:, np.newaxis] * factor]
 
 
 class _TruePeak:
-    """Streaming inter-sample peak of a (frames, channels) signal: carries the last 15 frames."""
+    """Streaming inter-sample peak of a ``(channels, n)`` signal: carries the last 15 frames."""
 
     def __init__(self, *, sr: int, channels: int) -> None:
         self.factor = true_peak_oversampling(sr=sr)
-        self._kernel = _true_peak_kernel(self.factor)
+        self._kernel = true_peak_kernel(factor=self.factor)
         # No interpolated value exceeds the largest input magnitude in its window times the largest
         # absolute tap sum of any phase (2.1, i.e. +6.4 dB); the margin covers rounding.
         self._gain = float(np.abs(self._kernel).sum(axis=0).max(initial=0.0)) * (1.0 + 1e-9)
-        # Channel-major, so each channel's samples are contiguous for the filter. The samples before the
-        # first block are zeros, as for a one-shot filter run.
-        self._history: npt.NDArray[np.float64] = np.zeros((channels, _TP_TAPS - 1), dtype=np.float64)
+        # The samples before the first block are zeros, as for a one-shot filter run.
+        self._history: npt.NDArray[np.float64] = np.zeros((channels, TRUE_PEAK_TAPS - 1), dtype=np.float64)
         self._peak = 0.0  # largest interpolated magnitude so far (in-between phases only)
         self._floor = 0.0  # a known lower bound of the true peak (the sample peak so far, or a seed)
 
@@ -250,12 +305,12 @@ class _TruePeak:
         self._floor = max(self._floor, floor)
 
     def process(self, x: npt.NDArray[np.float64]) -> None:
-        """Consume the next ``(n, channels)`` block."""
-        if self.factor == 1 or x.shape[0] == 0:
+        """Consume the next ``(channels, n)`` block."""
+        if self.factor == 1 or x.shape[1] == 0:
             return
-        for start in range(0, x.shape[0], _TP_CHUNK):
-            chunk = x[start : start + _TP_CHUNK]
-            joined = np.concatenate((self._history, chunk.T), axis=1)
+        for start in range(0, x.shape[1], _TP_CHUNK):
+            chunk = x[:, start : start + _TP_CHUNK]
+            joined = np.concatenate((self._history, chunk), axis=1)
             level = max(float(joined.max()), -float(joined.min()))
             self._floor = max(self._floor, level)
             # Exact shortcut: if even the worst-case interpolation of this sub-block stays below what
@@ -263,7 +318,7 @@ class _TruePeak:
             # passages of dynamic music are skipped this way; dense, loud masters are not.
             if self._gain * level > max(self._peak, self._floor):
                 self._peak = max(self._peak, self._interpolated_peak(joined))
-            self._history = joined[:, -(_TP_TAPS - 1) :].copy()
+            self._history = joined[:, -(TRUE_PEAK_TAPS - 1) :].copy()
 
     def _interpolated_peak(self, joined: npt.NDArray[np.float64]) -> float:
         # Phase p at instant k is a 16-tap correlation of x[k - 7 .. k + 8] with its kernel column.
@@ -271,9 +326,9 @@ class _TruePeak:
         # output index i = window start + 8; only windows lying wholly inside `joined` are kept, so that
         # its zero padding never stands in for samples the next block will supply.
         n = joined.shape[1]
-        if n < _TP_TAPS:
+        if n < TRUE_PEAK_TAPS:
             return 0.0
-        half = _TP_TAPS // 2
+        half = TRUE_PEAK_TAPS // 2
         out = np.empty_like(joined)
         peak = 0.0
         for phase in range(self._kernel.shape[1]):
@@ -294,7 +349,7 @@ class _TruePeak:
 class LoudnessMeter:
     """Streaming ITU-R BS.1770-4 integrated-loudness meter.
 
-    Feed the signal with :meth:`process` in consecutive blocks of any length, then read
+    Feed the signal with :meth:`process` in consecutive ``(channels, k)`` blocks of any length, then read
     :meth:`integrated_lufs`, :meth:`loudness_range`, :meth:`peak_dbfs` or :meth:`true_peak_dbtp` (all of
     which may also be read mid-stream). Memory is constant per block apart from one float per completed
     100 ms step.
@@ -311,7 +366,7 @@ class LoudnessMeter:
 
     Raises
     ------
-    ValueError
+    ParameterError
         On a sample rate below :data:`MIN_SAMPLE_RATE` or a channel count below 1.
     """
 
@@ -320,8 +375,9 @@ class LoudnessMeter:
         self._channels = int(channels)
         self._weights = channel_weights(channels=self._channels)
         self._sos = k_weighting_sos(sr=self._sr)
-        # Filter state per section, per channel: shape (n_sections, 2, channels) for axis=0 filtering.
-        self._zi = np.zeros((self._sos.shape[0], 2, self._channels), dtype=np.float64)
+        # Filter state per section, per channel: shape (n_sections, channels, 2) for filtering along the
+        # last axis of a (channels, n) block.
+        self._zi = np.zeros((self._sos.shape[0], self._channels, 2), dtype=np.float64)
         self._samples = 0  # frames consumed so far
         self._step = 0  # index of the 100 ms step currently being filled
         self._partial = 0.0  # weighted energy accumulated in that step so far
@@ -365,30 +421,31 @@ class LoudnessMeter:
         Parameters
         ----------
         block : array_like
-            Shape ``(n, channels)`` (or ``(n,)`` for a mono meter), floating point, full scale = 1.0.
-            ``n`` may be any length, including 0. Must be finite.
+            Shape ``(channels, n)`` (or ``(n,)`` for a mono meter), floating point, full scale = 1.0,
+            e.g. a :class:`tonearm.audio.decode.BlockConsumer` block. ``n`` may be any length,
+            including 0. Must be finite.
 
         Raises
         ------
-        ValueError
-            If the block's channel count does not match the meter.
+        ParameterError
+            If the block is not ``(channels, n)`` with the meter's channel count.
         """
         x = np.asarray(block, dtype=np.float64)
         if x.ndim == 1 and self._channels == 1:
-            x = x[:, np.newaxis]
-        if x.ndim != 2 or x.shape[1] != self._channels:
-            raise ValueError(f"block must have shape (n, {self._channels}), got {x.shape}")
-        n = x.shape[0]
+            x = x[np.newaxis, :]
+        if x.ndim != 2 or x.shape[0] != self._channels:
+            raise ParameterError(f"block must have shape ({self._channels}, n), got {x.shape}")
+        n = x.shape[1]
         if n == 0:
             return
 
         self._peak = max(self._peak, float(np.max(np.abs(x))))
         if self._true_peak is not None:
             self._true_peak.process(x)
-        y, self._zi = signal.sosfilt(self._sos, x, axis=0, zi=self._zi)
+        y, self._zi = signal.sosfilt(self._sos, x, axis=-1, zi=self._zi)
         # Channel-weighted energy per frame. The gates only ever use the weighted sum over channels
         # (and means are linear), so per-channel energies need not be kept.
-        energy = np.square(y) @ self._weights
+        energy = self._weights @ np.square(y)
 
         # Steps whose first frame falls inside (start, end] complete inside this block.
         start, end = self._samples, self._samples + n
@@ -550,11 +607,11 @@ class LoudnessMeter:
 
 def _energy(lufs: float) -> float:
     # Inverse of _loudness: the weighted mean square that reads `lufs`.
-    return 10.0 ** ((lufs - _LOUDNESS_OFFSET_DB) / 10.0)
+    return 10.0 ** ((lufs - LOUDNESS_OFFSET_DB) / 10.0)
 
 
 def _loudness(energy: float) -> float:
-    return _LOUDNESS_OFFSET_DB + 10.0 * math.log10(energy) if energy > 0.0 else -math.inf
+    return LOUDNESS_OFFSET_DB + 10.0 * math.log10(energy) if energy > 0.0 else -math.inf
 
 
 def _to_dbfs(peak: float) -> float:
@@ -567,7 +624,7 @@ def integrated_loudness(y: npt.ArrayLike, *, sr: int) -> float:
     Parameters
     ----------
     y : array_like
-        Shape ``(n,)`` (mono) or ``(n, channels)``, floating point, full scale = 1.0, finite.
+        Shape ``(n,)`` (mono) or ``(channels, n)``, floating point, full scale = 1.0, finite.
     sr : int
         Sample rate in Hz (>= :data:`MIN_SAMPLE_RATE`).
 
@@ -576,20 +633,32 @@ def integrated_loudness(y: npt.ArrayLike, *, sr: int) -> float:
     float
         Integrated loudness in LUFS; ``-inf`` when everything is gated out (silence, below -70 LUFS,
         or shorter than 400 ms).
+
+    Raises
+    ------
+    ParameterError
+        On a rate below :data:`MIN_SAMPLE_RATE`, or a shape other than ``(n,)`` or ``(channels, n)``
+        (see :data:`MAX_INFERRED_CHANNELS`).
     """
-    x = _as_frames(y)
-    meter = LoudnessMeter(sr=sr, channels=x.shape[1], true_peak=False)
+    x = _as_channels(y)
+    meter = LoudnessMeter(sr=sr, channels=x.shape[0], true_peak=False)
     _feed(meter, x)
     return meter.integrated_lufs()
 
 
-def _as_frames(y: npt.ArrayLike) -> npt.NDArray[np.floating]:
-    # (n,) -> (n, 1); (n, channels) as is (a transposed view stays a view; chunks are converted later).
+def _as_channels(y: npt.ArrayLike) -> npt.NDArray[np.floating]:
+    # (n,) -> (1, n); (channels, n) as is (a view stays a view; blocks are converted as they are fed).
     x = np.asarray(y)
     if x.ndim == 1:
-        x = x[:, np.newaxis]
-    if x.ndim != 2:
-        raise ValueError(f"y must have shape (n,) or (n, channels), got {x.shape}")
+        x = x[np.newaxis, :]
+    if x.ndim != 2 or x.shape[0] < 1:
+        raise ParameterError(f"audio must have shape (n,) or (channels, n), got {x.shape}")
+    channels, n = x.shape
+    if channels > MAX_INFERRED_CHANNELS and channels > n:
+        raise ParameterError(
+            f"audio of shape {x.shape} would be {channels} channels of {n} samples each: audio is "
+            "(channels, n); pass the transpose of an (n, channels) array"
+        )
     if not np.issubdtype(x.dtype, np.floating):
         x = x.astype(np.float64)
     return x
@@ -601,9 +670,9 @@ _ONE_SHOT_BLOCK = 65536
 
 
 def _feed(meter: LoudnessMeter, x: npt.NDArray[np.floating]) -> None:
-    """Pass a whole ``(n, channels)`` signal to ``meter`` in ``_ONE_SHOT_BLOCK`` blocks."""
-    for start in range(0, x.shape[0], _ONE_SHOT_BLOCK):
-        meter.process(x[start : start + _ONE_SHOT_BLOCK])
+    """Pass a whole ``(channels, n)`` signal to ``meter`` in ``_ONE_SHOT_BLOCK`` blocks."""
+    for start in range(0, x.shape[1], _ONE_SHOT_BLOCK):
+        meter.process(x[:, start : start + _ONE_SHOT_BLOCK])
 
 
 def loudness_range(y: npt.ArrayLike, *, sr: int) -> float:
@@ -612,7 +681,7 @@ def loudness_range(y: npt.ArrayLike, *, sr: int) -> float:
     Parameters
     ----------
     y : array_like
-        Shape ``(n,)`` (mono) or ``(n, channels)``, floating point, full scale = 1.0, finite.
+        Shape ``(n,)`` (mono) or ``(channels, n)``, floating point, full scale = 1.0, finite.
     sr : int
         Sample rate in Hz (>= :data:`MIN_SAMPLE_RATE`).
 
@@ -621,9 +690,14 @@ def loudness_range(y: npt.ArrayLike, *, sr: int) -> float:
     float
         Loudness range in LU; ``nan`` when shorter than 3 s or silent (see
         :meth:`LoudnessMeter.loudness_range`).
+
+    Raises
+    ------
+    ParameterError
+        As for :func:`integrated_loudness`.
     """
-    x = _as_frames(y)
-    meter = LoudnessMeter(sr=sr, channels=x.shape[1], true_peak=False)
+    x = _as_channels(y)
+    meter = LoudnessMeter(sr=sr, channels=x.shape[0], true_peak=False)
     _feed(meter, x)
     return meter.loudness_range()
 
@@ -634,7 +708,7 @@ def true_peak_dbtp(y: npt.ArrayLike, *, sr: int) -> float:
     Parameters
     ----------
     y : array_like
-        Shape ``(n,)`` (mono) or ``(n, channels)``, floating point, full scale = 1.0, finite.
+        Shape ``(n,)`` (mono) or ``(channels, n)``, floating point, full scale = 1.0, finite.
     sr : int
         Sample rate in Hz (any positive rate; it only sets the oversampling factor).
 
@@ -642,13 +716,18 @@ def true_peak_dbtp(y: npt.ArrayLike, *, sr: int) -> float:
     -------
     float
         True peak in dBTP; ``-inf`` for silence or an empty signal. See :meth:`LoudnessMeter.true_peak_dbtp`.
+
+    Raises
+    ------
+    ParameterError
+        On a shape other than ``(n,)`` or ``(channels, n)`` (see :data:`MAX_INFERRED_CHANNELS`).
     """
-    x = _as_frames(y)
-    tracker = _TruePeak(sr=sr, channels=x.shape[1])
+    x = _as_channels(y)
+    tracker = _TruePeak(sr=sr, channels=x.shape[0])
     peak = sample_peak(x)
     tracker.seed(peak)
-    for start in range(0, x.shape[0], _ONE_SHOT_BLOCK):
-        tracker.process(np.asarray(x[start : start + _ONE_SHOT_BLOCK], dtype=np.float64))
+    for start in range(0, x.shape[1], _ONE_SHOT_BLOCK):
+        tracker.process(np.asarray(x[:, start : start + _ONE_SHOT_BLOCK], dtype=np.float64))
     return _to_dbfs(max(peak, tracker.peak()))
 
 
@@ -697,17 +776,22 @@ def sample_peak(y: npt.ArrayLike) -> float:
     Parameters
     ----------
     y : array_like
-        Shape ``(n,)`` or ``(n, channels)`` (a transposed view is fine), floating point.
+        Shape ``(n,)`` or ``(channels, n)`` (any strides), floating point.
 
     Returns
     -------
     float
         ``max |y|``, linear full scale; 0.0 for an empty signal.
+
+    Raises
+    ------
+    ParameterError
+        On a shape other than ``(n,)`` or ``(channels, n)`` (see :data:`MAX_INFERRED_CHANNELS`).
     """
-    x = _as_frames(y)
+    x = _as_channels(y)
     peak = 0.0
-    for start in range(0, x.shape[0], _ONE_SHOT_BLOCK):
-        block = x[start : start + _ONE_SHOT_BLOCK]
+    for start in range(0, x.shape[1], _ONE_SHOT_BLOCK):
+        block = x[:, start : start + _ONE_SHOT_BLOCK]
         if block.size:
             peak = max(peak, float(block.max()), -float(block.min()))
     return peak
@@ -723,9 +807,8 @@ def loudness_summary(y: npt.ArrayLike, *, sr: int) -> LoudnessSummary:
     Parameters
     ----------
     y : array_like
-        Shape ``(n,)`` (mono) or ``(n, channels)``, floating point, full scale = 1.0, finite. A
-        transposed view of a ``(channels, n)`` array (such as ``DecodedAudio.y.T``) is fine: it is
-        converted one block at a time, never copied whole.
+        Shape ``(n,)`` (mono) or ``(channels, n)`` (such as ``DecodedAudio.y``), floating point, full
+        scale = 1.0, finite. Converted one block at a time, never copied whole.
     sr : int
         Sample rate in Hz (> 0). Below :data:`MIN_SAMPLE_RATE` only the peaks are measured.
 
@@ -733,10 +816,16 @@ def loudness_summary(y: npt.ArrayLike, *, sr: int) -> LoudnessSummary:
     -------
     LoudnessSummary
         All four figures (floats; see :meth:`LoudnessSummary.to_json` for the JSON form).
+
+    Raises
+    ------
+    ParameterError
+        On a rate that is not positive, or a shape other than ``(n,)`` or ``(channels, n)`` (see
+        :data:`MAX_INFERRED_CHANNELS`).
     """
     if sr <= 0:
-        raise ValueError(f"sr must be positive, got {sr}")
-    x = _as_frames(y)
+        raise ParameterError(f"sr must be positive, got {sr}")
+    x = _as_channels(y)
     if sr < MIN_SAMPLE_RATE:
         return LoudnessSummary(
             integrated_lufs=math.nan,
@@ -744,7 +833,7 @@ def loudness_summary(y: npt.ArrayLike, *, sr: int) -> LoudnessSummary:
             sample_peak_dbfs=_to_dbfs(sample_peak(x)),
             true_peak_dbtp=true_peak_dbtp(x, sr=sr),
         )
-    meter = LoudnessMeter(sr=sr, channels=x.shape[1])
+    meter = LoudnessMeter(sr=sr, channels=x.shape[0])
     # The whole signal is at hand: its sample peak (one cheap pass) is a lower bound of the true peak
     # from the start, so oversampling can skip every passage far enough below it.
     meter.seed_true_peak(sample_peak(x))

@@ -308,6 +308,9 @@ def test_big_downloads_from_remote_storage_redirect(local_runtime: LocalRuntime)
         def __getattr__(self, name: str) -> Any:
             return getattr(self.inner, name)
 
+        def local_path(self, key: str) -> None:
+            return None  # objects are not local files, as in S3 (BlobStore.local_path)
+
     services = dataclasses.replace(local_runtime.services, blobs=RemoteLike(local_runtime.services.blobs))
     services.settings.rate_limit_per_minute = services.settings.rate_limit_per_hour = 0
     client = TestClient(create_app(services), follow_redirects=False)

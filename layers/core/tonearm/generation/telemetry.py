@@ -3,7 +3,8 @@
 The generate task records here; the API's Prometheus collector reads a snapshot. Locally both run in
 one process, so ``/metrics`` counts every generation. In AWS the task runs in GenerateFunction and the
 API in ApiFunction: there the numbers that matter are the CloudWatch metrics the task handler emits
-(``tonearm.handlers.tasks``), and the API's ``/metrics`` counts only what its own process saw.
+(``tonearm.generation.workflow.generation_metrics``), and the API's ``/metrics`` counts only what its
+own process saw.
 """
 
 from __future__ import annotations

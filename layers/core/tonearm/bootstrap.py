@@ -1,0 +1,149 @@
+"""The one place that builds adapters: AWS (boto3) or local (files, SQLite) services for this process.
+
+The Lambda handlers call :func:`get_services` (built from the environment on first use, in AWS); the local
+runtime builds its stack and installs it with :func:`install_services`; the command line builds only what
+a command needs (:func:`local_blob_store`, :func:`metadata_source`). Nothing else constructs an adapter.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tonearm.jobs.store import JobStore
+from tonearm.ports import BlobStore
+from tonearm.runtime import Services
+from tonearm.settings import Settings
+
+if TYPE_CHECKING:
+    from tonearm.adapters.local.files import FileBlobStore
+    from tonearm.prediction.service import FlowService
+    from tonearm.prediction.sources import MetadataSource
+
+
+def build_aws_services(settings: Settings) -> Services:
+    """Services backed by the resources the template names in the environment."""
+    import boto3
+    from botocore.config import Config
+
+    from tonearm.adapters.aws.dynamodb import DynamoJobStore
+    from tonearm.adapters.aws.eventbridge import EventBridgeBus
+    from tonearm.adapters.aws.s3 import S3BlobStore
+    from tonearm.adapters.aws.sqs import SqsDeadLetterSink
+    from tonearm.adapters.aws.stepfunctions import StepFunctionsOrchestrator
+
+    config = Config(retries={"mode": "standard", "max_attempts": 5}, signature_version="s3v4")
+    return Services(
+        settings=settings,
+        store=DynamoJobStore(boto3.resource("dynamodb", config=config).Table(settings.table_name)),
+        blobs=S3BlobStore(boto3.client("s3", config=config), settings.bucket_name),
+        orchestrator=StepFunctionsOrchestrator(
+            boto3.client("stepfunctions", config=config), settings.state_machine_arns
+        ),
+        bus=EventBridgeBus(boto3.client("events", config=config), settings.event_bus_name),
+        dead_letters=SqsDeadLetterSink(boto3.client("sqs", config=config), settings.webhook_dlq_url),
+        make_metadata_source=lambda: metadata_source(settings),
+    )
+
+
+def url_signing_key(data_dir: Path) -> bytes:
+    """The local bucket's URL-signing key, made once and kept in the data folder.
+
+    Kept across restarts (and shared by ``tonearm serve`` and the command line) so URLs handed out before
+    a restart stay valid.
+    """
+    path = data_dir / ".url-signing-key"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(secrets.token_bytes(32))
+        path.chmod(0o600)
+    return path.read_bytes()
+
+
+def local_blob_store(data_dir: Path, *, base_url: str) -> FileBlobStore:
+    """The local bucket (``<data_dir>/bucket``), its URLs served by the local API at ``base_url``."""
+    from tonearm.adapters.local.files import FileBlobStore
+
+    return FileBlobStore(data_dir / "bucket", base_url=base_url, secret=url_signing_key(data_dir))
+
+
+def local_job_store(data_dir: Path) -> JobStore:
+    """The local jobs and applications database (``<data_dir>/jobs.sqlite3``)."""
+    from tonearm.adapters.local.sqlite_jobs import SqliteJobStore
+
+    return SqliteJobStore(data_dir / "jobs.sqlite3")
+
+
+def job_store(settings: Settings, *, data_dir: Path) -> JobStore:
+    """The job store for the command line: the deployed table in AWS, else the local data folder's."""
+    if settings.runtime != "aws":
+        return local_job_store(data_dir)
+    import boto3
+
+    from tonearm.adapters.aws.dynamodb import DynamoJobStore
+
+    return DynamoJobStore(boto3.resource("dynamodb").Table(settings.table_name))
+
+
+def metadata_source(settings: Settings) -> MetadataSource | None:
+    """Spotify's Web API (client credentials, directly or from Secrets Manager), or ``None`` without them.
+
+    Called lazily (``Services.spotify``, on the first lookup): a broken secret fails that lookup with
+    ``spotify_secret_invalid`` instead of the process's start-up.
+    """
+    client_id, client_secret = settings.spotify_client_id, settings.spotify_client_secret
+    if settings.spotify_secret_id and not (client_id and client_secret):
+        from tonearm.adapters.aws.secrets import spotify_credentials
+
+        client_id, client_secret = spotify_credentials(settings.spotify_secret_id)
+    if not (client_id and client_secret):
+        return None
+    from tonearm.adapters.spotify import SpotifyMetadata
+
+    return SpotifyMetadata(
+        client_id=client_id,
+        client_secret=client_secret,
+        api_url=settings.spotify_api_url,
+        token_url=settings.spotify_token_url,
+        max_wait_s=settings.spotify_max_wait_s,
+    )
+
+
+def musicflow_service(settings: Settings, *, data_dir: Path) -> FlowService:
+    """The MusicFlow service for the command line: the deployed bucket in AWS, else the local data folder."""
+    from tonearm.prediction.service import FlowService
+
+    blobs: BlobStore
+    if settings.runtime == "aws":
+        import boto3
+
+        from tonearm.adapters.aws.s3 import S3BlobStore
+
+        blobs = S3BlobStore(boto3.client("s3"), settings.bucket_name)
+    else:
+        blobs = local_blob_store(data_dir, base_url="http://127.0.0.1")
+    return FlowService(blobs=blobs, metadata=metadata_source(settings))
+
+
+_services: Services | None = None
+
+
+def install_services(services: Services | None) -> None:
+    """Use ``services`` for this process (the local runtime and tests); ``None`` resets."""
+    global _services
+    _services = services
+
+
+def get_services() -> Services:
+    """The process's services, built from the environment on first use (AWS Lambda)."""
+    global _services
+    if _services is None:
+        settings = Settings.from_env()
+        if settings.runtime != "aws":
+            raise RuntimeError(
+                "no local services installed: start the local runtime (`tonearm serve`) "
+                "or set TONEARM_RUNTIME=aws with the template's environment"
+            )
+        _services = build_aws_services(settings)
+    return _services

@@ -1,0 +1,45 @@
+"""The job engine's storage port: job records and applications (DynamoDB, or SQLite locally)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from tonearm.jobs.model import Job, JobStatus
+from tonearm.ports import Application
+
+
+class JobStore(Protocol):
+    """Job records and applications (DynamoDB, or SQLite locally)."""
+
+    def create(self, job: Job) -> bool:
+        """Insert ``job``; return ``False`` (and change nothing) if its id already exists."""
+
+    def get(self, job_id: str) -> Job | None:
+        """The job, or ``None``."""
+
+    def replace(self, job: Job, *, expected_status: JobStatus) -> bool:
+        """Overwrite ``job`` if the stored status is still ``expected_status``; return whether it did."""
+
+    def delete(self, job_id: str) -> bool:
+        """Delete the record; return whether it existed."""
+
+    def list(
+        self,
+        *,
+        app: str,
+        statuses: list[JobStatus],
+        workflows: list[str],
+        batch_name: str | None,
+        offset: int,
+        limit: int,
+    ) -> list[Job]:
+        """The app's jobs, newest first, filtered (empty filter lists match everything)."""
+
+    def put_application(self, app: Application) -> None:
+        """Create or replace an application."""
+
+    def application_by_key_hash(self, key_sha256: str) -> Application | None:
+        """The application whose API key hashes to ``key_sha256``."""
+
+    def application_by_id(self, app_id: str) -> Application | None:
+        """The application with id ``app_id``."""

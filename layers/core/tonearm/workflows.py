@@ -1,0 +1,32 @@
+"""Every workflow this deployment serves: the one list the job API, the ingest path and the task
+handlers read.
+
+A capability declares its workflows in its own ``workflow.py`` (slug, params, outputs, task, and the
+template's function and state machine that run it); adding one means adding it here and its resources to
+``template.yaml``, which a contract test checks against this list. Cross-capability additions (the
+MusicFlow library recording analyses) are attached here, so capabilities never import each other.
+"""
+
+from __future__ import annotations
+
+from tonearm.analysis.workflow import ANALYZE
+from tonearm.audio_info.workflow import AUDIO_INFO
+from tonearm.chords.workflow import BEATS_AND_CHORDS, GENERATE_CHORDS
+from tonearm.generation.workflow import GENERATE
+from tonearm.jobs.catalogue import Catalogue
+from tonearm.prediction.workflow import feeding_library
+from tonearm.tagging.workflow import GENRE, TAGGING
+from tonearm.transcription.workflow import TRANSCRIBE
+
+CATALOGUE = Catalogue(
+    [
+        AUDIO_INFO,
+        feeding_library(ANALYZE),
+        TAGGING,
+        GENRE,
+        BEATS_AND_CHORDS,
+        GENERATE_CHORDS,
+        TRANSCRIBE,
+        GENERATE,
+    ]
+)

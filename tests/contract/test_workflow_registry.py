@@ -1,0 +1,108 @@
+"""The template agrees with the workflow registry (``tonearm.workflows.CATALOGUE``); nothing else is there.
+
+Every workflow names the template function that runs its task and the state machine that calls it. For
+each: the function exists and its handler is ``handler_for(<function>)``; the state machine invokes that
+function; the map of state machine ARNs and the Step Functions policies of every function that starts
+executions name every workflow's state machine; the execution watchdog listens to each of them. And
+conversely: no state machine, ARN-map entry or watchdog entry that no workflow uses.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from tests.conftest import PROJECT_ROOT
+from tonearm.local.template import load_template
+from tonearm.workflows import CATALOGUE
+
+TEMPLATE = load_template(PROJECT_ROOT / "template.yaml")
+RESOURCES: dict[str, dict[str, Any]] = TEMPLATE["Resources"]
+STATE_MACHINES = {spec.state_machine for spec in CATALOGUE}
+TASK_FUNCTIONS = {spec.function for spec in CATALOGUE}
+
+
+def _of_type(kind: str) -> dict[str, dict[str, Any]]:
+    return {name: r for name, r in RESOURCES.items() if r["Type"] == kind}
+
+
+def _app_module(function: str) -> ModuleType:
+    props = RESOURCES[function]["Properties"]
+    dockerfile = RESOURCES[function]["Metadata"]["Dockerfile"]
+    path = PROJECT_ROOT / Path(dockerfile).parent / "app.py"
+    assert props.get("PackageType") == "Image", function
+    spec = importlib.util.spec_from_file_location(f"app_of_{function}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("spec", list(CATALOGUE), ids=[s.slug for s in CATALOGUE])
+def test_each_workflow_has_its_function_and_state_machine(spec: Any) -> None:
+    function = RESOURCES.get(spec.function)
+    assert function is not None and function["Type"] == "AWS::Serverless::Function", spec.function
+    machine = RESOURCES.get(spec.state_machine)
+    assert machine is not None and machine["Type"] == "AWS::Serverless::StateMachine", spec.state_machine
+    props = machine["Properties"]
+    assert props["DefinitionSubstitutions"]["TaskFunctionArn"] == {"Fn::GetAtt": [spec.function, "Arn"]}
+    invoked = {p["LambdaInvokePolicy"]["FunctionName"]["Ref"] for p in props["Policies"]}
+    assert spec.function in invoked
+
+
+@pytest.mark.parametrize("function", sorted(TASK_FUNCTIONS))
+def test_each_task_function_runs_its_workflows(function: str) -> None:
+    command = RESOURCES[function]["Properties"]["ImageConfig"]["Command"]
+    module_name, handler_name = command[0].split(".")
+    assert module_name == "app"
+    handler = getattr(_app_module(function), handler_name)
+    assert handler.__name__ == function, "the handler must be handler_for(<its own logical id>)"
+
+
+def test_no_state_machine_without_a_workflow() -> None:
+    assert set(_of_type("AWS::Serverless::StateMachine")) == STATE_MACHINES
+
+
+def test_every_function_that_starts_workflows_knows_every_state_machine() -> None:
+    starters = 0
+    for name, resource in _of_type("AWS::Serverless::Function").items():
+        props = resource["Properties"]
+        arns = props.get("Environment", {}).get("Variables", {}).get("STATE_MACHINE_ARNS")
+        if arns is None:
+            continue
+        starters += 1
+        named = dict(re.findall(r'"(\w+)": "\$\{(\w+)\}"', arns["Fn::Sub"]))
+        assert set(named) == STATE_MACHINES, name
+        assert all(key == value for key, value in named.items()), name
+        allowed = {
+            p["StepFunctionsExecutionPolicy"]["StateMachineName"]["Fn::GetAtt"][0]
+            for p in props["Policies"]
+            if isinstance(p, dict) and "StepFunctionsExecutionPolicy" in p
+        }
+        assert allowed == STATE_MACHINES, name
+    assert starters >= 2  # the API and the ingest function
+
+
+def test_the_watchdog_listens_to_every_workflow_and_nothing_else() -> None:
+    events = RESOURCES["ExecutionWatchdogFunction"]["Properties"]["Events"]
+    watched = {
+        ref["Ref"] for ref in events["ExecutionEnded"]["Properties"]["Pattern"]["detail"]["stateMachineArn"]
+    }
+    assert watched == STATE_MACHINES
+
+
+def test_every_image_task_function_belongs_to_a_workflow() -> None:
+    images = {
+        name
+        for name, r in _of_type("AWS::Serverless::Function").items()
+        if r["Properties"].get("PackageType") == "Image"
+        and not r["Properties"]["ImageConfig"]["Command"][0].endswith("model_api_handler")
+    }
+    assert images == TASK_FUNCTIONS
