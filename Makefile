@@ -77,7 +77,7 @@ bench: bench-setup
 	$(BIN)/python -m bench.prediction.run --tracks 1000 --out bench/results/prediction.json
 
 # sam build of the layer and every zip function, one by one (the image function needs a Docker engine)
-ZIP_FUNCTIONS = $(shell $(BIN)/python -c "from tonearm.local.template import LocalTemplate as T; \
+ZIP_FUNCTIONS = $(shell $(BIN)/python -c "from tonearm.local_stack.template import LocalTemplate as T; \
 	print(' '.join(k for k, r in T(__import__('pathlib').Path('template.yaml')).resources.items() \
 	if r['Type'] == 'AWS::Serverless::Function' and r['Properties'].get('PackageType') != 'Image'))")
 build: $(STAMP)

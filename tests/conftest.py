@@ -72,7 +72,7 @@ def wait_for_terminal(get_job: Callable[[], Job | None], *, timeout_s: float = 2
 @pytest.fixture
 def local_runtime(tmp_path: Path) -> Iterator[object]:
     """The local stack (no HTTP server), installed for this test, with instant retries."""
-    from tonearm.local.runtime import build_local_runtime
+    from tonearm.local_stack.runtime import build_local_runtime
 
     runtime = build_local_runtime(
         project_root=PROJECT_ROOT,

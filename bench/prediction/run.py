@@ -25,12 +25,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.api.test_flow_api import song_wav  # noqa: E402
+from tests.api.test_musicflow_api import song_wav  # noqa: E402
 from tests.fakes.listener import fill_library, fill_spotify, history_file, make_catalogue  # noqa: E402
 from tests.fakes.spotify_server import serve_fake_spotify  # noqa: E402
 from tonearm.adapters.local.files import FileBlobStore  # noqa: E402
 from tonearm.adapters.spotify import SpotifyMetadata  # noqa: E402
-from tonearm.prediction.service import FlowService  # noqa: E402
+from tonearm.prediction.service import MusicFlowService  # noqa: E402
 from tonearm.prediction.vector import feature_matrix  # noqa: E402
 
 
@@ -39,7 +39,7 @@ def _ms(samples: list[float]) -> float:
 
 
 def scenario(
-    name: str, flow: FlowService, train: list[Any], held: list[Any], *, extended: bool
+    name: str, flow: MusicFlowService, train: list[Any], held: list[Any], *, extended: bool
 ) -> dict[str, Any]:
     t0 = time.perf_counter()
     card = flow.train([("history.json", history_file(train, extended=extended))])
@@ -84,7 +84,7 @@ def main() -> int:
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         blobs = FileBlobStore(Path(tmp) / "a", base_url="http://x", secret=b"x")
-        flow = FlowService(blobs=blobs, metadata=None)
+        flow = MusicFlowService(blobs=blobs, metadata=None)
         fill_library(flow.library, train + held)
         results.append(scenario("library only", flow, train, held, extended=False))
         with serve_fake_spotify() as fake:
@@ -96,7 +96,7 @@ def main() -> int:
                 token_url=fake.token_url,
             )
             blobs2 = FileBlobStore(Path(tmp) / "b", base_url="http://x", secret=b"x")
-            flow2 = FlowService(blobs=blobs2, metadata=spotify)
+            flow2 = MusicFlowService(blobs=blobs2, metadata=spotify)
             fill_library(flow2.library, train + held, with_isrc=True)
             results.append(scenario("Spotify (fake, loopback) + library", flow2, train, held, extended=True))
         audio = Path(tmp) / "song.wav"

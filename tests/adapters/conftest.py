@@ -11,7 +11,7 @@ from botocore.config import Config
 from moto import mock_aws
 
 from tests.conftest import PROJECT_ROOT
-from tonearm.local.template import LocalTemplate
+from tonearm.local_stack.template import LocalTemplate
 
 REGION = "us-east-1"
 

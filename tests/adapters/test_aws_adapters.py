@@ -10,6 +10,7 @@ from typing import Any
 import boto3
 import pytest
 import requests
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from tonearm.adapters.aws.dynamodb import DynamoJobStore
@@ -19,7 +20,7 @@ from tonearm.adapters.aws.sqs import SqsDeadLetterSink
 from tonearm.adapters.aws.stepfunctions import StepFunctionsOrchestrator
 from tonearm.adapters.local.asl import substitute
 from tonearm.jobs.model import Job, JobStatus
-from tonearm.local.template import LocalTemplate
+from tonearm.local_stack.template import LocalTemplate
 from tonearm.ports import Application, BlobNotFoundError, InputExpiredError
 
 from .conftest import REGION
@@ -114,10 +115,12 @@ def test_step_functions_start_is_idempotent_per_job(aws: dict[str, Any], templat
     definition = substitute(text, {k: f"arn:aws:lambda:{REGION}:123456789012:function:{k}" for k in subs})
     iam = boto3.client("iam", region_name=REGION)
     role = iam.create_role(RoleName="sfn", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    arn = aws["sfn"].create_state_machine(name="audio-info", definition=definition, roleArn=role)[
-        "stateMachineArn"
-    ]
-    orchestrator = StepFunctionsOrchestrator(aws["sfn"], {"AudioInfoStateMachine": arn})
+    # named as the template names it: <stack>-<logical id>, addressed by the stack's ARN prefix
+    arn = aws["sfn"].create_state_machine(
+        name="tonearm-AudioInfoStateMachine", definition=definition, roleArn=role
+    )["stateMachineArn"]
+    prefix = arn.removesuffix("AudioInfoStateMachine")
+    orchestrator = StepFunctionsOrchestrator(aws["sfn"], prefix)
     orchestrator.start(
         state_machine="AudioInfoStateMachine", execution_name="job-1", execution_input={"jobId": "1"}
     )
@@ -128,8 +131,12 @@ def test_step_functions_start_is_idempotent_per_job(aws: dict[str, Any], templat
     assert [e["name"] for e in executions] == ["job-1"]
     described = aws["sfn"].describe_execution(executionArn=executions[0]["executionArn"])
     assert json.loads(described["input"]) == {"jobId": "1"}
-    with pytest.raises(RuntimeError):
+    with pytest.raises(ClientError, match="StateMachineDoesNotExist"):
         orchestrator.start(state_machine="Unknown", execution_name="x", execution_input={})
+    with pytest.raises(RuntimeError, match="STATE_MACHINE_ARN_PREFIX"):
+        StepFunctionsOrchestrator(aws["sfn"], "").start(
+            state_machine="AudioInfoStateMachine", execution_name="y", execution_input={}
+        )
 
 
 def test_eventbridge_bus_delivers_to_a_rule_target(aws: dict[str, Any]) -> None:
@@ -171,7 +178,7 @@ def test_build_aws_services_from_template_environment(
             "JOBS_TABLE_NAME": aws["table"].name,
             "EVENT_BUS_NAME": aws["bus"],
             "WEBHOOK_DLQ_URL": aws["queue_url"],
-            "STATE_MACHINE_ARNS": json.dumps({"AudioInfoStateMachine": "arn:x"}),
+            "STATE_MACHINE_ARN_PREFIX": "arn:aws:states:us-east-1:123456789012:stateMachine:tonearm-",
         }
     )
     services = build_aws_services(settings)

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from tonearm.jobs.model import Job, JobStatus
-from tonearm.local.runtime import LOCAL_APP_ID, LocalRuntime
+from tonearm.local_stack.runtime import LOCAL_APP_ID, LocalRuntime
 
 KEY = "test-key"
 STARTED = "Music generation started. Use the task_id to check status and download the file."

@@ -19,9 +19,9 @@ from openapi_spec_validator import validate
 from tests.conftest import PROJECT_ROOT, encode, render_tone
 from tonearm.jobs.model import Job
 from tonearm.jobs.service import hash_api_key
-from tonearm.local.lambda_context import LocalLambdaContext
-from tonearm.local.runtime import LOCAL_APP_ID, LocalRuntime, build_local_runtime
-from tonearm.local.template import LocalTemplate
+from tonearm.local_stack.lambda_context import LocalLambdaContext
+from tonearm.local_stack.runtime import LOCAL_APP_ID, LocalRuntime, build_local_runtime
+from tonearm.local_stack.template import LocalTemplate
 from tonearm.ports import Application
 
 EVENTS = PROJECT_ROOT / "events"
@@ -250,14 +250,14 @@ def _api_events(logical_id: str) -> dict[tuple[str, str], dict[str, Any]]:
 def test_every_musicflow_route_has_a_public_api_gateway_event() -> None:
     from fastapi.routing import APIRoute
 
-    from tonearm.api import flow
+    from tonearm.api import musicflow
 
     served = _api_events("ModelApiFunction")
-    routes = [r for r in flow.router.routes if isinstance(r, APIRoute)]
+    routes = [r for r in musicflow.router.routes if isinstance(r, APIRoute)]
     assert len(routes) == 7
     for route in routes:
         # API Gateway REST routes /api/prediction/ to the /api/prediction resource (and passes the
-        # path on as sent); install_flow answers both spellings
+        # path on as sent); install_musicflow answers both spellings
         path = route.path.rstrip("/")
         for method in route.methods or ():
             event = served.get((method, path))

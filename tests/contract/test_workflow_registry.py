@@ -2,15 +2,14 @@
 
 Every workflow names the template function that runs its task and the state machine that calls it. For
 each: the function exists and its handler is ``handler_for(<function>)``; the state machine invokes that
-function; the map of state machine ARNs and the Step Functions policies of every function that starts
-executions name every workflow's state machine; the execution watchdog listens to each of them. And
-conversely: no state machine, ARN-map entry or watchdog entry that no workflow uses.
+function and is named under the stack's prefix, which the functions that start executions (their
+``STATE_MACHINE_ARN_PREFIX`` and Step Functions policy) and the execution watchdog's rule address as one.
+And conversely: no state machine or image task function that no workflow uses.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import re
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -19,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import PROJECT_ROOT
-from tonearm.local.template import load_template
+from tonearm.local_stack.template import load_template
 from tonearm.workflows import CATALOGUE
 
 TEMPLATE = load_template(PROJECT_ROOT / "template.yaml")
@@ -70,32 +69,38 @@ def test_no_state_machine_without_a_workflow() -> None:
     assert set(_of_type("AWS::Serverless::StateMachine")) == STATE_MACHINES
 
 
-def test_every_function_that_starts_workflows_knows_every_state_machine() -> None:
+#: How the template addresses every workflow's state machine at once: each is named <stack>-<logical id>.
+ARN_PREFIX = "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:${AWS::StackName}-"
+
+
+def test_every_state_machine_is_named_under_the_stack_prefix() -> None:
+    # what lets one prefix (env, policy, watchdog rule) cover every workflow, so adding one edits none of them
+    for name, resource in _of_type("AWS::Serverless::StateMachine").items():
+        assert resource["Properties"]["Name"] == {"Fn::Sub": f"${{AWS::StackName}}-{name}"}, name
+
+
+def test_every_function_that_starts_workflows_may_start_every_state_machine() -> None:
     starters = 0
     for name, resource in _of_type("AWS::Serverless::Function").items():
         props = resource["Properties"]
-        arns = props.get("Environment", {}).get("Variables", {}).get("STATE_MACHINE_ARNS")
-        if arns is None:
+        prefix = props.get("Environment", {}).get("Variables", {}).get("STATE_MACHINE_ARN_PREFIX")
+        if prefix is None:
             continue
         starters += 1
-        named = dict(re.findall(r'"(\w+)": "\$\{(\w+)\}"', arns["Fn::Sub"]))
-        assert set(named) == STATE_MACHINES, name
-        assert all(key == value for key, value in named.items()), name
-        allowed = {
-            p["StepFunctionsExecutionPolicy"]["StateMachineName"]["Fn::GetAtt"][0]
+        assert prefix == {"Fn::Sub": ARN_PREFIX}, name
+        allowed = [
+            p["StepFunctionsExecutionPolicy"]["StateMachineName"]
             for p in props["Policies"]
             if isinstance(p, dict) and "StepFunctionsExecutionPolicy" in p
-        }
-        assert allowed == STATE_MACHINES, name
+        ]
+        assert allowed == [{"Fn::Sub": "${AWS::StackName}-*"}], name
     assert starters >= 2  # the API and the ingest function
 
 
-def test_the_watchdog_listens_to_every_workflow_and_nothing_else() -> None:
+def test_the_watchdog_listens_to_every_workflow() -> None:
     events = RESOURCES["ExecutionWatchdogFunction"]["Properties"]["Events"]
-    watched = {
-        ref["Ref"] for ref in events["ExecutionEnded"]["Properties"]["Pattern"]["detail"]["stateMachineArn"]
-    }
-    assert watched == STATE_MACHINES
+    watched = events["ExecutionEnded"]["Properties"]["Pattern"]["detail"]["stateMachineArn"]
+    assert watched == [{"prefix": {"Fn::Sub": ARN_PREFIX}}]
 
 
 def test_every_image_task_function_belongs_to_a_workflow() -> None:

@@ -19,9 +19,9 @@ from tonearm.jobs.errors import (
     UnauthorizedError,
     UnknownWorkflowError,
 )
-from tonearm.jobs.failures import JobTaskError, job_error_from_catch
 from tonearm.jobs.model import CreateJobRequest, JobError, JobStatus
 from tonearm.jobs.service import JobService, hash_api_key, parse_authorization
+from tonearm.jobs.task_failures import JobTaskError, job_error_from_catch
 from tonearm.net.safe_http import EgressPolicy, SafeHttpClient, UrlForbiddenError
 from tonearm.ports import Application, BlobNotFoundError, InputExpiredError
 from tonearm.settings import Settings

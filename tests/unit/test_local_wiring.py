@@ -9,7 +9,7 @@ import pytest
 from tests.conftest import PROJECT_ROOT
 from tonearm.adapters.local.files import FileBlobStore, InvalidKeyError
 from tonearm.adapters.local.patterns import UnsupportedPatternError, matches, validate_pattern
-from tonearm.local.template import LocalTemplate, TemplateError, function_arn, function_from_arn
+from tonearm.local_stack.template import LocalTemplate, TemplateError, function_arn, function_from_arn
 from tonearm.workflows import CATALOGUE
 
 EVENT = {

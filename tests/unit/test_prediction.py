@@ -31,7 +31,7 @@ from tonearm.prediction.schema import (
     SourceStatus,
     TrackPart,
 )
-from tonearm.prediction.service import FlowService
+from tonearm.prediction.service import MusicFlowService
 from tonearm.prediction.train import MIN_TRACKS, NotEnoughDataError
 from tonearm.prediction.vector import FEATURE_COLUMNS, KEY_COLUMNS, feature_matrix, feature_row
 
@@ -200,7 +200,7 @@ def test_training_learns_the_rule_and_beats_the_baseline_on_held_out_tracks(blob
     # GIVEN a listener whose streams follow a known rule of energy, danceability (and popularity, which
     # without Spotify the model never sees), with every track's audio analysed into the library
     train_tracks, held_out = make_catalogue(200, seed=0), make_catalogue(80, seed=7, offset=5000)
-    flow = FlowService(blobs=blobs, metadata=None)
+    flow = MusicFlowService(blobs=blobs, metadata=None)
     fill_library(flow.library, train_tracks + held_out)
     # WHEN it trains on the account-data export
     card = flow.train([("StreamingHistory_music_0.json", history_file(train_tracks, extended=False))])
@@ -223,7 +223,7 @@ def test_training_learns_the_rule_and_beats_the_baseline_on_held_out_tracks(blob
 
 def test_model_versions_are_stored_with_cards_and_reloaded(blobs: FileBlobStore) -> None:
     tracks = make_catalogue(40, seed=3)
-    flow = FlowService(blobs=blobs, metadata=None)
+    flow = MusicFlowService(blobs=blobs, metadata=None)
     fill_library(flow.library, tracks)
     card = flow.train([("Streaming_History_Audio_2023.json", history_file(tracks, extended=True))])
     base = blobs.path_for(f"flow/models/{card.version}")
@@ -237,7 +237,7 @@ def test_model_versions_are_stored_with_cards_and_reloaded(blobs: FileBlobStore)
 
 def test_a_tampered_model_is_refused(blobs: FileBlobStore) -> None:
     tracks = make_catalogue(30, seed=4)
-    flow = FlowService(blobs=blobs, metadata=None)
+    flow = MusicFlowService(blobs=blobs, metadata=None)
     fill_library(flow.library, tracks)
     card = flow.train([("h.json", history_file(tracks, extended=False))])
     path = blobs.path_for(f"flow/models/{card.version}/model.onnx")
@@ -255,7 +255,7 @@ def test_no_model_is_a_409_that_says_how_to_train(blobs: FileBlobStore) -> None:
 
 def test_too_few_tracks_with_features_is_refused(blobs: FileBlobStore) -> None:
     tracks = make_catalogue(MIN_TRACKS + 10, seed=5)
-    flow = FlowService(blobs=blobs, metadata=None)
+    flow = MusicFlowService(blobs=blobs, metadata=None)
     fill_library(flow.library, tracks[: MIN_TRACKS - 1])
     with pytest.raises(NotEnoughDataError, match=f"only {MIN_TRACKS - 1} of"):
         flow.train([("h.json", history_file(tracks, extended=False))])

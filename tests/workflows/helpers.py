@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tonearm.jobs.model import Job, JobStatus
-from tonearm.local.runtime import LOCAL_APP_ID, LocalRuntime
+from tonearm.local_stack.runtime import LOCAL_APP_ID, LocalRuntime
 from tonearm.ports import Application
 
 

@@ -13,7 +13,7 @@ from tests.conftest import encode, wait_for, wait_for_terminal
 from tests.workflows.helpers import local_app, local_jobs
 from tonearm.cli import main
 from tonearm.jobs.model import CreateJobRequest, JobStatus
-from tonearm.local.runtime import LocalRuntime
+from tonearm.local_stack.runtime import LocalRuntime
 
 
 def render_groove(*, bpm: float = 120.0, seconds: float = 12.0, sr: int = 44100) -> np.ndarray:

@@ -13,8 +13,8 @@ from tests.conftest import PROJECT_ROOT, encode, render_tone, wait_for, wait_for
 from tests.workflows.helpers import local_app
 from tonearm.adapters.local.asl import AslRunner, substitute
 from tonearm.jobs.model import CreateJobRequest, JobStatus
-from tonearm.local.runtime import LOCAL_APP_ID, LocalRuntime
-from tonearm.local.template import function_from_arn
+from tonearm.local_stack.runtime import LOCAL_APP_ID, LocalRuntime
+from tonearm.local_stack.template import function_from_arn
 
 
 def _upload(runtime: LocalRuntime, data: bytes) -> str:
@@ -156,7 +156,7 @@ def test_non_retryable_task_error_goes_straight_to_failed(local_runtime: LocalRu
 
 
 def test_template_state_machines_use_only_supported_asl() -> None:
-    from tonearm.local.template import LocalTemplate
+    from tonearm.local_stack.template import LocalTemplate
 
     template = LocalTemplate(PROJECT_ROOT / "template.yaml")
     for machine in template.state_machines():

@@ -17,7 +17,7 @@ from tests.conftest import encode, wait_for, wait_for_terminal
 from tests.workflows.helpers import local_app, local_jobs
 from tonearm.cli import main
 from tonearm.jobs.model import CreateJobRequest, Job, JobStatus
-from tonearm.local.runtime import LocalRuntime
+from tonearm.local_stack.runtime import LocalRuntime
 from tonearm.midi import smf
 from tonearm.midi.fluidsynth import render_midi
 

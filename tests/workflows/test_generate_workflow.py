@@ -18,7 +18,7 @@ from tests.conftest import wait_for, wait_for_terminal
 from tests.workflows.helpers import local_jobs
 from tonearm.generation.telemetry import GENERATIONS
 from tonearm.jobs.model import JobStatus
-from tonearm.local.runtime import LocalRuntime
+from tonearm.local_stack.runtime import LocalRuntime
 from tonearm.midi.fluidsynth import FluidSynthUnavailableError
 
 KEY = {"Authorization": "test-key"}

@@ -17,7 +17,7 @@ from tonearm.audio.decode import decode
 from tonearm.jobs.errors import InvalidParamsError
 from tonearm.jobs.model import Callback, CreateJobRequest, Job, JobStatus
 from tonearm.jobs.runner import WrongTaskFunctionError
-from tonearm.local.runtime import LOCAL_APP_ID, LocalRuntime
+from tonearm.local_stack.runtime import LOCAL_APP_ID, LocalRuntime
 from tonearm.models.registry import default_registry
 from tonearm.tagging.service import tag_tasks
 

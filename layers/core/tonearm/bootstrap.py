@@ -18,7 +18,7 @@ from tonearm.settings import Settings
 
 if TYPE_CHECKING:
     from tonearm.adapters.local.files import FileBlobStore
-    from tonearm.prediction.service import FlowService
+    from tonearm.prediction.service import MusicFlowService
     from tonearm.prediction.sources import MetadataSource
 
 
@@ -39,7 +39,7 @@ def build_aws_services(settings: Settings) -> Services:
         store=DynamoJobStore(boto3.resource("dynamodb", config=config).Table(settings.table_name)),
         blobs=S3BlobStore(boto3.client("s3", config=config), settings.bucket_name),
         orchestrator=StepFunctionsOrchestrator(
-            boto3.client("stepfunctions", config=config), settings.state_machine_arns
+            boto3.client("stepfunctions", config=config), settings.state_machine_arn_prefix
         ),
         bus=EventBridgeBus(boto3.client("events", config=config), settings.event_bus_name),
         dead_letters=SqsDeadLetterSink(boto3.client("sqs", config=config), settings.webhook_dlq_url),
@@ -110,9 +110,9 @@ def metadata_source(settings: Settings) -> MetadataSource | None:
     )
 
 
-def musicflow_service(settings: Settings, *, data_dir: Path) -> FlowService:
+def musicflow_service(settings: Settings, *, data_dir: Path) -> MusicFlowService:
     """The MusicFlow service for the command line: the deployed bucket in AWS, else the local data folder."""
-    from tonearm.prediction.service import FlowService
+    from tonearm.prediction.service import MusicFlowService
 
     blobs: BlobStore
     if settings.runtime == "aws":
@@ -123,7 +123,7 @@ def musicflow_service(settings: Settings, *, data_dir: Path) -> FlowService:
         blobs = S3BlobStore(boto3.client("s3"), settings.bucket_name)
     else:
         blobs = local_blob_store(data_dir, base_url="http://127.0.0.1")
-    return FlowService(blobs=blobs, metadata=metadata_source(settings))
+    return MusicFlowService(blobs=blobs, metadata=metadata_source(settings))
 
 
 _services: Services | None = None

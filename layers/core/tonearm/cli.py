@@ -12,7 +12,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from tonearm.api.app import create_app
-    from tonearm.local.runtime import build_local_runtime
+    from tonearm.local_stack.runtime import build_local_runtime
     from tonearm.settings import Settings
 
     settings = Settings.from_env()
@@ -218,7 +218,7 @@ def _heads_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _flow_service(args: argparse.Namespace) -> Any:
+def _musicflow_service(args: argparse.Namespace) -> Any:
     """The MusicFlow service on the local data folder (``tonearm serve``'s) or, in AWS, the bucket."""
     from tonearm.bootstrap import musicflow_service
     from tonearm.settings import Settings
@@ -226,10 +226,10 @@ def _flow_service(args: argparse.Namespace) -> Any:
     return musicflow_service(Settings.from_env(), data_dir=Path(args.data_dir))
 
 
-def _flow_train(args: argparse.Namespace) -> int:
+def _musicflow_train(args: argparse.Namespace) -> int:
     paths = [_input_file(name) for name in args.history]
     files = [(path.name, path.read_bytes()) for path in paths]
-    flow = _flow_service(args)
+    flow = _musicflow_service(args)
     source = "Spotify + library" if flow.metadata is not None else "library only (no Spotify credentials)"
     print(f"training on {len(files)} file(s); features from {source}", file=sys.stderr, flush=True)
 
@@ -250,9 +250,9 @@ def _flow_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _flow_add(args: argparse.Namespace) -> int:
+def _musicflow_add(args: argparse.Namespace) -> int:
     path = _input_file(args.file)
-    entry = _flow_service(args).analyse_file(
+    entry = _musicflow_service(args).analyse_file(
         path,
         title=args.title,
         artist=args.artist,
@@ -269,8 +269,8 @@ def _flow_add(args: argparse.Namespace) -> int:
     return 0
 
 
-def _flow_predict(args: argparse.Namespace) -> int:
-    flow = _flow_service(args)
+def _musicflow_predict(args: argparse.Namespace) -> int:
+    flow = _musicflow_service(args)
     if args.file:
         path = _input_file(args.file)
         result = flow.predict_audio(path, song=args.song, artist=args.artist, size_bytes=path.stat().st_size)
@@ -373,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
         "--dir", metavar="HEADS_DIR", help="heads folder (default: $TONEARM_HEADS_DIR or models/heads)"
     )
     heads_list.set_defaults(func=_heads_list)
-    _add_flow_commands(sub, data_dir)
+    _add_musicflow_commands(sub, data_dir)
     args = parser.parse_args(argv)
     from tonearm.errors import TonearmError
 
@@ -388,8 +388,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def _add_flow_commands(sub: Any, data_dir: str) -> None:
-    flow = sub.add_parser("flow", help="MusicFlow: stream-count models from Spotify streaming history")
+def _add_musicflow_commands(sub: Any, data_dir: str) -> None:
+    flow = sub.add_parser(
+        "flow", aliases=["musicflow"], help="MusicFlow: stream-count models from Spotify streaming history"
+    )
     flow_sub = flow.add_subparsers(dest="flow_command", required=True)
     train = flow_sub.add_parser(
         "train",
@@ -402,20 +404,20 @@ def _add_flow_commands(sub: Any, data_dir: str) -> None:
     train.add_argument("--history", nargs="+", required=True, metavar="PATH", help="export files")
     train.add_argument("--data-dir", default=data_dir, help="the local data folder (as `tonearm serve`)")
     train.add_argument("--no-current", action="store_true", help="store the model without making it current")
-    train.set_defaults(func=_flow_train)
+    train.set_defaults(func=_musicflow_train)
     add = flow_sub.add_parser("add", help="analyse an audio file into the library (its tags identify it)")
     add.add_argument("file")
     add.add_argument("--title")
     add.add_argument("--artist")
     add.add_argument("--isrc")
     add.add_argument("--data-dir", default=data_dir)
-    add.set_defaults(func=_flow_add)
+    add.set_defaults(func=_musicflow_add)
     predict = flow_sub.add_parser("predict", help="predict streams for --song/--artist or an audio FILE")
     predict.add_argument("file", nargs="?")
     predict.add_argument("--song")
     predict.add_argument("--artist")
     predict.add_argument("--data-dir", default=data_dir)
-    predict.set_defaults(func=_flow_predict)
+    predict.set_defaults(func=_musicflow_predict)
 
 
 if __name__ == "__main__":

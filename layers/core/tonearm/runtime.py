@@ -21,7 +21,7 @@ from tonearm.workflows import CATALOGUE
 
 if TYPE_CHECKING:
     from tonearm.jobs.runner import TaskRunner
-    from tonearm.prediction.service import FlowService
+    from tonearm.prediction.service import MusicFlowService
     from tonearm.prediction.sources import MetadataSource
 
 
@@ -77,11 +77,11 @@ class Services:
         )
 
     @cached_property
-    def flow(self) -> FlowService:
+    def musicflow(self) -> MusicFlowService:
         """The MusicFlow service (Spotify when credentials are configured, the library always)."""
-        from tonearm.prediction.service import FlowService
+        from tonearm.prediction.service import MusicFlowService
 
-        return FlowService(blobs=self.blobs, metadata=self.spotify)
+        return MusicFlowService(blobs=self.blobs, metadata=self.spotify)
 
     @cached_property
     def spotify(self) -> MetadataSource | None:

@@ -33,7 +33,8 @@ class Settings(BaseSettings):
     table_name: str = _env("JOBS_TABLE_NAME", "")
     event_bus_name: str = _env("EVENT_BUS_NAME", "default")
     webhook_dlq_url: str = _env("WEBHOOK_DLQ_URL", "")
-    state_machine_arns: dict[str, str] = Field(default_factory=dict, validation_alias="STATE_MACHINE_ARNS")
+    #: ``arn:...:stateMachine:<stack>-``: a workflow's state machine ARN is this plus its logical id
+    state_machine_arn_prefix: str = _env("STATE_MACHINE_ARN_PREFIX", "")
     # behaviour
     retention_days: int = _env("RETENTION_DAYS", 7)
     url_ttl_s: int = _env("URL_TTL_SECONDS", 3600)

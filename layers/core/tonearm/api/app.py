@@ -47,9 +47,9 @@ def _include_model_routes(app: FastAPI) -> None:
     # routes' own code surfaces instead of silently leaving the routes out.
     if not all(_installed(name) for name in MODEL_STACK):
         return
-    from tonearm.api import acousticsense, flow, sami
+    from tonearm.api import acousticsense, musicflow, sami
 
-    flow.install_flow(app)
+    musicflow.install_musicflow(app)
     app.include_router(sami.router)
     app.include_router(acousticsense.router)
     app.state.validation_shapers["/api/v1/invoke"] = sami.validation_failure

@@ -12,8 +12,8 @@ from pydantic import BaseModel, ConfigDict
 
 from tonearm.bootstrap import get_services
 from tonearm.jobs.errors import InvalidTransitionError, JobNotFoundError
-from tonearm.jobs.failures import job_error_from_catch
 from tonearm.jobs.model import JobStatus
+from tonearm.jobs.task_failures import job_error_from_catch
 
 logger = Logger()
 tracer = Tracer()

@@ -18,8 +18,8 @@ from pydantic import BaseModel, ConfigDict
 
 from tonearm.bootstrap import get_services
 from tonearm.errors import TonearmError
-from tonearm.jobs.failures import JobTaskError
 from tonearm.jobs.spec import WorkflowSpec
+from tonearm.jobs.task_failures import JobTaskError
 from tonearm.workflows import CATALOGUE
 
 logger = Logger()

@@ -46,7 +46,7 @@ class HistoryTooLargeError(TonearmError):
 TrainProgress = Callable[[int, int], None]
 
 
-class FlowService:
+class MusicFlowService:
     """The MusicFlow engine over a blob store and an optional metadata source (Spotify)."""
 
     def __init__(

@@ -10,18 +10,21 @@ from botocore.exceptions import ClientError
 
 
 class StepFunctionsOrchestrator:
-    """Starts executions named after the job id, so a repeated start cannot run a job twice."""
+    """Starts executions named after the job id, so a repeated start cannot run a job twice.
 
-    def __init__(self, client: Any, state_machine_arns: Mapping[str, str]) -> None:
+    The template names every workflow's state machine ``<stack>-<logical id>``, so one ARN prefix
+    (``STATE_MACHINE_ARN_PREFIX``) addresses them all: adding a workflow adds no configuration here.
+    """
+
+    def __init__(self, client: Any, arn_prefix: str) -> None:
         self.client = client
-        self.arns = dict(state_machine_arns)
+        self.arn_prefix = arn_prefix
 
     def start(self, *, state_machine: str, execution_name: str, execution_input: Mapping[str, Any]) -> None:
         """StartExecution; ``ExecutionAlreadyExists`` means it was started already, which is fine."""
-        try:
-            arn = self.arns[state_machine]
-        except KeyError:
-            raise RuntimeError(f"no ARN configured for state machine {state_machine!r}") from None
+        if not self.arn_prefix:
+            raise RuntimeError("STATE_MACHINE_ARN_PREFIX is not set: the template sets it for this function")
+        arn = f"{self.arn_prefix}{state_machine}"
         try:
             self.client.start_execution(
                 stateMachineArn=arn, name=execution_name, input=json.dumps(dict(execution_input))

@@ -19,9 +19,9 @@ from tonearm.adapters.local.orchestrator import LocalOrchestrator
 from tonearm.bootstrap import install_services, local_blob_store, local_job_store, metadata_source
 from tonearm.events.signing import generate_webhook_secret
 from tonearm.jobs.service import hash_api_key
-from tonearm.local.functions import LocalFunctions
-from tonearm.local.ingest import IngestWatcher
-from tonearm.local.template import LocalTemplate, function_from_arn
+from tonearm.local_stack.functions import LocalFunctions
+from tonearm.local_stack.ingest import IngestWatcher
+from tonearm.local_stack.template import LocalTemplate, function_from_arn
 from tonearm.ports import Application
 from tonearm.runtime import Services
 from tonearm.settings import Settings

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.api.test_flow_api import song_wav
+from tests.api.test_musicflow_api import song_wav
 from tests.conftest import PROJECT_ROOT, wait_for
 from tests.e2e.conftest import API_KEY, Server, free_port
 from tests.fakes.listener import fill_library, fill_spotify, history_file, make_catalogue

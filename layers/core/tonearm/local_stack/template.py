@@ -132,8 +132,15 @@ class LocalTemplate:
             return LOCAL_REGION
         if name == "AWS::AccountId":
             return LOCAL_ACCOUNT
+        if name == "AWS::Partition":
+            return "aws"
         if name not in self.resources:
             raise TemplateError(f"!Ref {name}: no such parameter or resource")
+        resource = self.resources[name]
+        if resource["Type"] == "AWS::Serverless::StateMachine":
+            # as in CloudFormation, a state machine's Ref is its ARN (the watchdog's rule matches on it)
+            machine = self.resolve(resource["Properties"].get("Name", name))
+            return f"arn:aws:states:{LOCAL_REGION}:{LOCAL_ACCOUNT}:stateMachine:{machine}"
         return name
 
     def _get_att(self, name: str, attribute: str) -> str:

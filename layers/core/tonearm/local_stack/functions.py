@@ -9,8 +9,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from tonearm.local.lambda_context import LocalLambdaContext
-from tonearm.local.template import FunctionDef, LocalTemplate, TemplateError
+from tonearm.local_stack.lambda_context import LocalLambdaContext
+from tonearm.local_stack.template import FunctionDef, LocalTemplate, TemplateError
 
 Handler = Callable[[Any, Any], Any]
 

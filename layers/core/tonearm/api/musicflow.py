@@ -55,7 +55,7 @@ class FlowHealth(BaseModel):
     spotify: str = Field(description="`configured` or `not_configured` (then the library alone is used).")
 
 
-def _flow_error(exc: TonearmError) -> JSONResponse:
+def _musicflow_error(exc: TonearmError) -> JSONResponse:
     headers = {}
     if isinstance(exc, SpotifyRateLimitedError):
         headers["Retry-After"] = str(exc.retry_after_s)
@@ -76,7 +76,7 @@ def _answer(fn: Callable[[], T]) -> T | JSONResponse:
     try:
         return fn()
     except TonearmError as exc:
-        return _flow_error(exc)
+        return _musicflow_error(exc)
 
 
 def validation_failure(failure: ValidationFailure) -> JSONResponse:
@@ -97,7 +97,7 @@ def health(request: Request) -> FlowHealth:
     """MusicFlow's health reply; ``model_version`` is null until a model has been trained."""
     services = _services(request)
     try:
-        card = services.flow.models.current_card()
+        card = services.musicflow.models.current_card()
     except TonearmError:
         card = None
     return FlowHealth(
@@ -119,7 +119,7 @@ def health(request: Request) -> FlowHealth:
 def raw_features(request: Request, song: Song, artist: Artist) -> Any:
     """Spotify's track, album and audio-features objects as returned (null where Spotify has none),
     and tonearm's analysis of the audio when the library holds it."""
-    return _answer(lambda: _services(request).flow.raw_features(song, artist))
+    return _answer(lambda: _services(request).musicflow.raw_features(song, artist))
 
 
 @router.get(
@@ -131,7 +131,7 @@ def raw_features(request: Request, song: Song, artist: Artist) -> Any:
 def features(request: Request, song: Song, artist: Artist) -> Any:
     """MusicFlow's ``{track, album, audio_features}``; ``feature_sources`` says which features were
     measured from audio, looked up at Spotify, or are missing (null)."""
-    return _answer(lambda: _services(request).flow.features(song, artist))
+    return _answer(lambda: _services(request).musicflow.features(song, artist))
 
 
 @router.get(
@@ -144,7 +144,7 @@ def features(request: Request, song: Song, artist: Artist) -> Any:
 )
 def prediction(request: Request, song: Song, artist: Artist) -> Any:
     """Predict from Spotify metadata and the library's (or Spotify's) audio features."""
-    return _answer(lambda: _services(request).flow.predict(song, artist))
+    return _answer(lambda: _services(request).musicflow.predict(song, artist))
 
 
 @router.post(
@@ -163,7 +163,7 @@ def prediction_from_audio(
     artist: Annotated[str | None, Form(max_length=300)] = None,
 ) -> Any:
     """Predict from the audio itself."""
-    flow = _services(request).flow
+    flow = _services(request).musicflow
 
     def run() -> Prediction:
         flow.models.require()  # before reading a 100 MB body for nothing
@@ -186,7 +186,7 @@ def prediction_from_audio(
 )
 def model_card(request: Request) -> Any:
     """Data window, features, estimator and cross-validated error of the model predictions use."""
-    return _answer(lambda: _services(request).flow.models.require().card)
+    return _answer(lambda: _services(request).musicflow.models.require().card)
 
 
 @router.post(
@@ -224,13 +224,13 @@ def train_model(
                     "(`tonearm flow train --history ...`) for bigger exports"
                 )
             files.append((upload.filename or f"history{len(files)}", data))
-        return services.flow.train(files)
+        return services.musicflow.train(files)
 
     result = _answer(run)
     return result
 
 
-def install_flow(app: FastAPI) -> None:
+def install_musicflow(app: FastAPI) -> None:
     """Add the MusicFlow routes, each also without (or with) its trailing slash, and their 422 shape.
 
     MusicFlow's clients call ``/api/prediction/?song=...``; the POST is documented without the slash.

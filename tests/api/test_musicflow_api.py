@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from tests.fakes.listener import fill_library, fill_spotify, history_file, make_catalogue
 from tests.fakes.spotify_server import FakeSpotify, serve_fake_spotify
-from tonearm.local.runtime import LocalRuntime
+from tonearm.local_stack.runtime import LocalRuntime
 
 KEY = "test-key"
 CATALOGUE = make_catalogue(60, seed=11)
@@ -88,7 +88,7 @@ def test_prediction_without_a_model_is_a_409_that_says_how_to_train(local_runtim
 def test_library_only_train_features_and_predict(local_runtime: LocalRuntime) -> None:
     # GIVEN no Spotify credentials, and the catalogue's audio analysed into the library
     client = make_client(local_runtime)
-    fill_library(local_runtime.services.flow.library, CATALOGUE)
+    fill_library(local_runtime.services.musicflow.library, CATALOGUE)
     # WHEN the listener trains on their history over the API
     card = train(client)
     assert card["tracks_used"] == 60 and card["cross_validation"]["baseline_mae"] > 0
@@ -122,7 +122,7 @@ def test_with_spotify_metadata_is_looked_up_and_audio_features_fall_back(
     local_runtime: LocalRuntime, fake: FakeSpotify
 ) -> None:
     client = make_client(local_runtime, fake)
-    fill_library(local_runtime.services.flow.library, CATALOGUE[:30], with_isrc=True)
+    fill_library(local_runtime.services.musicflow.library, CATALOGUE[:30], with_isrc=True)
     card = train(client, extended=True)
     assert card["feature_sources"] == {"both": 30, "spotify": 30} and card["skipped_entries"]
     t = CATALOGUE[0]
@@ -155,14 +155,14 @@ def test_spotify_rate_limit_and_bad_credentials_are_clear_errors(
     assert reply.json()["error"]["code"] == "spotify_rate_limited"
     local_runtime.services.settings.spotify_client_secret = "wrong"
     local_runtime.services.__dict__.pop("spotify", None)
-    local_runtime.services.__dict__.pop("flow", None)
+    local_runtime.services.__dict__.pop("musicflow", None)
     reply = make_client(local_runtime).get("/api/features/", params={"song": t.title, "artist": t.artist})
     assert reply.status_code == 502 and reply.json()["error"]["code"] == "spotify_auth_failed"
 
 
 def test_post_prediction_measures_the_audio_and_remembers_it(local_runtime: LocalRuntime) -> None:
     client = make_client(local_runtime)
-    fill_library(local_runtime.services.flow.library, CATALOGUE)
+    fill_library(local_runtime.services.musicflow.library, CATALOGUE)
     train(client)
     # the file's own tags identify it
     reply = client.post(
@@ -189,7 +189,7 @@ def test_post_prediction_measures_the_audio_and_remembers_it(local_runtime: Loca
 
 def test_bad_input_is_4xx_never_500(local_runtime: LocalRuntime) -> None:
     client = make_client(local_runtime)
-    fill_library(local_runtime.services.flow.library, CATALOGUE)
+    fill_library(local_runtime.services.musicflow.library, CATALOGUE)
     reply = client.get("/api/prediction/", params={"song": "x"})
     assert reply.status_code == 422 and reply.json()["error"]["code"] == "invalid_request"
     assert isinstance(reply.json()["detail"], list)
@@ -224,4 +224,4 @@ def test_analyze_jobs_feed_the_library(local_runtime: LocalRuntime) -> None:
     done = wait_for_terminal(lambda: services.store.get(job.id))
     assert done.status == JobStatus.SUCCEEDED, done.error
     assert done.result["library"] == {"title": "Tagged Song", "artist": "Tag Artist", "isrc": "GBAAA2400001"}
-    assert services.flow.library.by_isrc("GBAAA2400001") is not None
+    assert services.musicflow.library.by_isrc("GBAAA2400001") is not None
