@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tonearm.jobs.spec import InputParams, OutputSpec, Progress, TaskOutput, WorkflowSpec
+from tonearm.jobs.spec import DURATION_OUTPUT, InputParams, OutputSpec, Progress, TaskOutput, WorkflowSpec
 
 
 def audio_info(input_path: Path, work_dir: Path, params: Mapping[str, Any], progress: Progress) -> TaskOutput:
@@ -43,7 +43,7 @@ AUDIO_INFO = WorkflowSpec(
     function="AudioInfoFunction",
     task=audio_info,
     outputs={
-        "duration": OutputSpec("value", "Decoded duration in seconds."),
+        "duration": DURATION_OUTPUT,
         "sampleRate": OutputSpec("value", "Sample rate in Hz."),
         "channels": OutputSpec("value", "Number of channels."),
         "format": OutputSpec("value", "Container format: wav, flac, ogg, mp3, aac, m4a or mka."),

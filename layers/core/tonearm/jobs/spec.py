@@ -50,6 +50,10 @@ class OutputSpec:
         return self.filename or f"{name}.{self.extension}"
 
 
+#: The ``duration`` output of the workflows that decode their input.
+DURATION_OUTPUT = OutputSpec("value", "Decoded duration in seconds.")
+
+
 @dataclass
 class TaskOutput:
     """What a task function produced: JSON values and files (by output name)."""

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from tonearm.jobs.spec import InputParams, OutputSpec, Progress, TaskOutput, WorkflowSpec
+from tonearm.jobs.spec import DURATION_OUTPUT, InputParams, OutputSpec, Progress, TaskOutput, WorkflowSpec
 
 
 class TaggingParams(InputParams):
@@ -157,7 +157,7 @@ TAGGING = WorkflowSpec(
     function="TaggingFunction",
     task=tag_audio,
     outputs={
-        "duration": OutputSpec("value", "Decoded duration in seconds."),
+        "duration": DURATION_OUTPUT,
         "tasks": OutputSpec(
             "value",
             "Per task type: {taskType, tags: [{label, probability}] most probable first, embedding?}.",
@@ -186,6 +186,6 @@ GENRE = WorkflowSpec(
         "topGenre": OutputSpec("value", "The most likely genre."),
         "topConfidence": OutputSpec("value", "Its confidence in percent."),
         "unsupportedGenres": OutputSpec("value", "AcousticSense genres no model here can estimate."),
-        "duration": OutputSpec("value", "Decoded duration in seconds."),
+        "duration": DURATION_OUTPUT,
     },
 )
