@@ -16,21 +16,13 @@ from typing import Any
 import pytest
 from openapi_spec_validator import validate
 
-from tests.conftest import PROJECT_ROOT, encode, render_tone
-from tonearm.jobs.model import Job
-from tonearm.jobs.service import hash_api_key
+from tests.conftest import PROJECT_ROOT
+from tests.contract.seed import CONTRACT_JOB, seed_contract_fixtures
 from tonearm.local_stack.lambda_context import LocalLambdaContext
 from tonearm.local_stack.runtime import LOCAL_APP_ID, LocalRuntime, build_local_runtime
 from tonearm.local_stack.template import LocalTemplate
-from tonearm.ports import Application
 
 EVENTS = PROJECT_ROOT / "events"
-CONTRACT_JOB = "00000000-0000-4000-8000-000000000001"
-CONTRACT_TAGGING_JOB = "00000000-0000-4000-8000-000000000002"
-CONTRACT_CHORDS_JOB = "00000000-0000-4000-8000-000000000003"
-CONTRACT_TRANSCRIBE_JOB = "00000000-0000-4000-8000-000000000004"
-CONTRACT_GENERATE_JOB = "00000000-0000-4000-8000-000000000005"
-CONTRACT_ANALYZE_JOB = "00000000-0000-4000-8000-000000000006"
 TEMPLATE = LocalTemplate(PROJECT_ROOT / "template.yaml")
 FUNCTIONS = sorted(TEMPLATE.functions())
 
@@ -45,62 +37,7 @@ def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRuntime]:
         api_key="local-key",
         sleep=lambda _s: None,
     )
-    store, blobs = rt.services.store, rt.services.blobs
-    store.put_application(
-        Application(
-            id=LOCAL_APP_ID,
-            name="local",
-            key_sha256=hash_api_key("contract-key"),
-            webhook_secret=rt.webhook_secret,
-        )
-    )
-    blobs.put_bytes(
-        "uploads/contract/song.wav",
-        encode(render_tone(seconds=1.0), sr=22050, fmt="WAV"),
-        content_type="audio/wav",
-    )
-    url = blobs.presign_get("uploads/contract/song.wav", ttl_s=3600)
-    store.create(
-        Job(
-            id=CONTRACT_JOB,
-            app=LOCAL_APP_ID,
-            name="contract",
-            workflow="tonearm/audio-info",
-            workflow_params={"inputUrl": url},
-        )
-    )
-    store.create(
-        Job(
-            id=CONTRACT_TAGGING_JOB,
-            app=LOCAL_APP_ID,
-            name="contract tagging",
-            workflow="tonearm/tagging",
-            workflow_params={"inputUrl": url, "taskTypes": ["Genre", "Mood"], "topNum": 3},
-        )
-    )
-    for job_id, workflow in (
-        (CONTRACT_ANALYZE_JOB, "tonearm/analyze"),
-        (CONTRACT_CHORDS_JOB, "music-ai/generate-chords"),
-        (CONTRACT_TRANSCRIBE_JOB, "tonearm/transcribe"),
-    ):
-        store.create(
-            Job(
-                id=job_id,
-                app=LOCAL_APP_ID,
-                name=workflow,
-                workflow=workflow,
-                workflow_params={"inputUrl": url},
-            )
-        )
-    store.create(
-        Job(
-            id=CONTRACT_GENERATE_JOB,
-            app=LOCAL_APP_ID,
-            name="contract generate",
-            workflow="tonearm/generate",
-            workflow_params={"prompt": "calm piano", "duration_seconds": 2, "seed": 7},
-        )
-    )
+    seed_contract_fixtures(rt.services.store, rt.services.blobs, webhook_secret=rt.webhook_secret)
     yield rt
     rt.close()
 
@@ -277,7 +214,18 @@ def test_multipart_uploads_reach_the_model_api_unmangled() -> None:
 def test_the_model_api_can_keep_musicflow_data_and_read_the_spotify_secret() -> None:
     props = TEMPLATE.resources["ModelApiFunction"]["Properties"]
     policies = props["Policies"]
-    assert {"S3CrudPolicy": {"BucketName": {"Ref": "Bucket"}}} in policies
+    # MusicFlow's data: the track library and the models, read and written (tests/contract/test_iam.py
+    # checks every call against the expanded policies; this pins the two prefixes it keeps)
+    granted = {
+        (action, statement["Resource"]["Fn::Sub"])
+        for policy in policies
+        if isinstance(policy, dict) and "Statement" in policy
+        for statement in policy["Statement"]
+        for action in statement["Action"]
+    }
+    for prefix in ("library", "flow"):
+        for action in ("s3:GetObject", "s3:PutObject"):
+            assert (action, f"${{Bucket.Arn}}/{prefix}/*") in granted
     assert props["Environment"]["Variables"]["SPOTIFY_SECRET_ID"] == {"Ref": "SpotifySecretArn"}
     assert TEMPLATE.parameters["SpotifySecretArn"]["Default"] == ""
     assert "HasSpotifySecret" in TEMPLATE.data["Conditions"]

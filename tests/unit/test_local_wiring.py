@@ -54,6 +54,7 @@ def test_template_wiring_resolves_to_the_same_functions() -> None:
     assert subs == {
         "JobStatusFunctionArn": function_arn("JobStatusFunction"),
         "TaskFunctionArn": function_arn("AudioInfoFunction"),
+        "TaskTimeoutSeconds": "870",
     }
     assert "${JobStatusFunctionArn}" in text
     assert function_from_arn(subs["TaskFunctionArn"]) == "AudioInfoFunction"

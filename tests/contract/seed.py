@@ -1,0 +1,60 @@
+"""What the sample events in ``events/`` refer to: the contract application and key, an upload, its jobs.
+
+Seeded into any job store and blob store (the local stack's, or the AWS adapters' on moto), so the same
+events run against both.
+"""
+
+from __future__ import annotations
+
+from tests.conftest import encode, render_tone
+from tonearm.jobs.model import Job
+from tonearm.jobs.service import hash_api_key
+from tonearm.jobs.store import JobStore
+from tonearm.ports import Application, BlobStore
+
+#: The application the events' ``Authorization: contract-key`` belongs to.
+CONTRACT_APP = "local"
+CONTRACT_KEY = "contract-key"
+CONTRACT_JOB = "00000000-0000-4000-8000-000000000001"
+CONTRACT_TAGGING_JOB = "00000000-0000-4000-8000-000000000002"
+CONTRACT_CHORDS_JOB = "00000000-0000-4000-8000-000000000003"
+CONTRACT_TRANSCRIBE_JOB = "00000000-0000-4000-8000-000000000004"
+CONTRACT_GENERATE_JOB = "00000000-0000-4000-8000-000000000005"
+CONTRACT_ANALYZE_JOB = "00000000-0000-4000-8000-000000000006"
+#: deleted by ``events/ApiFunction/delete_job.json`` (with its stored result)
+CONTRACT_DELETED_JOB = "00000000-0000-4000-8000-000000000007"
+
+
+def seed_contract_fixtures(store: JobStore, blobs: BlobStore, *, webhook_secret: str) -> None:
+    """Put the contract app, an uploaded WAV and one job per workflow the task events run."""
+    store.put_application(
+        Application(
+            id=CONTRACT_APP,
+            name="local",
+            key_sha256=hash_api_key(CONTRACT_KEY),
+            webhook_secret=webhook_secret,
+        )
+    )
+    blobs.put_bytes(
+        "uploads/contract/song.wav",
+        encode(render_tone(seconds=1.0), sr=22050, fmt="WAV"),
+        content_type="audio/wav",
+    )
+    url = blobs.presign_get("uploads/contract/song.wav", ttl_s=3600)
+    # segments: the tagging task writes a result file; title/artist: analyze records in the library
+    tagging = {"inputUrl": url, "taskTypes": ["Genre", "Mood"], "topNum": 3, "segments": True}
+    analyze = {"inputUrl": url, "title": "Contract", "artist": "Tonearm"}
+    generate = {"prompt": "calm piano", "duration_seconds": 2, "seed": 7}
+    jobs = [
+        (CONTRACT_JOB, "tonearm/audio-info", {"inputUrl": url}),
+        (CONTRACT_TAGGING_JOB, "tonearm/tagging", tagging),
+        (CONTRACT_ANALYZE_JOB, "tonearm/analyze", analyze),
+        (CONTRACT_CHORDS_JOB, "music-ai/generate-chords", {"inputUrl": url}),
+        (CONTRACT_TRANSCRIBE_JOB, "tonearm/transcribe", {"inputUrl": url}),
+        (CONTRACT_GENERATE_JOB, "tonearm/generate", generate),
+        (CONTRACT_DELETED_JOB, "tonearm/audio-info", {"inputUrl": url}),
+    ]
+    for job_id, workflow, params in jobs:
+        job = Job(id=job_id, app=CONTRACT_APP, name=workflow, workflow=workflow, workflow_params=params)
+        store.create(job)
+    blobs.put_bytes(f"results/{CONTRACT_DELETED_JOB}/audio.wav", b"RIFF", content_type="audio/wav")
