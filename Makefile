@@ -56,8 +56,17 @@ typecheck: $(STAMP)
 validate: $(STAMP)
 	$(BIN)/sam validate --lint --template template.yaml
 
-test: lock-check lint typecheck validate system-deps
+test: lock-check lint typecheck validate system-deps image-check
 	$(BIN)/pytest -q
+
+# Each Lambda container image checked without Docker (tools/image_check.py): its lock installed for the
+# base image's platform (cached in .venv-images/), its COPY lines laid out, every function started as Lambda
+# starts it in an interpreter that sees only the image, fed its sample events against moto. The report
+# (sizes, cold starts) goes to .venv-images/images.md; `make bench` writes it to bench/results/images.md.
+# system-deps: the generator image renders with FluidSynth.
+.PHONY: image-check
+image-check: $(STAMP) system-deps
+	$(BIN)/python -m tools.image_check --report .venv-images/images.md
 
 # bench-setup: FluidSynth + FluidR3_GM SoundFont (apt) and the `bench` extra, each only when missing/stale.
 BENCH_STAMP := $(VENV)/.bench-installed-$(shell cat requirements/bench.txt | sha256sum | cut -c1-12)
@@ -75,6 +84,7 @@ bench: bench-setup
 	$(BIN)/python -m bench.tagging.run --out bench/results/tagging.json
 	$(BIN)/python -m bench.generation.run --out bench/results/generation.json
 	$(BIN)/python -m bench.prediction.run --tracks 1000 --out bench/results/prediction.json
+	$(BIN)/python -m tools.image_check --report bench/results/images.md
 
 # sam build of the layer and every zip function, one by one (the image function needs a Docker engine)
 ZIP_FUNCTIONS = $(shell $(BIN)/python -c "from tonearm.local_stack.template import LocalTemplate as T; \

@@ -183,3 +183,21 @@ def test_acousticsense_refuses_bad_uploads(client: TestClient, piano_wav: bytes)
     assert 400 <= garbage.status_code < 500
     missing = client.post("/analyze-audio", headers=auth)
     assert missing.status_code == 400
+
+
+def test_synchronous_uploads_over_the_route_limit_are_sent_to_the_job_api(
+    local_runtime: Any, client: TestClient, piano_wav: bytes
+) -> None:
+    # in AWS the template sets SYNC_UPLOAD_MAX_BYTES to what a synchronous Lambda call carries (~4.5 MB)
+    local_runtime.services.settings.sync_upload_max_bytes = len(piano_wav) - 1
+    reply = client.post(
+        "/analyze-audio", files={"file": ("a.wav", piano_wav, "audio/wav")}, headers={"Authorization": KEY}
+    )
+    assert reply.status_code == 413
+    error = reply.json()["error"]
+    assert error["code"] == "input_too_large" and "/v1/upload" in error["message"]
+    local_runtime.services.settings.sync_upload_max_bytes = len(piano_wav)
+    ok = client.post(
+        "/analyze-audio", files={"file": ("a.wav", piano_wav, "audio/wav")}, headers={"Authorization": KEY}
+    )
+    assert ok.status_code == 200

@@ -253,3 +253,17 @@ def test_only_temporary_prefixes_expire() -> None:
     cleanup = [r for r in rules if "Prefix" not in r]
     assert any(r.get("AbortIncompleteMultipartUpload") for r in cleanup)
     assert any(r.get("NoncurrentVersionExpiration") for r in cleanup)
+
+
+def test_safe_defaults_in_aws() -> None:
+    # A synchronous Lambda call carries 6 MB with the body base64-encoded (4/3): the upload routes' limit
+    # must leave the event's headers and multipart framing room inside that.
+    env = TEMPLATE.resources["ModelApiFunction"]["Properties"]["Environment"]["Variables"]
+    assert int(env["SYNC_UPLOAD_MAX_BYTES"]) * 4 / 3 < 6 * 1024 * 1024 - 64 * 1024
+    # over API Gateway's 10 MB the gateway itself answers, in tonearm's shape, pointing at the job API
+    (too_large,) = [r for r in TEMPLATE.resources.values() if r["Type"] == "AWS::ApiGateway::GatewayResponse"]
+    assert too_large["Properties"]["ResponseType"] == "REQUEST_TOO_LARGE"
+    body = json.loads(too_large["Properties"]["ResponseTemplates"]["application/json"])
+    assert body["error"]["code"] == "input_too_large" and "/v1/upload" in body["error"]["message"]
+    # keyless generation (a job of up to 300 s per anonymous request) is off unless switched on
+    assert TEMPLATE.parameters["SofyRequireApiKey"]["Default"] == "true"

@@ -11,12 +11,14 @@ import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tonearm.errors import ParameterError
 from tonearm.jobs.store import JobStore
 from tonearm.ports import BlobStore
 from tonearm.runtime import Services
 from tonearm.settings import Settings
 
 if TYPE_CHECKING:
+    from tonearm.adapters.aws.apigateway import UsagePlanKeys
     from tonearm.adapters.local.files import FileBlobStore
     from tonearm.prediction.service import MusicFlowService
     from tonearm.prediction.sources import MetadataSource
@@ -84,6 +86,40 @@ def job_store(settings: Settings, *, data_dir: Path) -> JobStore:
     from tonearm.adapters.aws.dynamodb import DynamoJobStore
 
     return DynamoJobStore(boto3.resource("dynamodb").Table(settings.table_name))
+
+
+def stack_settings(settings: Settings, stack: str) -> Settings:
+    """``settings`` completed from a deployed stack's outputs (table, bucket, bus, usage plan).
+
+    For the command line in AWS mode: ``tonearm app create --stack tonearm`` needs no variables copied
+    from the console.
+    """
+    import boto3
+
+    described = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
+    wanted = {
+        "table_name": "JobsTableName",
+        "bucket_name": "BucketName",
+        "event_bus_name": "EventBusName",
+        "usage_plan_id": "UsagePlanId",
+    }
+    found = {field: outputs[output] for field, output in wanted.items() if output in outputs}
+    return settings.model_copy(update={"runtime": "aws", **found})
+
+
+def usage_plan_keys(settings: Settings) -> UsagePlanKeys:
+    """The usage plan that API keys go on (``USAGE_PLAN_ID``, or the stack output ``UsagePlanId``)."""
+    import boto3
+
+    from tonearm.adapters.aws.apigateway import UsagePlanKeys
+
+    if not settings.usage_plan_id:
+        raise ParameterError(
+            "no usage plan: pass --stack <stack name> or set USAGE_PLAN_ID (the stack output UsagePlanId); "
+            "without its API key on the usage plan, API Gateway refuses every /v1 call with 403"
+        )
+    return UsagePlanKeys(boto3.client("apigateway"), settings.usage_plan_id)
 
 
 def metadata_source(settings: Settings) -> MetadataSource | None:

@@ -46,13 +46,17 @@ def _app_create(args: argparse.Namespace) -> int:
     import re
     import secrets
 
-    from tonearm.bootstrap import job_store
+    from tonearm.bootstrap import job_store, stack_settings, usage_plan_keys
     from tonearm.events.signing import generate_webhook_secret
     from tonearm.jobs.service import hash_api_key
     from tonearm.ports import Application
     from tonearm.settings import Settings
 
     settings = Settings.from_env()
+    if args.stack:
+        settings = stack_settings(settings, args.stack)
+    # in AWS the key must also be an API Gateway key on the usage plan: checked before anything is written
+    keys = usage_plan_keys(settings) if settings.runtime == "aws" else None
     store = job_store(settings, data_dir=Path(args.data_dir))
     app_id = args.id or re.sub(r"[^a-z0-9]+", "-", args.name.lower()).strip("-") or "app"
     key = secrets.token_urlsafe(32)
@@ -69,9 +73,10 @@ def _app_create(args: argparse.Namespace) -> int:
     where = (
         f"table {settings.table_name}" if settings.runtime == "aws" else str(Path(args.data_dir).resolve())
     )
+    if keys is not None:
+        key_id = keys.register(app_id=app_id, key=key)
+        where += f", API key {key_id} on usage plan {settings.usage_plan_id}"
     print(f"application {app_id!r} created in {where}\n  API key:        {key}\n  webhook secret: {secret}")
-    if settings.runtime == "aws":
-        print("  also create an API Gateway API key with this value and add it to the stack's usage plan")
     return 0
 
 
@@ -347,6 +352,10 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("--id", help="application id (default: from the name)")
     create.add_argument("--webhook-url", help="default webhook URL for the application's jobs")
     create.add_argument("--data-dir", default=data_dir)
+    create.add_argument(
+        "--stack",
+        help="in AWS (TONEARM_RUNTIME=aws): read the table and usage plan from this stack's outputs",
+    )
     create.set_defaults(func=_app_create)
     heads = sub.add_parser("heads", help="custom task types: heads trained on the musicnn embeddings")
     heads_sub = heads.add_subparsers(dest="heads_command", required=True)

@@ -64,6 +64,12 @@ class Settings(BaseSettings):
     spotify_token_url: str = _env("SPOTIFY_TOKEN_URL", "https://accounts.spotify.com/api/token")
     #: longest Retry-After (seconds) tonearm waits out on a 429 before answering 503 itself
     spotify_max_wait_s: float = _env("SPOTIFY_MAX_WAIT_SECONDS", 2.0)
+    #: the largest upload a synchronous route (/analyze-audio, POST /api/prediction) reads. Locally the input
+    #: limit (100 MB); in AWS the template sets what API Gateway and a synchronous Lambda call carry
+    #: (6 MB, base64-encoded): larger files go through GET /v1/upload and a job
+    sync_upload_max_bytes: int = _env("SYNC_UPLOAD_MAX_BYTES", 100 * 1024 * 1024)
+    #: the API's usage plan (stack output UsagePlanId): `tonearm app create` puts each key on it
+    usage_plan_id: str = _env("USAGE_PLAN_ID", "")
     # the local stack (`tonearm serve`, `make serve`) and where models and SoundFonts are found
     data_dir: str = _env("TONEARM_DATA_DIR", ".tonearm")
     #: the local application's API key and webhook secret (made up, and kept in the data folder, if unset)

@@ -38,7 +38,15 @@ def analysis_response(result: GenreResult, *, request_id: str) -> AnalysisRespon
 @router.post("/analyze-audio", response_model=AnalysisResponse, summary="Top-5 genres of an uploaded file")
 def analyze_audio(
     request: Request,
-    file: Annotated[UploadFile, File(description="mp3, wav, flac, ogg or m4a; at most 100 MB and 10 min.")],
+    file: Annotated[
+        UploadFile,
+        File(
+            description=(
+                "mp3, wav, flac, ogg or m4a; at most 10 min, and at most 100 MB locally or about 4 MB in AWS "
+                "(API Gateway and a synchronous Lambda call): larger files go through /v1/upload and a job."
+            )
+        ),
+    ],
     authorization: Annotated[str | None, Header()] = None,
     x_api_key: Annotated[str | None, Header()] = None,
 ) -> AnalysisResponse:
@@ -49,7 +57,7 @@ def analyze_audio(
     if name and Path(name).suffix.lower() not in EXTENSIONS:
         raise UnsupportedFormatError(f"{name!r}: send one of {', '.join(EXTENSIONS)}")
     with tempfile.SpooledTemporaryFile(max_size=16 << 20) as spool:
-        size = copy_upload(file.file, spool)
+        size = copy_upload(file.file, spool, max_bytes=services.settings.sync_upload_max_bytes)
         spool.seek(0)
         audio = decode(spool, size_bytes=size)  # type: ignore[arg-type]
     result = classify_genres(audio, registry=default_registry())

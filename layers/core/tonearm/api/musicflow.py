@@ -158,7 +158,15 @@ def prediction(request: Request, song: Song, artist: Artist) -> Any:
 )
 def prediction_from_audio(
     request: Request,
-    file: Annotated[UploadFile, File(description="WAV, FLAC, OGG, MP3 or AAC/M4A; at most 100 MB, 10 min.")],
+    file: Annotated[
+        UploadFile,
+        File(
+            description=(
+                "WAV, FLAC, OGG, MP3 or AAC/M4A; at most 10 min, and at most 100 MB locally or about 4 MB in "
+                "AWS (API Gateway and a synchronous Lambda call)."
+            )
+        ),
+    ],
     song: Annotated[str | None, Form(max_length=300)] = None,
     artist: Annotated[str | None, Form(max_length=300)] = None,
 ) -> Any:
@@ -166,10 +174,10 @@ def prediction_from_audio(
     flow = _services(request).musicflow
 
     def run() -> Prediction:
-        flow.models.require()  # before reading a 100 MB body for nothing
+        flow.models.require()  # before reading a large body for nothing
         suffix = Path(file.filename or "").suffix.lower()[:8]
         with tempfile.NamedTemporaryFile(prefix="tonearm-flow-", suffix=suffix) as spool:
-            size = copy_upload(file.file, spool)
+            size = copy_upload(file.file, spool, max_bytes=_services(request).settings.sync_upload_max_bytes)
             spool.flush()
             return flow.predict_audio(
                 Path(spool.name), song=song, artist=artist, filename=file.filename, size_bytes=size

@@ -22,11 +22,17 @@ def copy_upload(source: _Readable, target: _Writable, *, max_bytes: int = DEFAUL
     """Copy ``source`` into ``target`` in 1 MiB chunks; return the size.
 
     Raises ``InputTooLargeError`` as soon as more than ``max_bytes`` arrived, before the rest is read.
+    ``max_bytes`` is a synchronous route's limit (``Settings.sync_upload_max_bytes``); the message says
+    where larger files go.
     """
     size = 0
     while chunk := source.read(_COPY_CHUNK):
         size += len(chunk)
         if size > max_bytes:
-            raise InputTooLargeError(f"the upload exceeds {max_bytes:,} bytes")
+            raise InputTooLargeError(
+                f"the upload exceeds {max_bytes:,} bytes, the most this synchronous route takes; for larger "
+                "files (up to 100 MB) PUT the file to the uploadUrl of GET /v1/upload and start a job "
+                "(POST /v1/job) with its downloadUrl"
+            )
         target.write(chunk)
     return size
