@@ -267,3 +267,30 @@ def test_safe_defaults_in_aws() -> None:
     assert body["error"]["code"] == "input_too_large" and "/v1/upload" in body["error"]["message"]
     # keyless generation (a job of up to 300 s per anonymous request) is off unless switched on
     assert TEMPLATE.parameters["SofyRequireApiKey"]["Default"] == "true"
+
+
+def test_docs_load_the_openapi_document_behind_the_stage(runtime: LocalRuntime) -> None:
+    """API Gateway hands the function stage-less paths; /docs must still ask for /<stage>/openapi.json."""
+    import dataclasses
+
+    from tonearm.api.app import create_app
+    from tonearm.handlers.api import Mangum
+
+    settings = runtime.services.settings.model_copy(update={"api_root_path": "/prod"})
+    app = create_app(dataclasses.replace(runtime.services, settings=settings))
+    handler = Mangum(app, lifespan="off")
+    docs_event = json.loads((EVENTS / "ApiFunction" / "get_workflows.json").read_text())
+    docs_event.update(path="/docs", resource="/docs", pathParameters=None, httpMethod="GET")
+    docs_event["requestContext"].update(path="/prod/docs", resourcePath="/docs", httpMethod="GET")
+    page = handler(docs_event, LocalLambdaContext(function_name="ApiFunction"))
+    assert page["statusCode"] == 200 and "'/prod/openapi.json'" in page["body"]
+    # the same app still routes the stage-less paths API Gateway sends
+    listed = handler(
+        json.loads((EVENTS / "ApiFunction" / "get_workflows.json").read_text()),
+        LocalLambdaContext(function_name="ApiFunction"),
+    )
+    assert listed["statusCode"] == 200
+    # ... and the document it loads names the stage as its server, so "Try it out" reaches the API
+    spec_event = dict(docs_event, path="/openapi.json", resource="/openapi.json")
+    spec = handler(spec_event, LocalLambdaContext(function_name="ApiFunction"))
+    assert spec["statusCode"] == 200 and json.loads(spec["body"])["servers"] == [{"url": "/prod"}]

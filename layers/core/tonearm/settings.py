@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     #: limit (100 MB); in AWS the template sets what API Gateway and a synchronous Lambda call carry
     #: (6 MB, base64-encoded): larger files go through GET /v1/upload and a job
     sync_upload_max_bytes: int = _env("SYNC_UPLOAD_MAX_BYTES", 100 * 1024 * 1024)
+    #: the path prefix clients see before the API's own paths: ``/<stage>`` behind API Gateway's stage
+    #: URL (set by the template), empty locally or behind a custom domain. ``/docs`` loads the OpenAPI
+    #: document from under it, and the document names it as its server.
+    api_root_path: str = _env("API_ROOT_PATH", "")
     #: the API's usage plan (stack output UsagePlanId): `tonearm app create` puts each key on it
     usage_plan_id: str = _env("USAGE_PLAN_ID", "")
     # the local stack (`tonearm serve`, `make serve`) and where models and SoundFonts are found

@@ -57,7 +57,14 @@ def _include_model_routes(app: FastAPI) -> None:
 
 def create_app(services: Services) -> FastAPI:
     """Build the API over ``services`` (``tonearm.bootstrap.get_services()`` in Lambda)."""
-    app = FastAPI(title="tonearm", version=tonearm.__version__, description=DESCRIPTION)
+    # root_path: API Gateway passes paths without the stage (/v1/job), while browsers and clients see
+    # /prod/v1/job; routing ignores it, /docs and the OpenAPI servers use it
+    app = FastAPI(
+        title="tonearm",
+        version=tonearm.__version__,
+        description=DESCRIPTION,
+        root_path=services.settings.api_root_path,
+    )
     app.state.services = services
     app.state.validation_shapers = {}
     install_error_handlers(app)
