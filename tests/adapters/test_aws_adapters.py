@@ -189,3 +189,30 @@ def test_build_aws_services_from_template_environment(
 @mock_aws
 def test_mock_isolated() -> None:
     assert boto3.client("s3", region_name=REGION).list_buckets()["Buckets"] == []
+
+
+def test_one_applications_jobs_spread_over_index_shards_and_page_newest_first(aws: dict[str, Any]) -> None:
+    # 10,000 ingest jobs of one application must not all write one index partition key (1,000 writes/s)
+    from tonearm.adapters.aws.dynamodb import SHARDS
+
+    store = DynamoJobStore(aws["table"])
+    for n in range(60):
+        store.create(_job(f"job-{n:03d}", created_at=f"2026-01-01T00:{n // 60:02d}:{n % 60:02d}.000Z"))
+    keys = {i["gsi1pk"] for i in aws["table"].scan(ProjectionExpression="gsi1pk")["Items"] if "gsi1pk" in i}
+    assert len(keys) > SHARDS // 2  # 60 jobs land on most of the 16 shards
+    newest_first = [f"job-{n:03d}" for n in reversed(range(60))]
+    pages = [
+        [j.id for j in store.list(app="app1", statuses=[], workflows=[], batch_name=None, offset=o, limit=25)]
+        for o in (0, 25, 50)
+    ]
+    assert pages[0] + pages[1] + pages[2] == newest_first
+    # the index holds keys and the filtered attributes only; bodies come from the table, fresh
+    index = next(i for i in aws["table"].global_secondary_indexes if i["IndexName"] == "byApp")
+    assert index["Projection"]["ProjectionType"] == "INCLUDE"
+    first = store.get("job-000")
+    assert first is not None
+    store.replace(first.model_copy(update={"status": JobStatus.STARTED}), expected_status=JobStatus.QUEUED)
+    (listed,) = store.list(
+        app="app1", statuses=[JobStatus.STARTED], workflows=[], batch_name=None, offset=0, limit=5
+    )
+    assert listed.id == "job-000" and listed.status is JobStatus.STARTED

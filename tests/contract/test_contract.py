@@ -63,6 +63,7 @@ ORDER = [
     "AuthorizerFunction",
     "ApiFunction",
     "JobStatusFunction",
+    "BatchFunction",
     "AudioInfoFunction",
     "AnalyzeFunction",
     "ModelApiFunction",
@@ -89,6 +90,15 @@ def _expectations(logical_id: str, name: str, result: Any) -> None:
             assert result["usageIdentifierKey"] == "contract-key" and result["context"]["app"] == LOCAL_APP_ID
     elif logical_id == "JobStatusFunction":
         assert result["applied"] is True
+    elif logical_id == "BatchFunction":
+        if name == "prepare.json":
+            assert result["total"] == 1 and result["manifestKey"].endswith("/manifest.json"), result
+        elif name == "item.json":
+            assert result["jobId"]
+        elif name == "progress.json":
+            assert result["stored"] is False  # the batch job is QUEUED: nothing to report yet
+        else:
+            assert result["result"] == {"total": 1, "succeeded": 1, "failed": 0}, result
     elif logical_id == "AudioInfoFunction":
         assert result["result"]["sampleRate"] == 22050 and "wav" in result["outputs"]
     elif logical_id == "AnalyzeFunction":
@@ -122,8 +132,14 @@ def _expectations(logical_id: str, name: str, result: Any) -> None:
         assert result == {"delivered": False, "reason": "no webhook configured"}
     elif logical_id == "ExecutionWatchdogFunction":
         assert result == {"jobId": CONTRACT_JOB, "applied": False}  # the job had already FAILED
+    elif logical_id == "IngestFunction" and "Records" in event_of(logical_id, name):
+        assert result == {"batchItemFailures": []}  # the object became a job (object_created.json: the same)
     elif logical_id == "IngestFunction":
         assert result["jobId"]
+
+
+def event_of(logical_id: str, name: str) -> Any:
+    return json.loads((EVENTS / logical_id / name).read_text())
 
 
 def test_every_sample_event_is_accepted_by_its_handler(runtime: LocalRuntime) -> None:
@@ -294,3 +310,35 @@ def test_docs_load_the_openapi_document_behind_the_stage(runtime: LocalRuntime) 
     spec_event = dict(docs_event, path="/openapi.json", resource="/openapi.json")
     spec = handler(spec_event, LocalLambdaContext(function_name="ApiFunction"))
     assert spec["statusCode"] == 200 and json.loads(spec["body"])["servers"] == [{"url": "/prod"}]
+
+
+def test_a_large_drop_is_back_pressured_not_dropped() -> None:
+    """10,000 files at once: a queue before ingest, bounded concurrency, throttling retried with jitter."""
+    resources = TEMPLATE.resources
+    ingest = resources["IngestFunction"]["Properties"]["Events"]
+    (source,) = [e["Properties"] for e in ingest.values() if e["Type"] == "SQS"]
+    assert source["Queue"] == {"Fn::GetAtt": ["IngestQueue", "Arn"]}
+    assert source["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert source["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "IngestConcurrency"}
+    assert not [e for e in ingest.values() if e["Type"] == "EventBridgeRule"], (
+        "S3 events go through the queue"
+    )
+    queue = resources["IngestQueue"]["Properties"]
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["IngestDeadLetterQueue", "Arn"]}
+    assert queue["VisibilityTimeout"] >= 6 * 30  # Lambda's SQS guidance: 6 x the function's timeout
+    (target,) = resources["IngestRule"]["Properties"]["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": ["IngestQueue", "Arn"]}
+    # every task and API function has reserved concurrency (switchable off for small accounts)
+    from tonearm.workflows import CATALOGUE
+
+    for name in {spec.function for spec in CATALOGUE} | {"ApiFunction", "ModelApiFunction"}:
+        reserved = resources[name]["Properties"]["ReservedConcurrentExecutions"]
+        assert "Fn::If" in reserved, name
+    # the state machines retry a throttled Lambda long enough, with backoff capped and full jitter
+    definition = json.loads((PROJECT_ROOT / "statemachines" / "single_task.asl.json").read_text())
+    for name, state in definition["States"].items():
+        if state["Type"] != "Task":
+            continue
+        throttled = [r for r in state["Retry"] if "Lambda.TooManyRequestsException" in r["ErrorEquals"]]
+        assert throttled and throttled[0]["JitterStrategy"] == "FULL", name
+        assert throttled[0]["MaxDelaySeconds"] <= 60 and throttled[0]["MaxAttempts"] >= 10, name

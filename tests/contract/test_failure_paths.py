@@ -22,7 +22,9 @@ which state machines, stages and stateful resources exist. A resource added late
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,6 +33,7 @@ from samtranslator.yaml_helper import yaml_parse
 from tests.conftest import PROJECT_ROOT
 from tests.contract.expanded_template import expanded_template
 from tonearm.adapters.local.asl import AslRunner, HistoryEvent, substitute
+from tonearm.adapters.local.asl_map import FolderBuckets
 from tonearm.local_stack.template import function_arn, function_from_arn
 
 TEMPLATE = expanded_template()
@@ -423,6 +426,8 @@ def _substitution(value: Any) -> str:
     name = target(value)
     if name in PARAMETERS:
         return str(PARAMETERS[name]["Default"])
+    if value == {"Ref": "Bucket"}:
+        return "Bucket"  # a distributed Map's ItemReader/ResultWriter bucket (a local folder below)
     raise AssertionError(f"cannot render the substitution {value!r}")
 
 
@@ -434,34 +439,63 @@ def _definition(machine: str) -> str:
     return substitute(text, {key: _substitution(value) for key, value in substitutions.items()})
 
 
+def _stub_result(event: Any, bucket: Path) -> dict[str, Any]:
+    """What a stub task returns: a task's output, or (a batch's Prepare) a one-item manifest."""
+    if isinstance(event, dict) and event.get("action") == "prepare":
+        (bucket / "manifest.json").write_text(json.dumps([{"key": "uploads/app/a.wav"}]))
+        return {
+            "manifestKey": "manifest.json",
+            "total": 1,
+            "functionArn": function_arn("AudioInfoFunction"),
+            "maxConcurrency": 1,
+            "toleratedFailurePercentage": 100,
+        }
+    return {"result": {}, "outputs": {}, "jobId": "00000000-0000-4000-8000-000000000001"}
+
+
 def _scheduled_tasks(definition: str, failing: str | None) -> list[HistoryEvent]:
-    """Run the definition with stub tasks (``failing`` raises on its first call); TaskScheduled events."""
+    """Run the definition with stub tasks (``failing`` raises on its first call); TaskScheduled events,
+    a distributed Map's item executions included (their bucket is a temporary folder)."""
     events: list[HistoryEvent] = []
     failed: set[str] = set()
+    with tempfile.TemporaryDirectory() as tmp:
 
-    def resolve(arn: str) -> Any:
-        name = function_from_arn(arn)
+        def resolve(arn: str) -> Any:
+            name = function_from_arn(arn)
 
-        def task(_event: Any) -> dict[str, Any]:
-            if name == failing and name not in failed:
-                failed.add(name)
-                raise RuntimeError(f"{name} fails")
-            return {"result": {}, "outputs": {}}
+            def task(event: Any) -> dict[str, Any]:
+                if name == failing and name not in failed:
+                    failed.add(name)
+                    raise RuntimeError(f"{name} fails")
+                return _stub_result(event, Path(tmp))
 
-        return task
+            return task
 
-    runner = AslRunner(definition, resolve, sleep=lambda _s: None, on_event=events.append)
-    runner.run({"jobId": "00000000-0000-4000-8000-000000000000"})
+        buckets = FolderBuckets({"Bucket": Path(tmp)})
+        runner = AslRunner(
+            definition, resolve, sleep=lambda _s: None, on_event=events.append, buckets=buckets
+        )
+        runner.run({"jobId": "00000000-0000-4000-8000-000000000000"})
     return [e for e in events if e.type == "TaskScheduled"]
+
+
+def _task_states(scope: dict[str, Any]) -> set[str]:
+    """Every Task state's name, in a distributed or inline Map's processor too."""
+    found: set[str] = set()
+    for name, state in scope["States"].items():
+        if state["Type"] == "Task":
+            found.add(name)
+        if "ItemProcessor" in state:
+            found |= _task_states(state["ItemProcessor"])
+    return found
 
 
 @pytest.mark.parametrize("machine", sorted(of_type("AWS::StepFunctions::StateMachine")))
 def test_every_task_times_out_before_its_function(machine: str) -> None:
     """A Task whose TimeoutSeconds is not below the function's Timeout never times out itself."""
     definition = _definition(machine)
-    states = json.loads(definition)["States"]
-    tasks = {name for name, state in states.items() if state["Type"] == "Task"}
-    functions = {function_from_arn(states[name]["Resource"]) for name in tasks}
+    tasks = _task_states(json.loads(definition))
+    functions = {function_from_arn(e.detail["function"]) for e in _scheduled_tasks(definition, None)}
     # one run that succeeds, and one per function that fails its first call (reaching the Catch paths)
     scheduled = [e for failing in [None, *sorted(functions)] for e in _scheduled_tasks(definition, failing)]
     assert {e.state for e in scheduled} == tasks, "some Task states were never reached: extend the runs"

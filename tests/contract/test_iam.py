@@ -57,6 +57,7 @@ DYNAMODB_OPERATIONS = {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query"
 ORDER = [
     "AuthorizerFunction",
     "JobStatusFunction",
+    "BatchFunction",
     "AudioInfoFunction",
     "AnalyzeFunction",
     "ModelApiFunction",
@@ -304,3 +305,42 @@ def test_the_check_catches_a_missing_right() -> None:
         allowed(crud, a, r)
         for a, r in required(Call("s3", "GetObject", {"Bucket": f"{STACK}-bucket", "Key": "k"}))
     )
+
+
+def test_the_batch_state_machine_may_run_its_distributed_map(expanded: dict[str, Any]) -> None:
+    """What Step Functions does with BatchStateMachine's role: child executions of itself (the Map Run),
+    the items manifest (ItemReader) and the results (ResultWriter) under results/, and every function
+    the definition invokes, the item workflows' task functions included."""
+    import json
+
+    from tests.conftest import PROJECT_ROOT
+
+    names = TemplateNames(expanded)
+    statements = _statements(expanded, names, "BatchStateMachine")
+    machine = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{STACK}-BatchStateMachine"
+    child = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{STACK}-BatchStateMachine/Items:1b2c"
+    bucket = f"arn:aws:s3:::{names.physical('Bucket')}"
+    batch = "results/00000000-0000-4000-8000-000000000008"
+    needed = [
+        ("states:StartExecution", machine),
+        ("states:DescribeExecution", child),
+        ("states:StopExecution", child),
+        ("s3:GetObject", f"{bucket}/{batch}/manifest.json"),
+        ("s3:PutObject", f"{bucket}/{batch}/Items:1b2c/SUCCEEDED_0.json"),
+        ("s3:PutObject", f"{bucket}/{batch}/Items:1b2c/manifest.json"),
+    ]
+    raw = raw_template()["Resources"]["BatchStateMachine"]["Properties"]
+    definition = json.loads((PROJECT_ROOT / raw["DefinitionUri"]).read_text())
+    invoked = {
+        "JobStatusFunction",
+        "BatchFunction",
+        *definition["States"]["Prepare"]["Parameters"]["functions"],
+    }
+    needed += [("lambda:InvokeFunction", names.arn(function)) for function in sorted(invoked)]
+    denied = [
+        f"{action} on {resource}" for action, resource in needed if not allowed(statements, action, resource)
+    ]
+    assert denied == [], "BatchStateMachine's role would be denied"
+    # and nothing beyond the batch's own executions and results/
+    assert not allowed(statements, "states:StartExecution", machine.replace("Batch", "AudioInfo"))
+    assert not allowed(statements, "s3:PutObject", f"{bucket}/uploads/local/x.wav")

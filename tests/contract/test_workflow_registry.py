@@ -25,6 +25,10 @@ TEMPLATE = load_template(PROJECT_ROOT / "template.yaml")
 RESOURCES: dict[str, dict[str, Any]] = TEMPLATE["Resources"]
 STATE_MACHINES = {spec.state_machine for spec in CATALOGUE}
 TASK_FUNCTIONS = {spec.function for spec in CATALOGUE}
+#: the task functions that are container images (tonearm/batch's BatchFunction is a zip function)
+IMAGE_TASK_FUNCTIONS = {f for f in TASK_FUNCTIONS if RESOURCES[f]["Properties"].get("PackageType") == "Image"}
+#: the workflows a batch may run: every one that takes an input file
+BATCHABLE = {spec.function for spec in CATALOGUE if spec.takes_input}
 
 
 def _of_type(kind: str) -> dict[str, dict[str, Any]]:
@@ -60,7 +64,7 @@ def test_each_workflow_has_its_function_and_state_machine(spec: Any) -> None:
     assert spec.function in invoked
 
 
-@pytest.mark.parametrize("function", sorted(TASK_FUNCTIONS))
+@pytest.mark.parametrize("function", sorted(IMAGE_TASK_FUNCTIONS))
 def test_each_task_function_runs_its_workflows(function: str) -> None:
     command = RESOURCES[function]["Properties"]["ImageConfig"]["Command"]
     module_name, handler_name = command[0].split(".")
@@ -114,4 +118,37 @@ def test_every_image_task_function_belongs_to_a_workflow() -> None:
         if r["Properties"].get("PackageType") == "Image"
         and not r["Properties"]["ImageConfig"]["Command"][0].endswith("model_api_handler")
     }
-    assert images == TASK_FUNCTIONS
+    assert images == IMAGE_TASK_FUNCTIONS
+
+
+def test_the_batch_function_runs_the_batch_steps() -> None:
+    from tonearm.handlers import batch
+
+    props = RESOURCES["BatchFunction"]["Properties"]
+    assert IMAGE_TASK_FUNCTIONS | {"BatchFunction"} == TASK_FUNCTIONS
+    path = PROJECT_ROOT / props["CodeUri"] / "app.py"
+    spec = importlib.util.spec_from_file_location("app_of_BatchFunction", path)
+    assert spec is not None and spec.loader is not None and props["Handler"] == "app.handler"
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.handler is batch.handler
+
+
+def test_a_batch_can_run_every_workflow_that_takes_an_input_file() -> None:
+    """One batch state machine serves every workflow: it is given, and may invoke, each task function."""
+    import json
+
+    props = RESOURCES["BatchStateMachine"]["Properties"]
+    substitutions = props["DefinitionSubstitutions"]
+    invoked = {
+        p["LambdaInvokePolicy"]["FunctionName"]["Ref"]
+        for p in props["Policies"]
+        if isinstance(p, dict) and "LambdaInvokePolicy" in p
+    }
+    assert invoked == BATCHABLE | {"BatchFunction", "JobStatusFunction"}
+    definition = json.loads((PROJECT_ROOT / props["DefinitionUri"]).read_text())
+    functions = definition["States"]["Prepare"]["Parameters"]["functions"]
+    assert set(functions) == BATCHABLE
+    for function, placeholder in functions.items():
+        assert placeholder == f"${{{function}Arn}}"
+        assert substitutions[f"{function}Arn"] == {"Fn::GetAtt": [function, "Arn"]}

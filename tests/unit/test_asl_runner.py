@@ -8,6 +8,7 @@ import re
 import threading
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,9 +22,11 @@ from tonearm.adapters.local.asl import (
     UnsupportedAslError,
     substitute,
 )
+from tonearm.adapters.local.asl_map import FolderBuckets
 from tonearm.errors import ParameterError
 
 REGION_ACCOUNT = "us-east-1:123456789012"
+DISTRIBUTED = {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
 LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
 
 
@@ -1045,18 +1048,32 @@ LAMBDA = task(arn("f"))
                 {
                     "M": {
                         "Type": "Map",
-                        "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED"}, **machine({"P": PASS})},
+                        "ItemProcessor": {"ProcessorConfig": DISTRIBUTED, **machine({"P": PASS})},
+                        "ItemBatcher": {"MaxItemsPerBatch": 10},
                         "End": True,
                     }
                 }
             ),
             "M",
-            "ItemProcessor.ProcessorConfig.Mode",
+            "ItemBatcher",
         ),
         (
-            machine({"M": {"Type": "Map", "ItemReader": {}, "Iterator": machine({"P": PASS}), "End": True}}),
+            machine(
+                {
+                    "M": {
+                        "Type": "Map",
+                        "ItemProcessor": {"ProcessorConfig": DISTRIBUTED, **machine({"P": PASS})},
+                        "ItemReader": {
+                            "Resource": "arn:aws:states:::s3:getObject",
+                            "ReaderConfig": {"InputType": "CSV"},
+                            "Parameters": {"Bucket": "b", "Key": "k"},
+                        },
+                        "End": True,
+                    }
+                }
+            ),
             "M",
-            "ItemReader",
+            "ItemReader.ReaderConfig.InputType",
         ),
         (
             machine(
@@ -1258,4 +1275,235 @@ def test_project_state_machines_are_supported() -> None:
     for path in files:
         text = path.read_text()
         names = set(re.findall(r"\$\{([^}]*)\}", text))
-        AslRunner(substitute(text, {name: arn(name) for name in names}), lambda _r: lambda _e: None)
+        definition = substitute(text, {name: arn(name) for name in names})
+        AslRunner(definition, lambda _r: lambda _e: None, buckets=FolderBuckets({}))
+
+
+# ------------------------------------------------------------------------------------- distributed Map
+
+
+def _distributed(processor: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    return machine(
+        {
+            "M": {
+                "Type": "Map",
+                "ItemProcessor": {"ProcessorConfig": DISTRIBUTED, **processor},
+                "End": True,
+                **fields,
+            }
+        }
+    )
+
+
+class Gauge:
+    """A task that records how many calls run at once, and fails for items named in ``fail``."""
+
+    def __init__(self, fail: frozenset[int] = frozenset(), delay: float = 0.02) -> None:
+        self.fail, self.delay = fail, delay
+        self.lock = threading.Lock()
+        self.running = self.peak = self.calls = 0
+
+    def __call__(self, payload: Any) -> Any:
+        import time
+
+        with self.lock:
+            self.running += 1
+            self.calls += 1
+            self.peak = max(self.peak, self.running)
+        try:
+            time.sleep(self.delay)
+            if payload in self.fail:
+                raise ValueError(f"item {payload} is broken")
+            return payload * 10
+        finally:
+            with self.lock:
+                self.running -= 1
+
+
+def test_distributed_map_respects_max_concurrency_and_keeps_item_order() -> None:
+    gauge = Gauge()
+    definition = _distributed(machine({"T": task(arn("g"))}), ItemsPath="$.items", MaxConcurrencyPath="$.n")
+    runner, _ = make(definition, {"g": gauge})
+    result = runner.run({"items": list(range(24)), "n": 4})
+    assert result.succeeded, result.cause
+    assert result.output == [i * 10 for i in range(24)]
+    assert gauge.peak == 4 and gauge.calls == 24
+    assert "MapRunStarted" in types(result) and "MapRunSucceeded" in types(result)
+
+
+def test_distributed_map_without_tolerance_fails_on_any_failure_and_stops_starting_items() -> None:
+    gauge = Gauge(fail=frozenset({0}))
+    definition = _distributed(machine({"T": task(arn("g"))}), ItemsPath="$", MaxConcurrency=1)
+    result = run(definition, {"g": gauge}, list(range(10)))
+    assert result.status == "FAILED" and result.error == "States.ExceedToleratedFailureThreshold"
+    assert gauge.calls == 1  # the Map Run stopped once over the threshold
+
+
+@pytest.mark.parametrize(("percent", "succeeds"), [(100, True), (20, True), (19, False), (0, False)])
+def test_distributed_map_tolerated_failure_percentage(percent: int, succeeds: bool) -> None:
+    gauge = Gauge(fail=frozenset({1, 3}), delay=0)
+    definition = _distributed(
+        machine({"T": task(arn("g"))}), ItemsPath="$.items", ToleratedFailurePercentagePath="$.p"
+    )
+    result = run(definition, {"g": gauge}, {"items": list(range(10)), "p": percent})
+    assert result.succeeded is succeeds, result.cause
+    if succeeds:
+        assert result.output[1]["Error"] == "ValueError" and result.output[2] == 20
+
+
+def test_distributed_map_tolerated_failure_count_and_catch() -> None:
+    gauge = Gauge(fail=frozenset({1, 3}), delay=0)
+    definition = machine(
+        {
+            "M": {
+                "Type": "Map",
+                "ItemProcessor": {"ProcessorConfig": DISTRIBUTED, **machine({"T": task(arn("g"))})},
+                "ItemsPath": "$.items",
+                "ToleratedFailureCount": 1,
+                "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Caught"}],
+                "Next": "Done",
+            },
+            "Done": {"Type": "Succeed"},
+            "Caught": {"Type": "Pass", "End": True},
+        }
+    )
+    result = run(definition, {"g": gauge}, {"items": list(range(6))})
+    assert result.succeeded
+    assert result.output["error"]["Error"] == "States.ExceedToleratedFailureThreshold"
+
+
+def test_distributed_map_reads_s3_and_writes_results_in_the_aws_layout(tmp_path: Path) -> None:
+    bucket = tmp_path / "bucket"
+    for name in ("a", "b", "c"):
+        (bucket / "in" / "x").mkdir(parents=True, exist_ok=True)
+        (bucket / "in" / "x" / f"{name}.txt").write_text(name)
+    (bucket / "other.txt").write_text("not under the prefix")
+    seen: list[Any] = []
+
+    def echo(payload: Any) -> Any:
+        seen.append(payload)
+        if payload["key"].endswith("b.txt"):
+            raise RuntimeError("b is bad")
+        return {"size": payload["size"]}
+
+    definition = _distributed(
+        machine({"T": task(arn("echo"))}),
+        ItemReader={
+            "Resource": "arn:aws:states:::s3:listObjectsV2",
+            "Parameters": {"Bucket": "local", "Prefix.$": "$.prefix"},
+        },
+        ItemSelector={"key.$": "$$.Map.Item.Value.Key", "size.$": "$$.Map.Item.Value.Size", "run.$": "$.run"},
+        ToleratedFailurePercentage=50,
+        ResultWriter={
+            "Resource": "arn:aws:states:::s3:putObject",
+            "Parameters": {"Bucket": "local", "Prefix.$": "States.Format('results/{}', $.run)"},
+        },
+        ResultPath="$.map",
+    )
+    runner, _ = make(definition, {"echo": echo}, buckets=FolderBuckets({"local": bucket}))
+    result = runner.run({"prefix": "in/", "run": "r1"})
+    assert result.succeeded, result.cause
+    assert sorted(item["key"] for item in seen) == ["in/x/a.txt", "in/x/b.txt", "in/x/c.txt"]
+    details = result.output["map"]["ResultWriterDetails"]
+    assert details["Bucket"] == "local" and details["Key"].startswith("results/r1/")
+    manifest = json.loads((bucket / details["Key"]).read_text())
+    assert manifest["MapRunArn"] == result.output["map"]["MapRunArn"]
+    succeeded = json.loads((bucket / manifest["ResultFiles"]["SUCCEEDED"][0]["Key"]).read_text())
+    failed = json.loads((bucket / manifest["ResultFiles"]["FAILED"][0]["Key"]).read_text())
+    assert manifest["ResultFiles"]["SUCCEEDED"][0]["Key"].endswith("/SUCCEEDED_0.json")
+    assert [json.loads(e["Output"]) for e in succeeded] == [{"size": 1}, {"size": 1}]
+    assert len(failed) == 1 and failed[0]["Error"] == "RuntimeError" and failed[0]["Status"] == "FAILED"
+    assert json.loads(failed[0]["Input"])["key"] == "in/x/b.txt"
+
+
+def test_distributed_map_reads_a_json_manifest(tmp_path: Path) -> None:
+    (tmp_path / "m.json").write_text(json.dumps([1, 2, 3]))
+    definition = _distributed(
+        machine({"T": task(arn("g"))}),
+        ItemReader={
+            "Resource": "arn:aws:states:::s3:getObject",
+            "ReaderConfig": {"InputType": "JSON", "MaxItems": 2},
+            "Parameters": {"Bucket": "local", "Key": "m.json"},
+        },
+    )
+    runner, _ = make(definition, {"g": Gauge(delay=0)}, buckets=FolderBuckets({"local": tmp_path}))
+    result = runner.run({})
+    assert result.succeeded and result.output == [10, 20]
+    missing = make(
+        _distributed(
+            machine({"T": task(arn("g"))}),
+            ItemReader={
+                "Resource": "arn:aws:states:::s3:getObject",
+                "ReaderConfig": {"InputType": "JSON"},
+                "Parameters": {"Bucket": "local", "Key": "nope.json"},
+            },
+        ),
+        {"g": Gauge(delay=0)},
+        buckets=FolderBuckets({"local": tmp_path}),
+    )[0].run({})
+    assert missing.error == "States.ItemReaderFailed"
+
+
+@pytest.mark.parametrize(
+    ("fields", "processor_config", "error", "field"),
+    [
+        ({}, {"Mode": "DISTRIBUTED"}, AslDefinitionError, "ItemProcessor.ProcessorConfig.ExecutionType"),
+        (
+            {"ToleratedFailurePercentage": 5},
+            {"Mode": "INLINE"},
+            AslDefinitionError,
+            "ToleratedFailurePercentage",
+        ),
+        ({"ToleratedFailurePercentage": 101}, DISTRIBUTED, AslDefinitionError, "ToleratedFailurePercentage"),
+        ({"ItemsPath": "$", "ItemReader": {}}, DISTRIBUTED, AslDefinitionError, "ItemsPath"),
+        (
+            {"ItemReader": {"Resource": "arn:aws:states:::s3:listObjectsV2", "Parameters": {"Prefix": "p"}}},
+            DISTRIBUTED,
+            AslDefinitionError,
+            "ItemReader.Parameters.Bucket",
+        ),
+        (
+            {"ItemReader": {"Resource": "arn:aws:states:::dynamodb:scan", "Parameters": {"Bucket": "b"}}},
+            DISTRIBUTED,
+            UnsupportedAslError,
+            "ItemReader.Resource",
+        ),
+        (
+            {
+                "ResultWriter": {
+                    "Resource": "arn:aws:states:::s3:putObject",
+                    "Parameters": {"Bucket": "b"},
+                    "WriterConfig": {"OutputType": "JSONL"},
+                }
+            },
+            DISTRIBUTED,
+            UnsupportedAslError,
+            "ResultWriter.WriterConfig",
+        ),
+    ],
+)
+def test_distributed_map_refusals_name_the_field(
+    fields: dict[str, Any], processor_config: dict[str, Any], error: type[Exception], field: str
+) -> None:
+    definition = machine(
+        {
+            "M": {
+                "Type": "Map",
+                "ItemProcessor": {"ProcessorConfig": processor_config, **machine({"P": PASS})},
+                "End": True,
+                **fields,
+            }
+        }
+    )
+    with pytest.raises(error) as info:
+        make(definition, buckets=FolderBuckets({}))
+    assert getattr(info.value, "field", None) == field and field in str(info.value)
+
+
+def test_a_distributed_map_reading_s3_needs_buckets() -> None:
+    definition = _distributed(
+        machine({"P": PASS}),
+        ItemReader={"Resource": "arn:aws:states:::s3:listObjectsV2", "Parameters": {"Bucket": "b"}},
+    )
+    with pytest.raises(UnsupportedAslError, match=r"'M', field 'ItemReader'.*no local buckets"):
+        make(definition)

@@ -16,6 +16,7 @@ from tonearm.jobs.errors import (
     InvalidParamsError,
     InvalidTransitionError,
     JobNotFoundError,
+    OrchestrationError,
     UnauthorizedError,
     UnknownWorkflowError,
 )
@@ -45,6 +46,8 @@ class RecordingOrchestrator:
     def start(self, *, state_machine: str, execution_name: str, execution_input: Mapping[str, Any]) -> None:
         if self.fail:
             raise RuntimeError("Step Functions is down")
+        if any(name == execution_name for _, name, _ in self.started):
+            return  # as the port promises (and StartExecution does): a second start of one name is a no-op
         self.started.append((state_machine, execution_name, dict(execution_input)))
 
 
@@ -283,3 +286,21 @@ def test_task_errors_keep_their_code_through_lambda_and_catch() -> None:
     crash = json.dumps({"errorMessage": "division by zero", "errorType": "ZeroDivisionError"})
     unknown = job_error_from_catch({"Error": "ZeroDivisionError", "Cause": crash})
     assert unknown.code == "internal_error" and "division by zero" in unknown.message
+
+
+def test_an_ingest_job_whose_start_fails_stays_queued_and_starts_on_redelivery(parts: Any) -> None:
+    # A throttled StartExecution must not fail a dropped file for good: the ingest queue delivers it again.
+    service, bus, orchestrator, _ = parts
+    service.orchestrator = RecordingOrchestrator(fail=True)
+    key = "ingest/tonearm/audio-info/burst.wav"
+    with pytest.raises(OrchestrationError):
+        service.create_ingest_job(key=key, version_id="v1")
+    listed = service.store.list(app="ingest", statuses=[], workflows=[], batch_name=None, offset=0, limit=10)
+    (queued,) = listed
+    assert queued.status is JobStatus.QUEUED
+    with pytest.raises(OrchestrationError):  # still throttled: still queued, nothing published twice
+        service.create_ingest_job(key=key, version_id="v1")
+    service.orchestrator = orchestrator
+    started = service.create_ingest_job(key=key, version_id="v1")
+    assert started.id == queued.id and [name for _, name, _ in orchestrator.started] == [queued.id]
+    assert [t for t, _ in bus.events] == ["Job Queued"]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -63,8 +65,10 @@ def test_template_wiring_resolves_to_the_same_functions() -> None:
     assert functions["AudioInfoFunction"].attribute == "audio_info_handler"
     rules = {r.name: r for r in template.rules()}
     assert rules["WebhookFunction.JobFinished"].bus == "EventBus"
-    assert rules["IngestFunction.ObjectCreated"].bus == "default"
-    assert rules["IngestFunction.ObjectCreated"].pattern["detail"]["bucket"]["name"] == ["Bucket"]
+    # S3 drops reach IngestFunction through IngestRule -> IngestQueue, redelivered as the queue's redrive says
+    ingest = rules["IngestRule.IngestQueue"]
+    assert ingest.bus == "default" and ingest.pattern["detail"]["bucket"]["name"] == ["Bucket"]
+    assert (ingest.target, ingest.queue, ingest.max_receives) == ("IngestFunction", "IngestQueue", 5)
     assert template.resolve({"Fn::Sub": "${AWS::StackName}-x-${RetentionDays}"}) == "tonearm-local-x-7"
     with pytest.raises(TemplateError):
         template.resolve({"Ref": "NoSuchThing"})
@@ -87,3 +91,39 @@ def test_file_store_refuses_keys_outside_its_folder(tmp_path: Path) -> None:
     assert store.key_for_url("http://127.0.0.1:3001/files/a?sig=x") is None  # another server's URL
     store.put_bytes("results/j/a.json", b"{}", content_type="application/json")
     assert store.delete_prefix("results/j/") == 1 and store.size("results/j/a.json") is None
+
+
+def test_a_queue_rule_delivers_sqs_batches_again_until_the_consumer_takes_them() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tonearm.adapters.local.bus import LocalBus, Rule
+
+    received: list[dict[str, Any]] = []
+
+    def consumer(target: str, batch: dict[str, Any]) -> dict[str, Any]:
+        received.append(batch)
+        failed = len(received) < 3  # refused twice (e.g. StartExecution throttled), taken the third time
+        record = batch["Records"][0]
+        return {"batchItemFailures": [{"itemIdentifier": record["messageId"]}] if failed else []}
+
+    rule = Rule(name="IngestRule.q", bus="default", pattern={"source": ["aws.s3"]}, target="Fn", queue="Q")
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        bus = LocalBus(bus_name="b", rules=[rule], invoke=consumer, executor=executor)
+        bus.publish_raw(bus="default", source="aws.s3", detail_type="Object Created", detail={"k": 1})
+    assert [b["Records"][0]["attributes"]["ApproximateReceiveCount"] for b in received] == ["1", "2", "3"]
+    assert len({b["Records"][0]["messageId"] for b in received}) == 1
+    assert json.loads(received[0]["Records"][0]["body"])["detail"] == {"k": 1}
+
+    received.clear()
+
+    def refusing(target: str, batch: dict[str, Any]) -> dict[str, Any]:
+        received.append(batch)
+        return {"batchItemFailures": [{"itemIdentifier": batch["Records"][0]["messageId"]}]}
+
+    always = Rule(
+        name="r", bus="default", pattern={"source": ["aws.s3"]}, target="F", queue="Q", max_receives=2
+    )
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        bus = LocalBus(bus_name="b", rules=[always], invoke=refusing, executor=executor)
+        bus.publish_raw(bus="default", source="aws.s3", detail_type="Object Created", detail={})
+    assert len(received) == 2  # then it stays in the (local stand-in for the) dead-letter queue

@@ -12,6 +12,7 @@ import soundfile as sf
 from tests.conftest import PROJECT_ROOT, encode, render_tone, wait_for, wait_for_terminal
 from tests.workflows.helpers import local_app
 from tonearm.adapters.local.asl import AslRunner, substitute
+from tonearm.adapters.local.asl_map import FolderBuckets
 from tonearm.jobs.model import CreateJobRequest, JobStatus
 from tonearm.local_stack.runtime import LOCAL_APP_ID, LocalRuntime
 from tonearm.local_stack.template import function_from_arn
@@ -162,7 +163,8 @@ def test_template_state_machines_use_only_supported_asl() -> None:
     for machine in template.state_machines():
         text, substitutions = template.state_machine_definition(machine)
         definition = json.loads(substitute(text, substitutions))
-        AslRunner(definition, lambda _r: lambda _p: None)  # raises on anything unsupported
+        # raises on anything unsupported (a distributed Map's S3 reader/writer needs buckets)
+        AslRunner(definition, lambda _r: lambda _p: None, buckets=FolderBuckets({}))
 
 
 def test_uncatchable_execution_failure_still_fails_the_job(local_runtime: LocalRuntime) -> None:

@@ -42,6 +42,9 @@ class BlobStore(Protocol):
     def delete_prefix(self, prefix: str) -> int:
         """Delete every object under ``prefix``; return how many were deleted."""
 
+    def list_keys(self, prefix: str, *, limit: int) -> list[str]:
+        """The keys under ``prefix`` in key order, at most ``limit`` of them (batches list their input)."""
+
     def presign_get(self, key: str, *, ttl_s: int) -> str:
         """A time-limited GET URL for ``key``."""
 

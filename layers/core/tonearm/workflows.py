@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from tonearm.analysis.workflow import ANALYZE
 from tonearm.audio_info.workflow import AUDIO_INFO
+from tonearm.batch.workflow import batch_workflow
 from tonearm.chords.workflow import BEATS_AND_CHORDS, GENERATE_CHORDS
 from tonearm.generation.workflow import GENERATE
 from tonearm.jobs.catalogue import Catalogue
@@ -18,15 +19,15 @@ from tonearm.prediction.workflow import feeding_library
 from tonearm.tagging.workflow import GENRE, TAGGING
 from tonearm.transcription.workflow import TRANSCRIBE
 
-CATALOGUE = Catalogue(
-    [
-        AUDIO_INFO,
-        feeding_library(ANALYZE),
-        TAGGING,
-        GENRE,
-        BEATS_AND_CHORDS,
-        GENERATE_CHORDS,
-        TRANSCRIBE,
-        GENERATE,
-    ]
-)
+_WORKFLOWS = [
+    AUDIO_INFO,
+    feeding_library(ANALYZE),
+    TAGGING,
+    GENRE,
+    BEATS_AND_CHORDS,
+    GENERATE_CHORDS,
+    TRANSCRIBE,
+    GENERATE,
+]
+#: ``tonearm/batch`` runs any of the workflows above that take an input file over many objects
+CATALOGUE = Catalogue([*_WORKFLOWS, batch_workflow(_WORKFLOWS)])

@@ -1,12 +1,22 @@
-"""EventBridge rule target for S3 ``Object Created`` under ``ingest/``: one job per object version."""
+"""IngestQueue consumer: each S3 ``Object Created`` under ``ingest/`` becomes one job per object version.
+
+The bucket's notification reaches the default bus; ``IngestRule`` puts it on ``IngestQueue``; this
+function drains the queue (10 messages a batch, at most ``IngestConcurrency`` instances at once). A
+message whose job could not be started (StartExecution throttled) is reported failed
+(``batchItemFailures``) and delivered again; the job it made stays QUEUED and starts then. A direct
+EventBridge event (``sam local invoke``, an older rule) is handled too.
+"""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.data_classes import S3EventBridgeNotificationEvent, event_source
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes import S3EventBridgeNotificationEvent
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tonearm.bootstrap import get_services
@@ -14,14 +24,11 @@ from tonearm.bootstrap import get_services
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
+processor = BatchProcessor(event_type=EventType.SQS)
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
-@metrics.log_metrics(capture_cold_start_metric=True)
-@event_source(data_class=S3EventBridgeNotificationEvent)
-def handler(event: S3EventBridgeNotificationEvent, context: LambdaContext) -> dict[str, Any]:
-    """Create (or find) the job for this object version."""
+def ingest(event: S3EventBridgeNotificationEvent) -> dict[str, Any]:
+    """Create (or find, or start once more) the job for this object version."""
     obj = event.detail.object
     if obj.key.endswith("/"):
         return {"jobId": None, "reason": "folder marker"}
@@ -31,3 +38,20 @@ def handler(event: S3EventBridgeNotificationEvent, context: LambdaContext) -> di
     metrics.add_metric(name="IngestObjects", unit=MetricUnit.Count, value=1)
     logger.info("ingest object", extra={"key": obj.key, "versionId": version, "jobId": job.id})
     return {"jobId": job.id, "status": job.status.value}
+
+
+def _record(record: SQSRecord) -> dict[str, Any]:
+    return ingest(S3EventBridgeNotificationEvent(json.loads(record.body)))
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """An SQS batch from IngestQueue (``batchItemFailures`` names the messages to deliver again)."""
+    if "Records" in event:
+        answer = process_partial_response(
+            event=event, record_handler=_record, processor=processor, context=context
+        )
+        return dict(answer)
+    return ingest(S3EventBridgeNotificationEvent(event))

@@ -144,10 +144,14 @@ class JobService:
     def create_ingest_job(self, *, key: str, version_id: str, size: int | None = None) -> Job:
         """The job for one ingest object version; the same version always yields the same job."""
         job_id = str(uuid.uuid5(INGEST_NAMESPACE, f"{key}\n{version_id}"))
+        spec = self.workflows.for_ingest_key(key)
         existing = self.store.get(job_id)
         if existing is not None:
+            if existing.status is JobStatus.QUEUED and spec is not None:
+                # a redelivery after a start that failed (throttled): start it now. StartExecution is
+                # idempotent by name (the job id), so a start that did happen is not repeated.
+                return self._start(existing, spec, retry_later=True)
             return existing
-        spec = self.workflows.for_ingest_key(key)
         job = Job(
             id=job_id,
             app=self.settings.ingest_app,
@@ -181,15 +185,20 @@ class JobService:
                 f"the input is {size / 2**20:.1f} MB; the limit is {limit / 2**20:.0f} MB"
             )
             return self.transition(job_id, JobStatus.FAILED, error=JobError(**too_large.to_dict()))
-        return self._start(job, spec)
+        return self._start(job, spec, retry_later=True)
 
-    def _start(self, job: Job, spec: WorkflowSpec) -> Job:
+    def _start(self, job: Job, spec: WorkflowSpec, *, retry_later: bool = False) -> Job:
+        """Start the job's execution. Nothing is lost when that fails: an API job is FAILED (its caller
+        hears it), an ingest job (``retry_later``) stays QUEUED and the error is raised, so its queue
+        delivers the object again (and, after its last attempt, keeps it in the dead-letter queue)."""
         try:
             self.orchestrator.start(
                 state_machine=spec.state_machine, execution_name=job.id, execution_input={"jobId": job.id}
             )
-        except Exception as exc:  # nothing is lost: a job that cannot start is FAILED, not stuck
+        except Exception as exc:
             error = OrchestrationError(f"could not start the workflow: {exc}")
+            if retry_later:
+                raise error from exc
             return self.transition(job.id, JobStatus.FAILED, error=JobError(**error.to_dict()))
         return job
 

@@ -38,6 +38,8 @@ def job_error_from_catch(caught: dict[str, Any]) -> JobError:
             return JobError.model_validate_json(message)
         except ValueError:
             pass
+    if name == "States.ExceedToleratedFailureThreshold":  # a batch's Distributed Map
+        return JobError(code="batch_items_failed", message=f"too many items failed: {message}"[:1000])
     if name == "States.Timeout":
         return JobError(code="task_timeout", message="the task took longer than its time limit")
     return JobError(code="internal_error", message=f"{name}: {message}"[:1000] if message else name)

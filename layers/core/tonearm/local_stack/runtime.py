@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tonearm.adapters.local.asl import ExecutionResult, TaskCallable
+from tonearm.adapters.local.asl_map import FolderBuckets
 from tonearm.adapters.local.bus import LOCAL_ACCOUNT, LOCAL_REGION, LocalBus
 from tonearm.adapters.local.dead_letters import FileDeadLetterSink
 from tonearm.adapters.local.orchestrator import LocalOrchestrator
@@ -144,17 +145,19 @@ def build_local_runtime(
             },
         )
 
+    blobs = local_blob_store(data_dir, base_url=base_url)
     orchestrator = LocalOrchestrator(
         definitions=template.state_machine_definition,
         resolve_task=resolve_task,
         executor=executor,
         sleep=sleep,
         on_finished=execution_finished,
+        # a distributed Map's ItemReader/ResultWriter address the template's Bucket: the local folder
+        buckets=FolderBuckets({str(template.resolve({"Ref": "Bucket"})): blobs.root}),
     )
     for machine in template.state_machines():
         orchestrator.runner(machine)  # unsupported ASL is reported at start-up, not on the first job
     dead_letters = FileDeadLetterSink(data_dir / "dead-letters.jsonl")
-    blobs = local_blob_store(data_dir, base_url=base_url)
     services = Services(
         settings=settings,
         store=local_job_store(data_dir),

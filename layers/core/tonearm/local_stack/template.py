@@ -214,8 +214,9 @@ class LocalTemplate:
 
     # --- event rules --------------------------------------------------------------------------
     def rules(self) -> list[Rule]:
-        """Every ``EventBridgeRule`` event source on a function, as a local bus rule."""
-        rules: list[Rule] = []
+        """Every ``EventBridgeRule`` event source on a function, and every ``AWS::Events::Rule`` whose target
+        is a queue a function polls, as local bus rules."""
+        rules: list[Rule] = self._queue_rules()
         for logical_id, resource in self.resources.items():
             if resource.get("Type") != "AWS::Serverless::Function":
                 continue
@@ -230,6 +231,41 @@ class LocalTemplate:
                         bus=bus,
                         pattern=self.resolve(props["Pattern"]),
                         target=logical_id,
+                    )
+                )
+        return rules
+
+    def _queue_rules(self) -> list[Rule]:
+        consumers: dict[str, str] = {}  # queue logical id -> the function whose SQS event source it is
+        for logical_id, resource in self.resources.items():
+            if resource.get("Type") != "AWS::Serverless::Function":
+                continue
+            for event in resource.get("Properties", {}).get("Events", {}).values():
+                if event.get("Type") == "SQS":
+                    queue = event["Properties"]["Queue"]
+                    consumers[str(queue["Fn::GetAtt"][0])] = logical_id
+        rules: list[Rule] = []
+        for logical_id, resource in self.resources.items():
+            if resource.get("Type") != "AWS::Events::Rule":
+                continue
+            props = resource.get("Properties", {})
+            bus = str(self.resolve(props["EventBusName"])) if "EventBusName" in props else "default"
+            for target in props.get("Targets", []):
+                arn = target.get("Arn", {})
+                queue = str(arn["Fn::GetAtt"][0]) if isinstance(arn, dict) and "Fn::GetAtt" in arn else ""
+                if queue not in consumers:
+                    raise TemplateError(
+                        f"rule {logical_id}: the local runtime delivers only to queues a function polls"
+                    )
+                redrive = self.resources[queue].get("Properties", {}).get("RedrivePolicy", {})
+                rules.append(
+                    Rule(
+                        name=f"{logical_id}.{target.get('Id', queue)}",
+                        bus=bus,
+                        pattern=self.resolve(props["EventPattern"]),
+                        target=consumers[queue],
+                        queue=queue,
+                        max_receives=int(redrive.get("maxReceiveCount", 1)),
                     )
                 )
         return rules

@@ -49,6 +49,16 @@ class S3BlobStore:
             raise
         return int(head["ContentLength"])
 
+    def list_keys(self, prefix: str, *, limit: int) -> list[str]:
+        """ListObjectsV2 under ``prefix``, page by page, up to ``limit`` keys."""
+        keys: list[str] = []
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            keys += [entry["Key"] for entry in page.get("Contents", [])]
+            if len(keys) >= limit:
+                break
+        return keys[:limit]
+
     def delete_prefix(self, prefix: str) -> int:
         """Delete every version of every object under ``prefix`` (the bucket is versioned)."""
         deleted = 0

@@ -5,13 +5,16 @@ resolve to in-process Python callables (the same Lambda handlers that run in AWS
 definition is validated when an ``AslRunner`` is built (see ``asl_validate``): anything the runner
 cannot execute faithfully is rejected then, naming the state and the field, never skipped.
 
-Supported: Task, Pass, Choice, Wait, Succeed, Fail, Parallel and inline Map states; InputPath,
+Supported: Task, Pass, Choice, Wait, Succeed, Fail, Parallel, inline Map and distributed Map states
+(``asl_map``: ItemReader over S3 listObjectsV2 or a JSON object, ResultWriter, tolerated failures, child
+executions in threads, on the ``AslBuckets`` the runner is given); InputPath,
 Parameters (paths, ``$$`` context paths, intrinsic functions), ResultSelector, ResultPath and
 OutputPath; Retry (backoff, MaxDelaySeconds, jitter) and Catch; Task resources that are Lambda
 function ARNs or ``arn:aws:states:::lambda:invoke`` (request-response), with TimeoutSeconds(Path).
 
-Rejected: JSONata, workflow variables (Assign), heartbeats, Credentials, distributed Map, and every
-other Task resource (``.sync``, ``.waitForTaskToken``, other services, activities).
+Rejected: JSONata, workflow variables (Assign), heartbeats, Credentials, ItemBatcher, a distributed
+Map's S3 reader or writer when the runner has no buckets, and every other Task resource (``.sync``,
+``.waitForTaskToken``, other services, activities).
 
 Modules: ``asl`` (this one, the interpreter and public API), ``asl_validate`` (construction-time
 checks and the two errors), ``asl_paths`` (JSONPath, payload templates, intrinsic functions),
@@ -19,7 +22,8 @@ checks and the two errors), ``asl_paths`` (JSONPath, payload templates, intrinsi
 
 Where this differs from the cloud, deliberately:
 
-- Parallel branches and Map iterations run one after another; MaxConcurrency is accepted.
+- Parallel branches and inline Map iterations run one after another; MaxConcurrency is accepted.
+  A distributed Map's children do run concurrently, in up to MaxConcurrency threads.
 - Time is virtual: real time plus whatever the injected ``sleep`` was asked to wait, so tests can
   skip waits. The top-level ``TimeoutSeconds`` is enforced at every state entry and exit against
   that clock (the execution fails with ``States.Timeout``); it cannot interrupt a running task.
@@ -49,6 +53,17 @@ from tonearm.adapters.local.asl_lambda import (
     invoke_response,
     json_copy,
 )
+from tonearm.adapters.local.asl_map import (
+    EXCEED_TOLERATED_FAILURE,
+    AslBuckets,
+    ChildOutcome,
+    Limits,
+    is_distributed,
+    read_items,
+    run_children,
+    s3_fields,
+    write_results,
+)
 from tonearm.adapters.local.asl_paths import (
     DATA_LIMIT_EXCEEDED,
     INTRINSIC_FAILURE,
@@ -76,6 +91,7 @@ from tonearm.errors import ParameterError
 __all__ = [
     "MAX_PAYLOAD_BYTES",
     "MAX_TRANSITIONS",
+    "AslBuckets",
     "AslDefinitionError",
     "AslError",
     "AslRunner",
@@ -152,6 +168,7 @@ class _Settings:
     max_transitions: int
     max_payload_bytes: int | None
     execution_timeout: int | None
+    buckets: AslBuckets | None = None
 
 
 class AslRunner:
@@ -168,6 +185,7 @@ class AslRunner:
         timeout_scale: float = 1.0,
         max_transitions: int = MAX_TRANSITIONS,
         max_payload_bytes: int | None = MAX_PAYLOAD_BYTES,
+        buckets: AslBuckets | None = None,
     ) -> None:
         """Validate ``definition`` (raising ``AslDefinitionError``/``UnsupportedAslError``).
 
@@ -176,7 +194,9 @@ class AslRunner:
         ``on_event`` sees every history event as it happens; ``rng`` drives FULL retry jitter;
         ``timeout_scale`` multiplies Task TimeoutSeconds (tests use a small factor);
         ``max_transitions`` stops runaway loops (``States.Runtime``); ``max_payload_bytes`` is the
-        per-state data limit (``States.DataLimitExceeded``; None disables it).
+        per-state data limit (``States.DataLimitExceeded``; None disables it); ``buckets`` is the S3
+        a distributed Map's ItemReader and ResultWriter use (without it, a definition that has one is
+        refused).
         """
         if isinstance(definition, str):
             try:
@@ -188,6 +208,14 @@ class AslRunner:
             self._definition: dict[str, Any] = json.loads(json.dumps(validate_definition(definition)))
         except (TypeError, ValueError) as exc:
             raise AslDefinitionError(f"State machine: the definition is not JSON data: {exc}") from None
+        if buckets is None:
+            for state, field in s3_fields(self._definition):
+                raise UnsupportedAslError(
+                    f"State '{state}', field '{field}': reads or writes S3, and this runner has no local "
+                    "buckets (AslRunner(buckets=...))",
+                    state=state,
+                    field=field,
+                )
         self._settings = _Settings(
             resolve_task=resolve_task,
             sleep=sleep,
@@ -197,6 +225,7 @@ class AslRunner:
             max_transitions=max_transitions,
             max_payload_bytes=max_payload_bytes,
             execution_timeout=self._definition.get("TimeoutSeconds"),
+            buckets=buckets,
         )
 
     @property
@@ -480,6 +509,9 @@ class _Execution:
         return self.with_error_handling(name, state, raw_input, attempt)
 
     def run_map(self, name: str, state: dict[str, Any], raw_input: Any, entered: datetime) -> StateOutcome:
+        if is_distributed(state):
+            return self.run_distributed_map(name, state, raw_input, entered)
+
         def attempt(retry_count: int) -> Any:
             context = self.context(name, entered, retry_count)
             effective = self.effective_input(state, raw_input, context)
@@ -522,6 +554,66 @@ class _Execution:
             raise
         self.emit("MapIterationSucceeded", name, {"index": index})
         return output
+
+    def run_distributed_map(
+        self, name: str, state: dict[str, Any], raw_input: Any, entered: datetime
+    ) -> StateOutcome:
+        """Each item runs as a child execution (``asl_map``), in up to MaxConcurrency threads."""
+        machine_arn = self.machine_context["Id"]
+        processor = state["ItemProcessor"]
+        selector = state.get("ItemSelector", state.get("Parameters"))
+
+        def attempt(retry_count: int) -> Any:
+            context = self.context(name, entered, retry_count)
+            effective = self.effective_input(state, raw_input, context)
+            items = read_items(state, effective, context, self.settings.buckets)
+            limits = Limits.of(state, effective, context, len(items))
+            label = state.get("Label", name).replace(" ", "_")[:40]
+            run_id = f"{label}:{uuid.uuid4()}"
+            map_run_arn = machine_arn.replace(":stateMachine:", ":mapRun:") + f"/{run_id}"
+            self.emit("MapRunStarted", name, {"mapRunArn": map_run_arn, "length": len(items)})
+
+            def run_one(outcome: ChildOutcome) -> None:
+                item = outcome.input
+                if selector is not None:
+                    item_context = self.context(name, entered, retry_count, item=(outcome.index, item))
+                    item = apply_template(selector, effective, item_context)
+                outcome.input = item
+                child = _Execution(self.settings, outcome.name, self.machine_context["Name"], item)
+                outcome.started = _iso(self.clock.now())
+                self.emit("MapIterationStarted", name, {"index": outcome.index})
+                try:
+                    outcome.output = child.run_scope(processor, item)
+                except StatesError as err:
+                    outcome.error, outcome.cause = err.error, err.cause
+                    detail = {"index": outcome.index, "error": err.error, "cause": err.cause}
+                    self.emit("MapIterationFailed", name, detail)
+                else:
+                    self.emit("MapIterationSucceeded", name, {"index": outcome.index})
+                outcome.stopped = _iso(self.clock.now())
+
+            outcomes, exceeded = run_children(items, limits, run_one, thread_name=f"asl-map-{label}")
+            if "ResultWriter" in state:
+                result: Any = write_results(
+                    state,
+                    effective,
+                    context,
+                    self.settings.buckets,
+                    outcomes,
+                    map_run_arn=map_run_arn,
+                    machine_arn=machine_arn,
+                )
+            else:
+                result = [o.output if o.succeeded else {"Error": o.error, "Cause": o.cause} for o in outcomes]
+            failed = sum(1 for o in outcomes if o.ran and not o.succeeded)
+            if exceeded:
+                cause = f"The Map Run {map_run_arn} had {failed} failed item(s) of {len(items)}: too many"
+                self.emit("MapRunFailed", name, {"error": EXCEED_TOLERATED_FAILURE, "cause": cause})
+                raise StatesError(EXCEED_TOLERATED_FAILURE, cause)
+            self.emit("MapRunSucceeded", name, {"failed": failed, "length": len(items)})
+            return self.finish(state, raw_input, result, context)
+
+        return self.with_error_handling(name, state, raw_input, attempt)
 
     # ---------------------------------------------------------------------------------------- tasks
 

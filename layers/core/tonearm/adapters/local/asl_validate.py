@@ -69,11 +69,30 @@ _FIELDS: dict[str, frozenset[str]] = {
     | _FLOW
     | _RESULT
     | _HANDLED
-    | {"ItemSelector", "ItemsPath", "MaxConcurrency", "MaxConcurrencyPath", "Iterator", "ItemProcessor"},
+    | {"ItemSelector", "ItemsPath", "MaxConcurrency", "MaxConcurrencyPath", "Iterator", "ItemProcessor"}
+    | {
+        "ItemReader",
+        "ResultWriter",
+        "Label",
+        "ToleratedFailurePercentage",
+        "ToleratedFailurePercentagePath",
+        "ToleratedFailureCount",
+        "ToleratedFailureCountPath",
+    },
 }
 
 _JSONATA = "is JSONata-only; the local runner supports the JSONPath query language only"
-_DISTRIBUTED = "belongs to a distributed Map, which the local runner does not support (use an inline Map)"
+_BATCHING = "batches a distributed Map's items, which the local runner does not support"
+#: fields only a distributed Map may have
+_DISTRIBUTED_ONLY = (
+    "ItemReader",
+    "ResultWriter",
+    "Label",
+    "ToleratedFailurePercentage",
+    "ToleratedFailurePercentagePath",
+    "ToleratedFailureCount",
+    "ToleratedFailureCountPath",
+)
 
 # Real ASL fields the runner deliberately does not implement, with the reason shown to the user.
 _UNSUPPORTED_FIELDS = {
@@ -85,14 +104,7 @@ _UNSUPPORTED_FIELDS = {
     "HeartbeatSeconds": "needs task heartbeats, which the local runner does not support",
     "HeartbeatSecondsPath": "needs task heartbeats, which the local runner does not support",
     "Credentials": "assumes another role, which the local runner does not support",
-    "ItemReader": _DISTRIBUTED,
-    "ItemBatcher": _DISTRIBUTED,
-    "ResultWriter": _DISTRIBUTED,
-    "Label": _DISTRIBUTED,
-    "ToleratedFailurePercentage": _DISTRIBUTED,
-    "ToleratedFailurePercentagePath": _DISTRIBUTED,
-    "ToleratedFailureCount": _DISTRIBUTED,
-    "ToleratedFailureCountPath": _DISTRIBUTED,
+    "ItemBatcher": _BATCHING,
 }
 
 _RETRIER_FIELDS = frozenset(
@@ -423,27 +435,126 @@ def _check_map(where: str, state: dict[str, Any], siblings: dict[str, Any]) -> N
         _check_path(where, "MaxConcurrencyPath", state["MaxConcurrencyPath"])
     if ("Iterator" in state) == ("ItemProcessor" in state):
         definition_error("exactly one of 'ItemProcessor' or 'Iterator' is required", where, "ItemProcessor")
+    distributed = False
     if "Iterator" in state:
         _check_sub_machine(f"{where} > Iterator", state["Iterator"], frozenset())
     else:
         processor = state["ItemProcessor"]
         if isinstance(processor, dict) and "ProcessorConfig" in processor:
-            _check_processor_config(where, processor["ProcessorConfig"])
+            distributed = _check_processor_config(where, processor["ProcessorConfig"])
         _check_sub_machine(f"{where} > ItemProcessor", processor, frozenset({"ProcessorConfig"}))
+    if distributed:
+        _check_distributed(where, state)
+    else:
+        for field in _DISTRIBUTED_ONLY:
+            if field in state:
+                definition_error(f"'{field}' needs a distributed Map (ProcessorConfig.Mode)", where, field)
 
 
-def _check_processor_config(where: str, config: Any) -> None:
+def _check_processor_config(where: str, config: Any) -> bool:
+    """Check a ProcessorConfig; return whether it makes the Map distributed."""
     field = "ItemProcessor.ProcessorConfig"
     if not isinstance(config, dict):
         definition_error("must be a JSON object", where, field)
     mode = config.get("Mode", "INLINE")
-    if mode == "DISTRIBUTED":
-        unsupported("distributed Map is not supported locally; use Mode INLINE", where, f"{field}.Mode")
-    if mode != "INLINE":
+    if mode not in ("INLINE", "DISTRIBUTED"):
         definition_error(f"Mode must be INLINE or DISTRIBUTED, got {mode!r}", where, f"{field}.Mode")
+    allowed = ("Mode", "Comment", "ExecutionType") if mode == "DISTRIBUTED" else ("Mode", "Comment")
     for key in config:
-        if key not in ("Mode", "Comment"):
-            definition_error(f"unknown field '{key}' for an INLINE processor", where, f"{field}.{key}")
+        if key not in allowed:
+            definition_error(f"unknown field '{key}' for an {mode} processor", where, f"{field}.{key}")
+    if mode == "DISTRIBUTED" and config.get("ExecutionType") not in ("STANDARD", "EXPRESS"):
+        definition_error(
+            "a DISTRIBUTED processor needs ExecutionType STANDARD or EXPRESS", where, f"{field}.ExecutionType"
+        )
+    return bool(mode == "DISTRIBUTED")
+
+
+_S3_ARN = "arn:aws[a-z-]*:states:::s3:"
+
+
+def _check_distributed(where: str, state: dict[str, Any]) -> None:
+    """The distributed Map's own fields: ItemReader, ResultWriter, tolerated failures, Label."""
+    if "ItemReader" in state and "ItemsPath" in state:
+        definition_error("'ItemReader' and 'ItemsPath' are exclusive", where, "ItemsPath")
+    for field in ("ToleratedFailurePercentage", "ToleratedFailureCount"):
+        if field in state and f"{field}Path" in state:
+            definition_error(f"'{field}' and '{field}Path' are exclusive", where, field)
+        if f"{field}Path" in state:
+            _check_path(where, f"{field}Path", state[f"{field}Path"])
+    percent = state.get("ToleratedFailurePercentage", 0)
+    if not _is_number(percent) or not 0 <= percent <= 100:
+        definition_error("must be a number from 0 to 100", where, "ToleratedFailurePercentage")
+    if "ToleratedFailureCount" in state and not _is_int(state["ToleratedFailureCount"], 0):
+        definition_error("must be a non-negative integer", where, "ToleratedFailureCount")
+    if "Label" in state and not (isinstance(state["Label"], str) and 0 < len(state["Label"]) <= 40):
+        definition_error("must be a string of 1-40 characters", where, "Label")
+    if "ItemReader" in state:
+        _check_item_reader(where, state["ItemReader"])
+    if "ResultWriter" in state:
+        _check_result_writer(where, state["ResultWriter"])
+
+
+def _check_s3_parameters(where: str, field: str, parameters: Any, allowed: Collection[str]) -> None:
+    if not isinstance(parameters, dict):
+        definition_error("'Parameters' must be a JSON object with a 'Bucket'", where, f"{field}.Parameters")
+    names = {key.removesuffix(".$") for key in parameters}
+    if "Bucket" not in names:
+        definition_error("needs 'Bucket'", where, f"{field}.Parameters.Bucket")
+    for name in sorted(names - set(allowed)):
+        unsupported(f"parameter '{name}' is not supported locally", where, f"{field}.Parameters.{name}")
+    _check_template(where, f"{field}.Parameters", parameters)
+
+
+def _check_item_reader(where: str, reader: Any) -> None:
+    if not isinstance(reader, dict):
+        definition_error("must be a JSON object", where, "ItemReader")
+    _check_fields(reader, {"Resource", "Parameters", "ReaderConfig"}, where, "ItemReader")
+    resource = reader.get("Resource")
+    config = reader.get("ReaderConfig", {})
+    if not isinstance(config, dict):
+        definition_error("must be a JSON object", where, "ItemReader.ReaderConfig")
+    for key in config:
+        if key not in ("InputType", "MaxItems"):
+            unsupported(f"'{key}' is not supported locally", where, f"ItemReader.ReaderConfig.{key}")
+    if "MaxItems" in config and not _is_int(config["MaxItems"], 1):
+        definition_error("must be a positive integer", where, "ItemReader.ReaderConfig.MaxItems")
+    if isinstance(resource, str) and re.fullmatch(_S3_ARN + "listObjectsV2", resource):
+        if "InputType" in config:
+            definition_error("listObjectsV2 takes no InputType", where, "ItemReader.ReaderConfig.InputType")
+        _check_s3_parameters(where, "ItemReader", reader.get("Parameters"), ("Bucket", "Prefix"))
+    elif isinstance(resource, str) and re.fullmatch(_S3_ARN + "getObject", resource):
+        if config.get("InputType") != "JSON":
+            unsupported(
+                f"only InputType JSON is supported locally, got {config.get('InputType')!r}",
+                where,
+                "ItemReader.ReaderConfig.InputType",
+            )
+        _check_s3_parameters(where, "ItemReader", reader.get("Parameters"), ("Bucket", "Key"))
+    else:
+        unsupported(
+            f"ItemReader resource {resource!r} is not supported locally; only "
+            "'arn:aws:states:::s3:listObjectsV2' and 'arn:aws:states:::s3:getObject' (JSON) are",
+            where,
+            "ItemReader.Resource",
+        )
+
+
+def _check_result_writer(where: str, writer: Any) -> None:
+    if not isinstance(writer, dict):
+        definition_error("must be a JSON object", where, "ResultWriter")
+    if "WriterConfig" in writer:
+        unsupported("'WriterConfig' is not supported locally", where, "ResultWriter.WriterConfig")
+    _check_fields(writer, {"Resource", "Parameters"}, where, "ResultWriter")
+    resource = writer.get("Resource")
+    if not (isinstance(resource, str) and re.fullmatch(_S3_ARN + "putObject", resource)):
+        unsupported(
+            f"ResultWriter resource {resource!r} is not supported locally; only "
+            "'arn:aws:states:::s3:putObject' is",
+            where,
+            "ResultWriter.Resource",
+        )
+    _check_s3_parameters(where, "ResultWriter", writer.get("Parameters"), ("Bucket", "Prefix"))
 
 
 def _check_sub_machine(where: str, machine: Any, extra: frozenset[str]) -> None:

@@ -21,12 +21,20 @@ LOCAL_REGION = "local-1"
 
 @dataclass(frozen=True)
 class Rule:
-    """An EventBridge rule from the template: bus, pattern, and the function it targets."""
+    """An EventBridge rule from the template: bus, pattern, and the function it targets.
+
+    ``queue``: the rule targets that SQS queue, whose event source is ``target`` (IngestQueue ->
+    IngestFunction). Locally the event goes straight to the function as a one-record SQS batch, and an
+    item the function reports failed (``batchItemFailures``) is delivered again, up to
+    ``max_receives`` times, as the queue's redrive policy would.
+    """
 
     name: str
     bus: str
     pattern: Mapping[str, Any]
     target: str
+    queue: str | None = None
+    max_receives: int = 5
 
     def __post_init__(self) -> None:
         validate_pattern(self.pattern)
@@ -80,7 +88,48 @@ class LocalBus:
         return event
 
     def _deliver(self, rule: Rule, event: dict[str, Any]) -> None:
+        if rule.queue is not None:
+            self._deliver_through_queue(rule, event)
+            return
         try:
             self._invoke(rule.target, event)
         except Exception:  # a failing subscriber must not take the bus down; AWS would retry then DLQ
             logger.exception("subscriber %s of rule %s failed", rule.target, rule.name)
+
+    def _deliver_through_queue(self, rule: Rule, event: dict[str, Any]) -> None:
+        message_id = str(uuid.uuid4())
+        for receive in range(1, rule.max_receives + 1):
+            batch = {
+                "Records": [sqs_record(message_id, json.dumps(event), queue=str(rule.queue), receive=receive)]
+            }
+            try:
+                answer = self._invoke(rule.target, batch)
+            except Exception:
+                logger.exception("subscriber %s of queue %s failed", rule.target, rule.queue)
+                continue
+            if not (isinstance(answer, dict) and answer.get("batchItemFailures")):
+                return
+            logger.warning("subscriber %s reported %s failed, receive %d", rule.target, message_id, receive)
+        logger.error(
+            "message %s of queue %s left after %d receives", message_id, rule.queue, rule.max_receives
+        )
+
+
+def sqs_record(message_id: str, body: str, *, queue: str, receive: int = 1) -> dict[str, Any]:
+    """One record of a Lambda SQS event, as the event source mapping delivers it."""
+    return {
+        "messageId": message_id,
+        "receiptHandle": f"local-{message_id}-{receive}",
+        "body": body,
+        "attributes": {
+            "ApproximateReceiveCount": str(receive),
+            "SentTimestamp": "0",
+            "SenderId": LOCAL_ACCOUNT,
+            "ApproximateFirstReceiveTimestamp": "0",
+        },
+        "messageAttributes": {},
+        "md5OfBody": "",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": f"arn:aws:sqs:{LOCAL_REGION}:{LOCAL_ACCOUNT}:{queue}",
+        "awsRegion": LOCAL_REGION,
+    }

@@ -70,6 +70,15 @@ class FileBlobStore:
         path = self.path_for(key)
         return path.stat().st_size if path.is_file() else None
 
+    def list_keys(self, prefix: str, *, limit: int) -> list[str]:
+        """The files under ``prefix`` (a key prefix, as S3 matches it), in S3's key order."""
+        keys = [
+            key
+            for key in (p.relative_to(self.root).as_posix() for p in self.root.rglob("*") if p.is_file())
+            if key.startswith(prefix) and not key.endswith(".part")  # .part: a write in progress
+        ]
+        return sorted(keys, key=str.encode)[:limit]
+
     def delete_prefix(self, prefix: str) -> int:
         """Delete every file under ``prefix``."""
         base = self.path_for(prefix.rstrip("/"))

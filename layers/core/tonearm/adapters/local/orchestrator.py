@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, Future
 from typing import Any
 
-from tonearm.adapters.local.asl import AslRunner, ExecutionResult, TaskCallable, substitute
+from tonearm.adapters.local.asl import AslBuckets, AslRunner, ExecutionResult, TaskCallable, substitute
 
 logger = logging.getLogger(__name__)
 
@@ -31,8 +31,10 @@ class LocalOrchestrator:
         executor: Executor,
         sleep: Callable[[float], None] = time.sleep,
         on_finished: ExecutionListener | None = None,
+        buckets: AslBuckets | None = None,
     ) -> None:
         self._sleep = sleep
+        self._buckets = buckets  # the local bucket, for distributed Maps' ItemReader and ResultWriter
         self._on_finished = on_finished
         self._definitions = definitions
         self._resolve_task = resolve_task
@@ -43,7 +45,9 @@ class LocalOrchestrator:
     def runner(self, state_machine: str) -> AslRunner:
         """A runner for the state machine; raises if the definition uses unsupported ASL."""
         text, substitutions = self._definitions(state_machine)
-        return AslRunner(substitute(text, substitutions), self._resolve_task, sleep=self._sleep)
+        return AslRunner(
+            substitute(text, substitutions), self._resolve_task, sleep=self._sleep, buckets=self._buckets
+        )
 
     def start(self, *, state_machine: str, execution_name: str, execution_input: Mapping[str, Any]) -> None:
         """Validate the definition now (so a bad one fails the start), then run it in the background."""

@@ -1,0 +1,1 @@
+"""``tonearm/batch``: one workflow over every object under a prefix (or a list of keys)."""
