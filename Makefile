@@ -56,7 +56,7 @@ typecheck: $(STAMP)
 validate: $(STAMP)
 	$(BIN)/sam validate --lint --template template.yaml
 
-test: lock-check lint typecheck validate system-deps image-check
+test: lock-check lint typecheck validate build system-deps image-check
 	$(BIN)/pytest -q
 
 # Each Lambda container image checked without Docker (tools/image_check.py): its lock installed for the

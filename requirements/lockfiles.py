@@ -48,8 +48,6 @@ class Lock:
         uv's ``--python-platform``: the wheels the installing machine accepts.
     constraints : str or None
         A lock whose pins constrain this one (the dev lock for every other lock).
-    provided : tuple of str
-        Packages the target already has and the lock must not install (the Lambda runtime's boto3).
     """
 
     output: str
@@ -57,7 +55,6 @@ class Lock:
     extras: tuple[str, ...]
     platform: str
     constraints: str | None
-    provided: tuple[str, ...] = ()
 
 
 DEV = "requirements/dev.txt"
@@ -75,15 +72,15 @@ LOCKS: tuple[Lock, ...] = (
         DEV,
     ),
     # The zip functions' layer: `sam build` installs it with pip for manylinux2014 (glibc 2.17) wheels.
-    # The python3.11 runtime ships boto3 and its dependencies; a layer copy would shadow the runtime's
-    # (aws-xray-sdk asks for botocore), so they are left out.
+    # It pins botocore (aws-xray-sdk, for Powertools' tracer, asks for it) although the runtime ships one:
+    # pip's hash-checking install needs every dependency pinned, and the layer's botocore is the one the
+    # suite tested (the runtime's changes with the region and the day).
     Lock(
         "layers/core/requirements.txt",
         ("layers/core/requirements.in",),
         (),
         "x86_64-manylinux_2_17",
         DEV,
-        provided=("boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "six", "urllib3"),
     ),
     # The container images: Debian bookworm (glibc 2.36) with CPython 3.11.
     Lock(
@@ -141,7 +138,6 @@ def fingerprint(lock: Lock) -> str:
         "python": PYTHON_VERSION,
         "platform": lock.platform,
         "extras": list(lock.extras),
-        "provided": list(lock.provided),
     }
     for source in lock.sources:
         if source == "pyproject.toml":
@@ -194,7 +190,6 @@ def compile_locks(*, upgrade: bool) -> None:
         command += ["--generate-hashes", "--no-header"]
         if lock.constraints is not None:
             command += ["--constraint", lock.constraints]
-        command += [f"--no-emit-package={name}" for name in lock.provided]
         if upgrade:
             command.append("--upgrade")
         subprocess.run(command, cwd=ROOT, env=env, check=True)

@@ -87,3 +87,23 @@ def _seed_batch(blobs: BlobStore) -> None:
     blobs.put_bytes(
         f"{BATCH_RESULTS}/manifest.json", json.dumps(manifest).encode(), content_type="application/json"
     )
+
+
+#: The order every function's sample events run in (local stack and AWS mode alike): the jobs the events
+#: share are STARTED before their tasks run; the API's delete and the FAILED events come last.
+EVENT_ORDER = [
+    "AuthorizerFunction",
+    "JobStatusFunction",
+    "BatchFunction",
+    "AudioInfoFunction",
+    "AnalyzeFunction",
+    "ModelApiFunction",
+    "TaggingFunction",
+    "BeatsAndChordsFunction",
+    "TranscribeFunction",
+    "GenerateFunction",
+    "WebhookFunction",
+    "IngestFunction",
+    "ApiFunction",
+    "ExecutionWatchdogFunction",
+]

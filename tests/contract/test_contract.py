@@ -17,7 +17,7 @@ import pytest
 from openapi_spec_validator import validate
 
 from tests.conftest import PROJECT_ROOT
-from tests.contract.seed import CONTRACT_JOB, seed_contract_fixtures
+from tests.contract.seed import CONTRACT_JOB, EVENT_ORDER, seed_contract_fixtures
 from tonearm.local_stack.lambda_context import LocalLambdaContext
 from tonearm.local_stack.runtime import LOCAL_APP_ID, LocalRuntime, build_local_runtime
 from tonearm.local_stack.template import LocalTemplate
@@ -56,25 +56,6 @@ def test_every_handler_in_the_template_resolves(runtime: LocalRuntime, logical_i
 @pytest.mark.parametrize("logical_id", FUNCTIONS)
 def test_every_function_has_a_sample_event(logical_id: str) -> None:
     assert _events(logical_id), f"add at least one event under events/{logical_id}/"
-
-
-# The order matters for the job the events share: STARTED before the task, FAILED last.
-ORDER = [
-    "AuthorizerFunction",
-    "ApiFunction",
-    "JobStatusFunction",
-    "BatchFunction",
-    "AudioInfoFunction",
-    "AnalyzeFunction",
-    "ModelApiFunction",
-    "TaggingFunction",
-    "BeatsAndChordsFunction",
-    "TranscribeFunction",
-    "GenerateFunction",
-    "WebhookFunction",
-    "IngestFunction",
-    "ExecutionWatchdogFunction",
-]
 
 
 def _expectations(logical_id: str, name: str, result: Any) -> None:
@@ -143,8 +124,8 @@ def event_of(logical_id: str, name: str) -> Any:
 
 
 def test_every_sample_event_is_accepted_by_its_handler(runtime: LocalRuntime) -> None:
-    assert sorted(ORDER) == FUNCTIONS, "add new functions to ORDER"
-    for logical_id in ORDER:
+    assert sorted(EVENT_ORDER) == FUNCTIONS, "add new functions to EVENT_ORDER"
+    for logical_id in EVENT_ORDER:
         handler = runtime.functions.handler(logical_id)
         for path in sorted(_events(logical_id), key=lambda p: "failed" in p.name):
             event = json.loads(path.read_text())

@@ -33,6 +33,7 @@ from tests.contract.aws_mode import (
     seed,
 )
 from tests.contract.expanded_template import expanded_template
+from tests.contract.seed import EVENT_ORDER
 from tonearm.local_stack.lambda_context import LocalLambdaContext
 
 #: S3 operations whose IAM action is not ``s3:<Operation>``: (action, action when a VersionId is given,
@@ -52,24 +53,6 @@ S3_ACTIONS: dict[str, tuple[str, str, bool]] = {
 }
 #: DynamoDB operations checked against ``dynamodb:<Operation>`` on the table (or the index named).
 DYNAMODB_OPERATIONS = {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "BatchGetItem"}
-
-#: The order the events run in: jobs STARTED before their tasks, the delete and FAILED events last.
-ORDER = [
-    "AuthorizerFunction",
-    "JobStatusFunction",
-    "BatchFunction",
-    "AudioInfoFunction",
-    "AnalyzeFunction",
-    "ModelApiFunction",
-    "TaggingFunction",
-    "BeatsAndChordsFunction",
-    "TranscribeFunction",
-    "GenerateFunction",
-    "WebhookFunction",
-    "IngestFunction",
-    "ApiFunction",
-    "ExecutionWatchdogFunction",
-]
 
 
 def required(call: Call) -> list[tuple[str, str]]:
@@ -224,7 +207,7 @@ def recorded() -> Iterator[dict[str, list[Call]]]:
 
         patch.setattr(S3BlobStore, "presign_get", record_get)
         patch.setattr(S3BlobStore, "presign_put", record_put)
-        for function in ORDER:
+        for function in EVENT_ORDER:
             recorder.calls = []
             boto3.setup_default_session(region_name=REGION)
             assert boto3.DEFAULT_SESSION is not None
@@ -252,11 +235,11 @@ def test_every_function_ran_its_events(recorded: dict[str, list[Call]]) -> None:
     functions = {
         name for name, r in raw_template()["Resources"].items() if r["Type"] == "AWS::Serverless::Function"
     }
-    assert set(ORDER) == functions, "add new functions to ORDER"
+    assert set(EVENT_ORDER) == functions, "add new functions to EVENT_ORDER"
     assert recorded["ApiFunction"] and recorded["JobStatusFunction"]
 
 
-@pytest.mark.parametrize("function", ORDER)
+@pytest.mark.parametrize("function", EVENT_ORDER)
 def test_every_call_is_allowed_by_the_functions_role(
     function: str, recorded: dict[str, list[Call]], expanded: dict[str, Any]
 ) -> None:

@@ -172,11 +172,3 @@ def test_the_layer_builds_from_its_lock() -> None:
     template = (PROJECT_ROOT / "template.yaml").read_text()
     assert "ContentUri: layers/core/" in template
     assert "layers/core/requirements.txt" in LOCK_IDS
-
-
-def test_the_layer_leaves_the_runtimes_boto3_alone() -> None:
-    # Lambda's python3.11 runtime ships boto3/botocore; a copy in the layer would shadow it (and grow it)
-    (layer,) = [lock for lock in lockfiles.LOCKS if lock.output == "layers/core/requirements.txt"]
-    pinned = set(_pins(PROJECT_ROOT / layer.output))
-    assert {"boto3", "botocore"} <= set(layer.provided)
-    assert pinned.isdisjoint(canonicalize_name(name) for name in layer.provided)
