@@ -216,3 +216,43 @@ def test_one_applications_jobs_spread_over_index_shards_and_page_newest_first(aw
         app="app1", statuses=[JobStatus.STARTED], workflows=[], batch_name=None, offset=0, limit=5
     )
     assert listed.id == "job-000" and listed.status is JobStatus.STARTED
+
+
+def test_rate_limits_hold_across_lambda_instances(aws: dict[str, Any]) -> None:
+    """Two API instances (two limiters) sharing the table count one client once: 5 a minute in all."""
+    from tonearm.adapters.aws.dynamodb import DynamoRateCounter
+    from tonearm.api.rate_limit import RateLimiter, Window
+
+    shared = DynamoRateCounter(aws["table"])
+    clock = [1_800_000_000.0]
+    first, second = (
+        RateLimiter([Window(60, 5), Window(3600, 100)], clock=lambda: clock[0], shared=shared)
+        for _ in range(2)
+    )
+    decisions = [limiter.hit("key:abc") for limiter in (first, second, first, second, first, second)]
+    assert [d.allowed for d in decisions] == [True] * 5 + [False]
+    assert [d.remaining for d in decisions[:5]] == [4, 3, 2, 1, 0]
+    refused = decisions[5]
+    assert refused.window_s == 60 and 1 <= refused.reset_s <= 60 and refused.headers()["Retry-After"]
+    assert second.hit("key:other").allowed  # per client
+    clock[0] += 60  # the next minute: room again, the hour keeps counting
+    again = first.hit("key:abc")
+    assert again.allowed and again.window_s == 60
+    assert shared.add("key:abc", window_s=3600, window_start=int(clock[0] // 3600) * 3600, limit=100) == 7
+
+
+def test_keyset_pages_read_only_what_follows(aws: dict[str, Any]) -> None:
+    store = DynamoJobStore(aws["table"])
+    for n in range(30):
+        store.create(_job(f"k-{n:02d}", created_at=f"2026-02-01T00:00:{n:02d}.000Z"))
+    seen: list[str] = []
+    older_than = None
+    while True:
+        page = store.list(
+            app="app1", statuses=[], workflows=[], batch_name=None, offset=0, limit=7, older_than=older_than
+        )
+        if not page:
+            break
+        seen += [j.id for j in page]
+        older_than = (page[-1].created_at, page[-1].id)
+    assert seen == [f"k-{n:02d}" for n in reversed(range(30))]

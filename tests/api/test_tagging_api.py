@@ -201,3 +201,19 @@ def test_synchronous_uploads_over_the_route_limit_are_sent_to_the_job_api(
         "/analyze-audio", files={"file": ("a.wav", piano_wav, "audio/wav")}, headers={"Authorization": KEY}
     )
     assert ok.status_code == 200
+
+
+def test_synchronous_tagging_refuses_audio_longer_than_it_can_answer_in_time(
+    local_runtime: Any, client: TestClient, piano_wav: bytes
+) -> None:
+    # in AWS the template sets SYNC_MAX_DURATION_SECONDS to what answers inside API Gateway's 29 s
+    local_runtime.services.settings.sync_max_duration_s = 5.0  # the clip is 12 s
+    auth = {"Authorization": KEY}
+    genre = client.post("/analyze-audio", files={"file": ("a.wav", piano_wav, "audio/wav")}, headers=auth)
+    assert genre.status_code == 400
+    error = genre.json()["error"]
+    assert error["code"] == "audio_too_long" and "/analyze-with-webhook" in error["message"]
+    sami = invoke(client, sami_request(piano_wav, tasks=["Genre"])).json()
+    assert sami["status_code"] != 20000000 and "POST /v1/job" in sami["status_text"], sami
+    local_runtime.services.settings.sync_max_duration_s = 600.0
+    assert invoke(client, sami_request(piano_wav, tasks=["Genre"])).json()["status_code"] == 20000000

@@ -257,6 +257,8 @@ def test_safe_defaults_in_aws() -> None:
     # must leave the event's headers and multipart framing room inside that.
     env = TEMPLATE.resources["ModelApiFunction"]["Properties"]["Environment"]["Variables"]
     assert int(env["SYNC_UPLOAD_MAX_BYTES"]) * 4 / 3 < 6 * 1024 * 1024 - 64 * 1024
+    # synchronous tagging of longer audio would pass API Gateway's 29 s: refused, pointing at a job route
+    assert 0 < float(env["SYNC_MAX_DURATION_SECONDS"]) <= 300
     # over API Gateway's 10 MB the gateway itself answers, in tonearm's shape, pointing at the job API
     (too_large,) = [r for r in TEMPLATE.resources.values() if r["Type"] == "AWS::ApiGateway::GatewayResponse"]
     assert too_large["Properties"]["ResponseType"] == "REQUEST_TOO_LARGE"

@@ -156,7 +156,8 @@ def context_of(call: Call) -> dict[str, str]:
 
 
 def _api_paths_beyond_the_events(services: Any) -> None:
-    """What the API function's other routes call: an upload, a job started from it, a job list."""
+    """What the API function's other routes call: an upload, a job started from it, a job list, Sofy's
+    shared rate counter."""
     from tests.contract.seed import CONTRACT_KEY
     from tonearm.jobs.model import CreateJobRequest, JobStatus
 
@@ -172,6 +173,10 @@ def _api_paths_beyond_the_events(services: Any) -> None:
     job = jobs.create_job(app, request)
     jobs.list_jobs(app, statuses=[JobStatus.QUEUED], workflows=[], batch_name=None, page=0, size=10)
     jobs.view(job)
+    # Sofy's routes count every request in the shared rate counter (the middleware's call)
+    from tonearm.api.rate_limit import RateLimiter, Window
+
+    assert RateLimiter([Window(60, 60)], shared=services.rate_counter).hit("ip:203.0.113.7").allowed
 
 
 #: Code paths of a function that its sample events do not reach, run after them with its services.

@@ -304,3 +304,31 @@ def test_an_ingest_job_whose_start_fails_stays_queued_and_starts_on_redelivery(p
     started = service.create_ingest_job(key=key, version_id="v1")
     assert started.id == queued.id and [name for _, name, _ in orchestrator.started] == [queued.id]
     assert [t for t, _ in bus.events] == ["Job Queued"]
+
+
+def test_listing_pages_by_offset_or_after_a_job(parts: Any) -> None:
+    service, _, _, blobs = parts
+    ids = []
+    for n in range(12):
+        url = _put(blobs, service.create_upload(APP).downloadUrl, b"RIFF")
+        request = CreateJobRequest(name=f"n{n}", workflow="tonearm/audio-info", params={"inputUrl": url})
+        ids.append(service.create_job(APP, request).id)
+    # newest first: by creation time, then id (jobs made in the same millisecond)
+    jobs = [service.store.get(i) for i in ids]
+    newest_first = [j.id for j in sorted(jobs, key=lambda j: (j.created_at, j.id), reverse=True) if j]
+    by_offset = [
+        j.id
+        for p in range(3)
+        for j in service.list_jobs(APP, statuses=[], workflows=[], batch_name=None, page=p, size=5)
+    ]
+    after, by_key = None, []
+    while page := service.list_jobs(
+        APP, statuses=[], workflows=[], batch_name=None, page=0, size=5, after=after
+    ):
+        by_key += [j.id for j in page]
+        after = page[-1].id
+    assert by_offset == by_key == newest_first
+    with pytest.raises(InvalidParamsError):
+        service.list_jobs(APP, statuses=[], workflows=[], batch_name=None, page=1, size=5, after=ids[0])
+    with pytest.raises(JobNotFoundError):
+        service.list_jobs(APP, statuses=[], workflows=[], batch_name=None, page=0, size=5, after="nope")

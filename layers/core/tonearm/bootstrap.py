@@ -29,16 +29,18 @@ def build_aws_services(settings: Settings) -> Services:
     import boto3
     from botocore.config import Config
 
-    from tonearm.adapters.aws.dynamodb import DynamoJobStore
+    from tonearm.adapters.aws.dynamodb import DynamoJobStore, DynamoRateCounter
     from tonearm.adapters.aws.eventbridge import EventBridgeBus
     from tonearm.adapters.aws.s3 import S3BlobStore
     from tonearm.adapters.aws.sqs import SqsDeadLetterSink
     from tonearm.adapters.aws.stepfunctions import StepFunctionsOrchestrator
 
     config = Config(retries={"mode": "standard", "max_attempts": 5}, signature_version="s3v4")
+    table = boto3.resource("dynamodb", config=config).Table(settings.table_name)
     return Services(
         settings=settings,
-        store=DynamoJobStore(boto3.resource("dynamodb", config=config).Table(settings.table_name)),
+        store=DynamoJobStore(table),
+        rate_counter=DynamoRateCounter(table),
         blobs=S3BlobStore(boto3.client("s3", config=config), settings.bucket_name),
         orchestrator=StepFunctionsOrchestrator(
             boto3.client("stepfunctions", config=config), settings.state_machine_arn_prefix

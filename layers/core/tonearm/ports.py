@@ -121,3 +121,11 @@ class InputExpiredError(TonearmError):
 
     code = "input_expired"
     status = 400
+
+
+class RateCounter(Protocol):
+    """Request counts per client and fixed window, shared by every process of a deployment (DynamoDB in
+    AWS, so a limit holds across Lambda instances); locally the limiter counts in process."""
+
+    def add(self, client: str, *, window_s: int, window_start: int, limit: int) -> int | None:
+        """Count one request in the window; its new count, or ``None`` (nothing counted) when it is full."""

@@ -15,7 +15,7 @@ from tonearm.events.delivery import RetryPolicy
 from tonearm.jobs.service import JobService
 from tonearm.jobs.store import JobStore
 from tonearm.net.safe_http import EgressPolicy, SafeHttpClient
-from tonearm.ports import BlobStore, DeadLetterSink, EventBus, Orchestrator
+from tonearm.ports import BlobStore, DeadLetterSink, EventBus, Orchestrator, RateCounter
 from tonearm.settings import Settings
 from tonearm.workflows import CATALOGUE
 
@@ -35,6 +35,8 @@ class Services:
     orchestrator: Orchestrator
     bus: EventBus
     dead_letters: DeadLetterSink
+    #: request counts shared across processes (AWS: the jobs table); None: each process counts its own
+    rate_counter: RateCounter | None = None
     #: builds the metadata source (``tonearm.bootstrap.metadata_source``) on first use; none by default
     make_metadata_source: Callable[[], MetadataSource | None] = field(default=lambda: None)
 

@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     #: limit (100 MB); in AWS the template sets what API Gateway and a synchronous Lambda call carry
     #: (6 MB, base64-encoded): larger files go through GET /v1/upload and a job
     sync_upload_max_bytes: int = _env("SYNC_UPLOAD_MAX_BYTES", 100 * 1024 * 1024)
+    #: the longest audio a synchronous tagging route (SAMI's /api/v1/invoke, AcousticSense's /analyze-audio)
+    #: analyses: in AWS the template sets what fits API Gateway's 29 s with room; longer audio goes
+    #: through a job (/analyze-with-webhook, or a tonearm/tagging job)
+    sync_max_duration_s: float = _env("SYNC_MAX_DURATION_SECONDS", 600.0)
     #: the path prefix clients see before the API's own paths: ``/<stage>`` behind API Gateway's stage
     #: URL (set by the template), empty locally or behind a custom domain. ``/docs`` loads the OpenAPI
     #: document from under it, and the document names it as its server.

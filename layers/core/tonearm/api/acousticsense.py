@@ -15,8 +15,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Header, Request, UploadFile
 
-from tonearm.api.uploads import copy_upload
-from tonearm.audio.decode import decode
+from tonearm.api.uploads import copy_upload, decode_for_sync_route
 from tonearm.audio.errors import UnsupportedFormatError
 from tonearm.events.callbacks import AnalysisResponse, acousticsense_response
 from tonearm.models.registry import default_registry
@@ -59,6 +58,8 @@ def analyze_audio(
     with tempfile.SpooledTemporaryFile(max_size=16 << 20) as spool:
         size = copy_upload(file.file, spool, max_bytes=services.settings.sync_upload_max_bytes)
         spool.seek(0)
-        audio = decode(spool, size_bytes=size)  # type: ignore[arg-type]
+        audio = decode_for_sync_route(
+            spool, settings=services.settings, size_bytes=size, use_instead="POST /analyze-with-webhook"
+        )
     result = classify_genres(audio, registry=default_registry())
     return analysis_response(result, request_id=str(uuid.uuid4()))

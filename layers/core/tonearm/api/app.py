@@ -71,7 +71,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(health.router)
     app.include_router(jobs_router)
     app.include_router(acousticsense_webhook.router)
-    install_sofy(app, app.state.services.settings)
+    install_sofy(app, services.settings, shared=services.rate_counter)
     _include_model_routes(app)
     install_metrics(app)  # last: its middleware is the outermost, so it also counts 429s
     blobs = app.state.services.blobs

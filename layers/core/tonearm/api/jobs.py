@@ -73,10 +73,18 @@ def list_jobs(
     batchName: str | None = None,  # noqa: N803 - wire name
     page: Annotated[int, Query(ge=0)] = 0,
     size: Annotated[int, Query(ge=1, le=100)] = 100,
+    after: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            description="Instead of page: the id of the last job of the previous page (keyset paging: "
+            "constant cost however deep the listing goes).",
+        ),
+    ] = None,
 ) -> list[JobView]:
     """The caller's jobs, newest first; ``status`` and ``workflow`` may repeat."""
     found = jobs.list_jobs(
-        app, statuses=status, workflows=workflow, batch_name=batchName, page=page, size=size
+        app, statuses=status, workflows=workflow, batch_name=batchName, page=page, size=size, after=after
     )
     return [jobs.view(j) for j in found]
 

@@ -2,10 +2,9 @@
 
 Sofy allows each client 60 requests a minute and 1000 an hour; tonearm applies the same to Sofy's
 routes (limits from ``Settings``), counting per API key when the request carries one, else per client
-IP. The counters are in-process fixed windows. In AWS each Lambda instance counts on its own, so a
-client spread over N warm instances can make up to N times the limit: there the real limits are API
-Gateway's (stage throttling, and usage plans per API key); this layer keeps Sofy's headers and 429
-semantics and stops a hot client on any one instance.
+IP. The counters are fixed windows: in-process locally, and in AWS in the jobs table (a ``RateCounter``,
+``tonearm.adapters.aws.dynamodb.DynamoRateCounter``), so a client spread over many Lambda instances
+still gets the limit once, not once per instance.
 """
 
 from __future__ import annotations
@@ -19,6 +18,8 @@ from dataclasses import dataclass
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
+
+from tonearm.ports import RateCounter
 
 #: Drop expired counters once this many are held (every distinct client has one per window).
 _PRUNE_AT = 50_000
@@ -58,9 +59,17 @@ class RateDecision:
 class RateLimiter:
     """Fixed-window counters per client; thread-safe (the API serves requests from a thread pool)."""
 
-    def __init__(self, windows: Sequence[Window], *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        windows: Sequence[Window],
+        *,
+        clock: Callable[[], float] = time.time,
+        shared: RateCounter | None = None,
+    ) -> None:
         self.windows = tuple(w for w in windows if w.limit > 0)
         self._clock = clock
+        #: counts shared by every process (AWS); None: this process's own counters
+        self._shared = shared
         self._lock = threading.Lock()
         # (client, window seconds) -> (window start, requests counted in it)
         self._counts: dict[tuple[str, int], tuple[int, int]] = {}
@@ -72,6 +81,8 @@ class RateLimiter:
 
     def hit(self, client: str) -> RateDecision:
         """Count one request of ``client`` if every window has room; say so either way."""
+        if self._shared is not None:
+            return self._hit_shared(client, self._shared)
         with self._lock:
             now = self._clock()
             states = []
@@ -93,6 +104,24 @@ class RateLimiter:
             window, start, count = min(states, key=lambda s: (s[0].limit - s[2] - 1, s[0].seconds))
             reset = max(1, math.ceil(start + window.seconds - now))
             return RateDecision(True, window.limit, window.limit - count - 1, reset, window.seconds)
+
+    def _hit_shared(self, client: str, shared: RateCounter) -> RateDecision:
+        # One atomic conditional increment per window, tightest first. A request refused by a later
+        # window has been counted in the earlier ones: a client at its hourly limit uses up its minute
+        # too, which only errs towards refusing.
+        now = self._clock()
+        reported: RateDecision | None = None
+        for window in sorted(self.windows, key=lambda w: w.seconds):
+            start = int(now // window.seconds) * window.seconds
+            reset = max(1, math.ceil(start + window.seconds - now))
+            count = shared.add(client, window_s=window.seconds, window_start=start, limit=window.limit)
+            if count is None:
+                return RateDecision(False, window.limit, 0, reset, window.seconds)
+            decision = RateDecision(True, window.limit, window.limit - count, reset, window.seconds)
+            if reported is None or decision.remaining < reported.remaining:
+                reported = decision
+        assert reported is not None  # hit() is only called when a window is enabled
+        return reported
 
     def _prune(self, now: float) -> None:
         self._counts = {

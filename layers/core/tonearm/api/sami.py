@@ -25,7 +25,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tonearm.api.errors import ValidationFailure
-from tonearm.audio.decode import PcmFormat, decode
+from tonearm.api.uploads import decode_for_sync_route
+from tonearm.audio.decode import PcmFormat
 from tonearm.audio.limits import DEFAULT_LIMITS
 from tonearm.errors import ParameterError, TonearmError
 from tonearm.jobs.errors import UnauthorizedError
@@ -279,7 +280,13 @@ def invoke(
             raise ParameterError(f"`payload` must be a JSON string of the documented shape: {exc}") from exc
         pcm = _pcm_format(payload.audio_info)
         data = _audio_bytes(body, payload, services)
-        audio = decode(data, pcm=pcm, size_bytes=len(data))
+        audio = decode_for_sync_route(
+            data,
+            pcm=pcm,
+            settings=services.settings,
+            size_bytes=len(data),
+            use_instead="a tonearm/tagging job (POST /v1/job)",
+        )
         result = tag_tasks(
             audio,
             [t.task_type for t in payload.task_flow.task],

@@ -40,7 +40,7 @@ from tonearm.generation.params import GenerationParams, estimate_seconds
 from tonearm.generation.workflow import GENERATE
 from tonearm.jobs.errors import UnauthorizedError
 from tonearm.jobs.model import CreateJobRequest, Job, JobStatus
-from tonearm.ports import Application
+from tonearm.ports import Application, RateCounter
 from tonearm.runtime import Services
 from tonearm.settings import Settings
 
@@ -292,12 +292,16 @@ def is_sofy_path(path: str) -> bool:
     return path == SOFY_PREFIXES[0] or path.startswith(SOFY_PREFIXES[1:])
 
 
-def install_sofy(app: FastAPI, settings: Settings) -> RateLimiter:
-    """Add Sofy's routes, its 422 shape and its rate limits to ``app``; return the limiter."""
+def install_sofy(app: FastAPI, settings: Settings, *, shared: RateCounter | None = None) -> RateLimiter:
+    """Add Sofy's routes, its 422 shape and its rate limits to ``app``; return the limiter.
+
+    ``shared``: counts every process shares (AWS), so the limits hold across Lambda instances.
+    """
     app.include_router(router)
     app.state.validation_shapers["/generate-music"] = validation_failure
     limiter = RateLimiter(
-        [Window(60, settings.rate_limit_per_minute), Window(3600, settings.rate_limit_per_hour)]
+        [Window(60, settings.rate_limit_per_minute), Window(3600, settings.rate_limit_per_hour)],
+        shared=shared,
     )
     app.state.rate_limiter = limiter
     app.middleware("http")(rate_limit_middleware(limiter, is_sofy_path, refused))

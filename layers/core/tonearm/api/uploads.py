@@ -1,11 +1,15 @@
-"""Copying a multipart upload to a file, with the input size limit checked while it streams."""
+"""Uploads to synchronous routes: copied with the size limit checked while they stream, and decoded
+with the duration limit such a route can answer within."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from dataclasses import replace
+from typing import Any, Protocol
 
-from tonearm.audio.errors import InputTooLargeError
+from tonearm.audio.decode import DecodedAudio, PcmFormat, decode
+from tonearm.audio.errors import AudioTooLongError, InputTooLargeError
 from tonearm.audio.limits import DEFAULT_LIMITS
+from tonearm.settings import Settings
 
 _COPY_CHUNK = 1 << 20
 
@@ -36,3 +40,23 @@ def copy_upload(source: _Readable, target: _Writable, *, max_bytes: int = DEFAUL
             )
         target.write(chunk)
     return size
+
+
+def decode_for_sync_route(
+    source: Any, *, settings: Settings, size_bytes: int, pcm: PcmFormat | None = None, use_instead: str
+) -> DecodedAudio:
+    """Decode an upload for a synchronous route, refusing audio longer than the route may analyse.
+
+    ``Settings.sync_max_duration_s`` is what fits the request's time limit (API Gateway: 29 s); the
+    refusal names where longer audio goes (``use_instead``) and happens while decoding, before analysis.
+    """
+    limits = replace(
+        DEFAULT_LIMITS, max_duration_s=min(DEFAULT_LIMITS.max_duration_s, settings.sync_max_duration_s)
+    )
+    try:
+        return decode(source, pcm=pcm, size_bytes=size_bytes, limits=limits)
+    except AudioTooLongError as exc:
+        raise AudioTooLongError(
+            f"{exc.message}; this synchronous route takes at most "
+            f"{limits.max_duration_s:g} s: for longer audio use {use_instead}"
+        ) from None

@@ -247,10 +247,19 @@ class JobService:
         batch_name: str | None,
         page: int,
         size: int,
+        after: str | None = None,
     ) -> list[Job]:
-        """One page (0-based) of the caller's jobs, newest first."""
+        """One page of the caller's jobs, newest first: page ``page`` (0-based, Music.AI's offset paging),
+        or with ``after`` (a job id, the last of the previous page) the ``size`` jobs after that one, which
+        reads no earlier page again however deep the listing goes."""
         if page < 0 or not 1 <= size <= MAX_PAGE_SIZE:
             raise InvalidParamsError(f"page must be >= 0 and size between 1 and {MAX_PAGE_SIZE}")
+        older_than = None
+        if after is not None:
+            if page:
+                raise InvalidParamsError("give either page or after, not both")
+            last = self.get_job(app, after)  # another application's job is not found, as everywhere
+            older_than = (last.created_at, last.id)
         return self.store.list(
             app=app.id,
             statuses=statuses,
@@ -258,6 +267,7 @@ class JobService:
             batch_name=batch_name,
             offset=page * size,
             limit=size,
+            older_than=older_than,
         )
 
     def delete_job(self, app: Application, job_id: str) -> None:

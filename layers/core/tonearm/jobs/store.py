@@ -32,8 +32,11 @@ class JobStore(Protocol):
         batch_name: str | None,
         offset: int,
         limit: int,
+        older_than: tuple[str, str] | None = None,
     ) -> list[Job]:
-        """The app's jobs, newest first, filtered (empty filter lists match everything)."""
+        """The app's jobs, newest first (by creation time, then id), filtered (empty filter lists match
+        everything); with ``older_than = (created_at, id)``, only jobs after that one in this order
+        (keyset paging: no earlier page is read again)."""
 
     def put_application(self, app: Application) -> None:
         """Create or replace an application."""

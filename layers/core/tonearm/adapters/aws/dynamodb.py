@@ -38,11 +38,16 @@ def _conditional_failed(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
-def _newest(table: Any, partition: str, condition: Any, wanted: int) -> list[dict[str, Any]]:
+def _newest(
+    table: Any, partition: str, condition: Any, wanted: int, before: str | None = None
+) -> list[dict[str, Any]]:
     """The first ``wanted`` index entries (``pk``, ``gsi1sk``) of one partition, newest first, filtered."""
+    key: Any = Key("gsi1pk").eq(partition)
+    if before is not None:  # keyset paging: only entries older than the previous page's last
+        key = key & Key("gsi1sk").lt(before)
     kwargs: dict[str, Any] = {
         "IndexName": _INDEX,
-        "KeyConditionExpression": Key("gsi1pk").eq(partition),
+        "KeyConditionExpression": key,
         "ScanIndexForward": False,
         "ProjectionExpression": "pk, gsi1sk",
     }
@@ -142,6 +147,7 @@ class DynamoJobStore:
         batch_name: str | None,
         offset: int,
         limit: int,
+        older_than: tuple[str, str] | None = None,
     ) -> list[Job]:
         """Query every shard of the ``byApp`` index newest first, filter, merge, page by offset, then read
         the page's jobs from the table."""
@@ -157,7 +163,10 @@ class DynamoJobStore:
             condition = clause if condition is None else condition & clause
         wanted = offset + limit
         # each shard's first `wanted` entries hold the merged first `wanted` (every shard is sorted)
-        shards = [_newest(self.table, f"APP#{app}#{shard}", condition, wanted) for shard in range(SHARDS)]
+        before = None if older_than is None else f"{older_than[0]}#{older_than[1]}"
+        shards = [
+            _newest(self.table, f"APP#{app}#{shard}", condition, wanted, before) for shard in range(SHARDS)
+        ]
         merged = heapq.merge(*shards, key=lambda entry: str(entry["gsi1sk"]), reverse=True)
         page = [str(entry["pk"]) for entry in itertools.islice(merged, offset, wanted)]
         return _bodies(self.table, page)
@@ -178,3 +187,36 @@ class DynamoJobStore:
         """Lookup by id."""
         item = self.table.get_item(Key={"pk": f"APP#{app_id}"}).get("Item")
         return Application.model_validate(json.loads(item["body"])) if item else None
+
+
+class DynamoRateCounter:
+    """``RateCounter`` in the jobs table: ``pk = RATE#<client>#<window s>#<window start>``, expiring by TTL.
+
+    One conditional ``UpdateItem`` per request and window: ``ADD`` when below the limit, refused
+    (``ConditionalCheckFailed``) when full, so concurrent Lambda instances never count past it.
+    """
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+
+    def add(self, client: str, *, window_s: int, window_start: int, limit: int) -> int | None:
+        """The window's new count, or ``None`` when it already holds ``limit`` requests."""
+        try:
+            answer = self.table.update_item(
+                Key={"pk": f"RATE#{client}#{window_s}#{window_start}"},
+                UpdateExpression="ADD #n :one SET expiresAt = if_not_exists(expiresAt, :expires)",
+                ConditionExpression="attribute_not_exists(#n) OR #n < :limit",
+                ExpressionAttributeNames={"#n": "requests"},
+                ExpressionAttributeValues={
+                    ":one": 1,
+                    ":limit": limit,
+                    # DynamoDB deletes expired items within days: the key's window start keeps them apart
+                    ":expires": window_start + window_s + 60,
+                },
+                ReturnValues="UPDATED_NEW",
+            )
+        except ClientError as exc:
+            if _conditional_failed(exc):
+                return None
+            raise
+        return int(answer["Attributes"]["requests"])

@@ -83,8 +83,9 @@ class SqliteJobStore:
         batch_name: str | None,
         offset: int,
         limit: int,
+        older_than: tuple[str, str] | None = None,
     ) -> list[Job]:
-        """Newest first, filtered."""
+        """Newest first (created_at, then id, both descending), filtered, after ``older_than``."""
         where = ["app = ?"]
         args: list[object] = [app]
         if statuses:
@@ -96,8 +97,12 @@ class SqliteJobStore:
         if batch_name is not None:
             where.append("batch_name = ?")
             args.append(batch_name)
+        if older_than is not None:
+            where.append("(created_at < ? OR (created_at = ? AND id < ?))")
+            args.extend([older_than[0], older_than[0], older_than[1]])
         sql = (
-            f"SELECT body FROM jobs WHERE {' AND '.join(where)} ORDER BY created_at DESC, id LIMIT ? OFFSET ?"
+            f"SELECT body FROM jobs WHERE {' AND '.join(where)} "
+            "ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
         )
         with self._lock:
             rows = self._db.execute(sql, [*args, limit, offset]).fetchall()
