@@ -43,7 +43,7 @@ lock-upgrade: $(STAMP)
 	$(BIN)/python requirements/lockfiles.py compile --upgrade
 
 serve: $(STAMP) system-deps
-	$(BIN)/tonearm serve --port $(PORT)
+	$(BIN)/tonearm serve --port $(PORT) $(if $(HTTPS),--https)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -584,3 +584,37 @@ def test_mp3_block_decode_matches_whole_file_decode(tmp_path: Path, block_frames
     np.testing.assert_allclose(streamed, whole, atol=1.0 / 32768 + 1e-6)  # 16-bit rounding only
     assert summary.peak_dbfs is not None
     assert abs(summary.peak_dbfs - 20 * np.log10(np.abs(whole).max())) < 1e-4
+
+
+@pytest.mark.parametrize(
+    ("head", "expected"),
+    [
+        (b"hello, this is a note\n", "a text file"),
+        (b'\xef\xbb\xbf  {"song": "x"}', "a JSON document"),
+        (b"<!DOCTYPE html><html>", "an HTML page"),
+        (b"%PDF-1.7\n%\xe2\xe3", "a PDF document"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00", "a PNG image"),
+        (b"PK\x03\x04\x14\x00", "a ZIP archive (or a document packed as one)"),
+        ("déjà vu ".encode() * 5 + "é".encode()[:1], "a text file"),  # cut inside a character
+        (b"ID3\x04\x00\x00\x00\x00\x00\x00\xff\xfb\x90\x00", None),  # MP3: not for this function
+        (b"RIFF\x24\x00\x00\x00WAVEfmt ", None),
+        (bytes(range(256)), None),
+        (b"", None),
+    ],
+)
+def test_files_that_are_not_audio_are_called_what_they_are(head: bytes, expected: str | None) -> None:
+    from tonearm.audio.probe import describe_non_audio
+
+    assert describe_non_audio(head) == expected
+
+
+def test_a_text_file_renamed_mp3_is_refused_as_text(tmp_path: Path) -> None:
+    from tonearm.audio.decode import decode
+    from tonearm.audio.errors import UnsupportedFormatError
+
+    path = tmp_path / "song.mp3"
+    path.write_text("These are the lyrics, not the song.\n" * 20)
+    with pytest.raises(
+        UnsupportedFormatError, match=r"this is a text file, not audio \(its name says \.mp3\)"
+    ):
+        decode(path)

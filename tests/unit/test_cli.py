@@ -39,3 +39,30 @@ def test_app_create_stores_a_hashed_key(
     assert app.webhook_secret.startswith("whsec_") and key.group(1) not in (
         tmp_path / "jobs.sqlite3"
     ).read_bytes().decode("latin-1")
+
+
+def test_invoke_runs_a_template_function_on_an_event(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`tonearm invoke` is `sam local invoke` without Docker (every function x every event: the contract
+    test runs the same invoker)."""
+    import json
+
+    from tests.conftest import PROJECT_ROOT
+    from tonearm.cli import main
+
+    monkeypatch.setenv("TONEARM_API_KEY", "contract-key")  # the key the sample events send
+    events = PROJECT_ROOT / "events"
+    common = ["--data-dir", str(tmp_path / "data"), "--project-root", str(PROJECT_ROOT)]
+    assert (
+        main(["invoke", "ApiFunction", "-e", str(events / "ApiFunction" / "get_workflows.json"), *common])
+        == 0
+    )
+    reply = json.loads(capsys.readouterr().out)
+    assert reply["statusCode"] == 200 and "tonearm/audio-info" in reply["body"]
+    request = events / "AuthorizerFunction" / "request.json"
+    assert main(["invoke", "AuthorizerFunction", "-e", str(request), *common]) == 0
+    policy = json.loads(capsys.readouterr().out)["policyDocument"]["Statement"][0]
+    assert policy["Effect"] == "Allow"
+    assert main(["invoke", "NoSuchFunction", "-e", str(request), *common]) == 1
+    assert "no function 'NoSuchFunction'" in capsys.readouterr().err

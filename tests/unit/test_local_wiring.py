@@ -127,3 +127,18 @@ def test_a_queue_rule_delivers_sqs_batches_again_until_the_consumer_takes_them()
         bus = LocalBus(bus_name="b", rules=[always], invoke=refusing, executor=executor)
         bus.publish_raw(bus="default", source="aws.s3", detail_type="Object Created", detail={})
     assert len(received) == 2  # then it stays in the (local stand-in for the) dead-letter queue
+
+
+def test_local_credentials_survive_a_restart_and_stay_private(tmp_path: Path) -> None:
+    import stat
+
+    from tonearm.local_stack.runtime import CREDENTIALS_FILE, local_credentials
+
+    key, secret = local_credentials(tmp_path)
+    assert local_credentials(tmp_path) == (key, secret)  # a restart on the same data folder
+    assert stat.S_IMODE((tmp_path / CREDENTIALS_FILE).stat().st_mode) == 0o600
+    assert json.loads((tmp_path / CREDENTIALS_FILE).read_text())["application"] == "local"
+    # TONEARM_API_KEY / TONEARM_WEBHOOK_SECRET override for one run, without rewriting the file
+    assert local_credentials(tmp_path, api_key="mine", webhook_secret="whsec_x") == ("mine", "whsec_x")
+    assert local_credentials(tmp_path) == (key, secret)
+    assert local_credentials(tmp_path / "other") != (key, secret)

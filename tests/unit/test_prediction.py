@@ -298,7 +298,14 @@ def test_cli_trains_into_the_local_data_folder(
     )
     account.write_bytes(history_file(tracks[:20], extended=False))
     extended.write_bytes(history_file(tracks[20:], extended=True))
-    assert main(["flow", "train", "--history", str(account), str(extended), "--data-dir", str(data_dir)]) == 0
+    train = ["flow", "train", "--history", str(account), str(extended), "--data-dir", str(data_dir)]
+    # 40 tracks are too few to beat predicting the mean: the model is kept, not made current, and it says so
+    assert main(train) == 1
+    refused = capsys.readouterr().err
+    assert "model_not_better_than_baseline" in refused and "not made current" in refused
+    with pytest.raises(NoModelError):
+        ModelStore(FileBlobStore(data_dir / "bucket", base_url="http://x", secret=b"x")).require()
+    assert main([*train, "--force"]) == 0  # the user decides to use it anyway
     out = capsys.readouterr().out
     assert "(now current)" in out and "5-fold CV MAE" in out and "account, extended" in out
     card = ModelStore(FileBlobStore(data_dir / "bucket", base_url="http://x", secret=b"x")).require().card

@@ -31,13 +31,20 @@ from tonearm.midi.fluidsynth import render_midi
 from tonearm.models.registry import ModelRegistry, ModelUnavailableError, models_dir
 from tonearm.tagging.frontend import PATCH_FRAMES, log_mel, mel_filterbank, patches, tagging_signal
 from tonearm.tagging.service import classify_genres, tag_tasks
-from tonearm.tagging.task_types import UnsupportedTaskTypeError, resolve_task_types
+from tonearm.tagging.task_types import (
+    RefusedTask,
+    UnsupportedTaskTypeError,
+    plan_task_types,
+    resolve_task_types,
+)
 from tonearm.tagging.taxonomy import (
     ACOUSTICSENSE_GENRES,
     MODEL_MSD,
     MODEL_MTT,
     MSD_TAGS,
     MTT_TAGS,
+    SAMI_TASK_TYPES,
+    SAMI_VOCABULARIES,
     TASK_TYPES,
 )
 
@@ -305,6 +312,60 @@ def test_unknown_and_inestimable_task_types_are_refused() -> None:
         resolve_task_types(["Genre", "Lang30"])
     with pytest.raises(UnsupportedTaskTypeError, match="unknown task type 'Colour'"):
         resolve_task_types(["Colour"])
+
+
+def test_sami_vocabularies_are_samis() -> None:
+    # sizes as SAMI's appendix names them; Mood10 and Vocal in full
+    sizes = {name: len(labels) for name, labels in SAMI_VOCABULARIES.items()}
+    assert sizes == {
+        "MusicTaggingVocal": 2,
+        "MusicTaggingMood10": 10,
+        "MusicTaggingGenre34": 34,
+        "MusicTaggingTheme24": 24,
+        "MusicTaggingLang30": 30,
+    }
+    assert SAMI_VOCABULARIES["MusicTaggingVocal"] == ("vocal", "non_vocal")
+    assert SAMI_VOCABULARIES["MusicTaggingMood10"] == (
+        "cute", "dynamic", "tense", "weird", "sorrow", "chill", "excited", "happy", "angry", "romantic",
+    )  # fmt: skip
+    assert all(len(set(labels)) == len(labels) for labels in SAMI_VOCABULARIES.values())
+    for name, task in SAMI_TASK_TYPES.items():
+        vocabulary = SAMI_VOCABULARIES["MusicTaggingGenre34" if name == "MusicTaggingGenre17" else name]
+        answered = [label.name for label in task.labels]
+        # every SAMI label is either answered (SAMI's order) or named unsupported: nothing added, none lost
+        assert answered == [label for label in vocabulary if label in answered]
+        assert task.unsupported == tuple(label for label in vocabulary if label not in answered)
+        assert answered and all(label.sources for label in task.labels)
+    assert all(not task.unsupported for name, task in TASK_TYPES.items() if name not in SAMI_TASK_TYPES)
+
+
+def test_a_task_type_no_model_can_estimate_fails_alone() -> None:
+    plan = plan_task_types(["MusicTaggingVocal", "MusicTaggingLang30", "Genre"])
+    assert [entry.name for entry in plan] == ["MusicTaggingVocal", "MusicTaggingLang30", "Genre"]
+    refused = plan[1]
+    assert isinstance(refused, RefusedTask) and refused.error.code == "unsupported_task_type"
+    assert "language" in refused.error.message
+    with pytest.raises(UnsupportedTaskTypeError, match=r"MusicTaggingLang24.*supported task types"):
+        plan_task_types(["MusicTaggingLang24", "Lang30"])
+    with pytest.raises(UnsupportedTaskTypeError, match="unknown task type 'Colour'"):
+        plan_task_types(["MusicTaggingLang30", "Colour"])
+
+
+def test_tag_tasks_answers_around_a_refused_task_type(
+    rendered: dict[str, npt.NDArray[np.float32]], registry: ModelRegistry
+) -> None:
+    names = ["MusicTaggingLang24", "MusicTaggingMood10", "Mood"]
+    result = tag_tasks(_decoded(rendered["choir"]), names, registry=registry, segments=True)
+    assert [a.task.name for a in result.answers] == names[1:]
+    assert [
+        entry.task.name if not isinstance(entry, RefusedTask) else entry.name for entry in result.requested
+    ] == names
+    assert [r.name for r in result.refused] == ["MusicTaggingLang24"]
+    assert any("MusicTaggingLang24" in w and "not answered" in w for w in result.warnings)
+    assert result.segments and [a.task.name for a in result.segments[0].answers] == names[1:]
+    mood10, mood = result.answers
+    # the same evidence gives the same probability: SAMI's sorrow is tonearm's Sad (msd:sad)
+    assert mood10.probabilities[mood10.labels.index("sorrow")] == mood.probabilities[mood.labels.index("Sad")]
 
 
 def test_genre_task_and_acousticsense_ranking(

@@ -164,6 +164,13 @@ def test_cli_chords_and_transcribe(
     midi = tmp_path / "notes.mid"
     assert main(["transcribe", str(song), "-o", str(midi), "--notes", str(tmp_path / "notes.json")]) == 0
     assert midi.read_bytes()[:4] == b"MThd" and json.loads((tmp_path / "notes.json").read_text())
+    capsys.readouterr()
+    assert main(["transcribe", str(song), "-o", str(midi), "--json"]) == 0  # like analyze and chords
+    transcribed = json.loads(capsys.readouterr().out)
+    assert transcribed["noteCount"] == len(transcribed["notes"]) > 0 and transcribed["midi"] == str(midi)
+    assert {"start", "end", "pitch", "velocity"} <= set(transcribed["notes"][0])
     assert main(["chords", str(tmp_path / "missing.mp3")]) == 2
     (tmp_path / "noise.mp3").write_bytes(b"not audio" * 50)
     assert main(["transcribe", str(tmp_path / "noise.mp3")]) == 1
+    # a text file renamed .mp3 is called what it is, not a decoder's complaint
+    assert "text" in capsys.readouterr().err.lower()

@@ -16,7 +16,12 @@ def _serve(args: argparse.Namespace) -> int:
     from tonearm.settings import Settings
 
     settings = Settings.from_env()
-    base_url = f"http://{args.host}:{args.port}"
+    tls = None
+    if args.https:
+        from tonearm.local_stack.tls import local_tls
+
+        tls = local_tls(Path(args.data_dir).resolve())
+    base_url = f"{'https' if tls else 'http'}://{args.host}:{args.port}"
     runtime = build_local_runtime(
         project_root=Path(args.project_root),
         data_dir=Path(args.data_dir),
@@ -26,19 +31,58 @@ def _serve(args: argparse.Namespace) -> int:
         webhook_base_delay_s=settings.webhook_base_delay_s,
     )
     ingest = runtime.watcher.folder
+    from tonearm.local_stack.runtime import CREDENTIALS_FILE, LOCAL_APP_ID
+
+    kept = Path(args.data_dir).resolve() / CREDENTIALS_FILE
+    overridden = " (TONEARM_API_KEY)" if settings.api_key else ""
     print(
         f"tonearm local stack on {base_url}  (docs: {base_url}/docs)\n"
-        f"  API key:        {runtime.api_key}\n"
+        f"  API key:        {runtime.api_key}{overridden}\n"
+        f"  application id: {LOCAL_APP_ID}  (SAMI's appkey)\n"
         f"  webhook secret: {runtime.webhook_secret}\n"
+        f"  credentials:    {kept}  (kept across restarts)\n"
         f"  Music.AI SDK:   client = MusicAiClient(api_key=...); client.base_url = '{base_url}/v1'\n"
         f"  ingest folder:  {ingest}/<workflow-slug>/  (e.g. {ingest}/tonearm/audio-info/song.mp3)\n"
-        f"  data:           {Path(args.data_dir).resolve()}",
+        f"  data:           {Path(args.data_dir).resolve()}"
+        + (f"\n  HTTPS:          trust the local CA: export REQUESTS_CA_BUNDLE={tls.ca_cert}" if tls else ""),
         flush=True,
     )
     try:
-        uvicorn.run(create_app(runtime.services), host=args.host, port=args.port, log_level=args.log_level)
+        uvicorn.run(
+            create_app(runtime.services),
+            host=args.host,
+            port=args.port,
+            log_level=args.log_level,
+            ssl_certfile=str(tls.server_cert) if tls else None,
+            ssl_keyfile=str(tls.server_key) if tls else None,
+        )
     finally:
         runtime.close()
+    return 0
+
+
+def _invoke(args: argparse.Namespace) -> int:
+    """Run one template function's handler on an event, in process: ``sam local invoke`` without Docker."""
+    import json
+
+    from tonearm.local_stack.runtime import build_local_runtime
+    from tonearm.settings import Settings
+
+    settings = Settings.from_env()
+    event = json.loads(_input_file(args.event).read_text()) if args.event != "-" else json.load(sys.stdin)
+    runtime = build_local_runtime(
+        project_root=Path(args.project_root),
+        data_dir=Path(args.data_dir),
+        base_url="http://127.0.0.1:3000",
+        api_key=settings.api_key or None,
+        webhook_secret=settings.webhook_secret or None,
+    )
+    try:
+        # the local stack's function invoker: the template's handler, a Lambda context, JSON in and out
+        result = runtime.functions.invoke(args.function, event)
+    finally:
+        runtime.close()
+    print(json.dumps(result, indent=2))
     return 0
 
 
@@ -145,6 +189,7 @@ def _chords(args: argparse.Namespace) -> int:
 
 
 def _transcribe(args: argparse.Namespace) -> int:
+    import json
     import shutil
     import tempfile
 
@@ -158,6 +203,10 @@ def _transcribe(args: argparse.Namespace) -> int:
         shutil.copyfile(produced.files["midi"], midi_out)
         if args.notes:
             shutil.copyfile(produced.files["notes"], args.notes)
+        notes = json.loads(produced.files["notes"].read_text()) if args.json else None
+    if notes is not None:  # like `analyze --json` and `chords --json`: the result on stdout, nothing else
+        print(json.dumps({**produced.values, "midi": str(midi_out), "notes": notes}, indent=2))
+        return 0
     bpm = produced.values["bpm"]
     print(f"{path.name}: {produced.values['noteCount']} notes, {bpm if bpm else 'no'} BPM -> {midi_out}")
     return 0
@@ -242,7 +291,7 @@ def _musicflow_train(args: argparse.Namespace) -> int:
         if done == total or done % 100 == 0:
             print(f"  resolved {done}/{total} tracks", file=sys.stderr, flush=True)
 
-    card = flow.train(files, progress=progress, make_current=not args.no_current)
+    card = flow.train(files, progress=progress, make_current=not args.no_current, force=args.force)
     cv = card.cross_validation
     window = f"{card.data_window[0][:10]} to {card.data_window[1][:10]}" if card.data_window else "n/a"
     print(f"model {card.version}{'' if args.no_current else ' (now current)'}")
@@ -318,12 +367,26 @@ def main(argv: list[str] | None = None) -> int:
     data_dir = Settings.from_env().data_dir
     parser = argparse.ArgumentParser(prog="tonearm", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+    invoke = sub.add_parser(
+        "invoke",
+        help="run a template function's handler on an event in process (sam local invoke, without Docker)",
+    )
+    invoke.add_argument("function", help="the function's logical id in template.yaml, e.g. ApiFunction")
+    invoke.add_argument("-e", "--event", required=True, help="the event JSON file (- for standard input)")
+    invoke.add_argument("--data-dir", default=data_dir, help="the local stack's data folder")
+    invoke.add_argument("--project-root", default=".", help="folder holding template.yaml")
+    invoke.set_defaults(func=_invoke)
     serve = sub.add_parser("serve", help="run the whole API locally with local adapters")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=3000)
     serve.add_argument("--data-dir", default=data_dir)
     serve.add_argument("--project-root", default=".", help="folder holding template.yaml")
     serve.add_argument("--log-level", default="warning")
+    serve.add_argument(
+        "--https",
+        action="store_true",
+        help="serve HTTPS with a local CA made once in the data folder (Music.AI's SDK downloads https only)",
+    )
     serve.set_defaults(func=_serve)
     analyze = sub.add_parser("analyze", help="tempo, beats, key, loudness and features of an audio file")
     analyze.add_argument("file")
@@ -342,6 +405,9 @@ def main(argv: list[str] | None = None) -> int:
     transcribe.add_argument("file")
     transcribe.add_argument("-o", "--output", help="the MIDI file to write (default: FILE with .mid)")
     transcribe.add_argument("--notes", help="also write the notes as JSON to this file")
+    transcribe.add_argument(
+        "--json", action="store_true", help="print noteCount, bpm, the MIDI file's path and the notes as JSON"
+    )
     transcribe.set_defaults(func=_transcribe)
     apps = sub.add_parser("app", help="manage applications (API keys)")
     app_sub = apps.add_subparsers(dest="app_command", required=True)
@@ -413,6 +479,11 @@ def _add_musicflow_commands(sub: Any, data_dir: str) -> None:
     train.add_argument("--history", nargs="+", required=True, metavar="PATH", help="export files")
     train.add_argument("--data-dir", default=data_dir, help="the local data folder (as `tonearm serve`)")
     train.add_argument("--no-current", action="store_true", help="store the model without making it current")
+    train.add_argument(
+        "--force",
+        action="store_true",
+        help="make the model current even if it does not beat predicting the mean",
+    )
     train.set_defaults(func=_musicflow_train)
     add = flow_sub.add_parser("add", help="analyse an audio file into the library (its tags identify it)")
     add.add_argument("file")

@@ -205,6 +205,7 @@ def model_card(request: Request) -> Any:
     responses={
         400: {"description": "invalid_history / not_enough_data"},
         401: {"description": "unauthorized"},
+        422: {"description": "model_not_better_than_baseline (stored, not made current)"},
     },
 )
 def train_model(
@@ -215,8 +216,12 @@ def train_model(
     ],
     authorization: Annotated[str | None, Header()] = None,
     x_api_key: Annotated[str | None, Header()] = None,
+    force: Annotated[
+        bool, Form(description="Make the model current even if it does not beat predicting the mean.")
+    ] = False,
 ) -> Any:
-    """Needs a tonearm API key: the new model replaces the one every prediction uses."""
+    """Needs a tonearm API key: the new model replaces the one every prediction uses, if it beats
+    predicting the mean (else 422 ``model_not_better_than_baseline``; the model is stored, not current)."""
     services = _services(request)
 
     def run() -> ModelCard:
@@ -232,7 +237,7 @@ def train_model(
                     "(`tonearm flow train --history ...`) for bigger exports"
                 )
             files.append((upload.filename or f"history{len(files)}", data))
-        return services.musicflow.train(files)
+        return services.musicflow.train(files, force=force)
 
     result = _answer(run)
     return result

@@ -8,6 +8,13 @@ where ``payload`` is itself a JSON *string* and ``data`` the base64 audio; ``ver
 Success is ``status_code`` 20000000 with HTTP 200. Every failure has a non-zero ``status_code`` of the
 form ``<HTTP status> * 100000 + n``, the matching HTTP 4xx/5xx, ``status_text`` with the message, and
 tonearm's machine-readable ``error_code``.
+
+A task type no model here can estimate (``MusicTaggingLang30``/``Lang24``) fails alone: the request
+still succeeds, and that task's entry of ``task_flow.result`` carries the failure in the same three
+fields (``status_code`` 40000003, ``status_text``, ``error_code: unsupported_task_type``) with
+``pred_dim`` 0; every answered entry has ``status_code`` 20000000. Only when every requested task type
+fails does the whole request fail. SAMI labels no tag supports are left out of a task's ``tags`` and
+``pred`` (``pred_dim`` counts what is returned) and named in ``task_output.unsupported_tags``.
 """
 
 from __future__ import annotations
@@ -34,6 +41,8 @@ from tonearm.models.registry import default_registry
 from tonearm.runtime import Services
 from tonearm.tagging.service import TaggingResult, tag_tasks
 from tonearm.tagging.tagger import TaskAnswer
+from tonearm.tagging.task_types import RefusedTask
+from tonearm.tagging.taxonomy import SAMI_VOCABULARIES
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +88,9 @@ class Extra(BaseModel):
     enable_embed: bool = False
     top_num: int | None = Field(default=None, ge=1, description="Keep each task's most probable labels.")
     segments: bool = Field(default=False, description="tonearm: also tag every 3 s segment.")
+    use_tag: bool | None = Field(
+        default=None, description="SAMI's flag (its Go sample sends false); accepted, without effect here."
+    )
 
 
 class TaskSpec(BaseModel):
@@ -170,22 +182,48 @@ def _ranked(answer: TaskAnswer, top_num: int | None) -> list[tuple[str, float]]:
     return answer.most_probable(top_num)
 
 
+def _refused_result(refused: RefusedTask, extra: Extra) -> dict[str, Any]:
+    """The ``task_flow.result`` entry of a task type that failed alone: SAMI's status fields, per task."""
+    error = refused.error
+    vocabulary = SAMI_VOCABULARIES.get(refused.name, ())
+    output: dict[str, Any] = {"tags": []}
+    if vocabulary and extra.enable_tag:
+        output["unsupported_tags"] = list(vocabulary)
+    return {
+        "task_type": refused.name,
+        "pred_dim": 0,
+        "embed_dim": 0,
+        "task_output": output,
+        "status_code": error.status * 100000 + _ERROR_INDEX.get(error.code, 99),
+        "status_text": error.message,
+        "error_code": error.code,
+    }
+
+
 def build_payload(result: TaggingResult, extra: Extra) -> dict[str, Any]:
     """The reply payload: ``pred`` (all tasks' probabilities, request order), ``embed``, per-task results."""
     pred: list[float] = []
     embed: list[float] = []
     results = []
-    for answer in result.answers:
+    for answer in result.requested or result.answers:
+        if isinstance(answer, RefusedTask):
+            results.append(_refused_result(answer, extra))
+            continue
         pairs = _ranked(answer, extra.top_num)
         pred += [round(p, 6) for _, p in pairs]
         if extra.enable_embed:
             embed += [round(float(v), 6) for v in answer.embedding]
+        output: dict[str, Any] = {"tags": [label for label, _ in pairs] if extra.enable_tag else []}
+        if answer.task.unsupported and extra.enable_tag:
+            output["unsupported_tags"] = list(answer.task.unsupported)
         results.append(
             {
                 "task_type": answer.task.name,
                 "pred_dim": len(pairs),
                 "embed_dim": int(answer.embedding.shape[0]) if extra.enable_embed else 0,
-                "task_output": {"tags": [label for label, _ in pairs] if extra.enable_tag else []},
+                "task_output": output,
+                "status_code": STATUS_OK,
+                "status_text": "OK",
             }
         )
     payload: dict[str, Any] = {
@@ -268,10 +306,19 @@ def invoke(
     ns = NAMESPACE
     try:
         ns = body.namespace or namespace or NAMESPACE
-        app = services.jobs.authenticate(body.token or token)
+        try:
+            app = services.jobs.authenticate(body.token or token)
+        except UnauthorizedError:
+            raise UnauthorizedError(
+                "send a tonearm API key as `token` (in the body or the query string) and the application's "
+                "id as `appkey` (`make serve` prints both; in AWS, `tonearm app create` does)"
+            ) from None
         claimed = body.appkey or appkey
         if claimed and claimed not in (app.id, app.name):
-            raise UnauthorizedError(f"appkey {claimed!r} does not name the application this token belongs to")
+            raise UnauthorizedError(
+                f"appkey {claimed!r} does not name the application this token belongs to: send its id "
+                f"({app.id!r}) or name"
+            )
         if ns != NAMESPACE:
             raise UnsupportedNamespaceError(f"namespace {ns!r} is not served here; use {NAMESPACE!r}")
         try:

@@ -58,6 +58,7 @@ from tonearm.audio.probe import (
     check_header,
     check_input_size,
     fmt_bytes,
+    not_audio_error,
     open_soundfile,
     read_blocks,
 )
@@ -533,7 +534,7 @@ def _decode_ffmpeg(
         )
     except (av.FFmpegError, ValueError, UnicodeError) as exc:
         if not_recognised is not None:
-            raise UnsupportedFormatError(
+            raise not_audio_error(source, hint=_SUPPORTED_HINT) or UnsupportedFormatError(
                 f"input is not audio in a supported format; {_SUPPORTED_HINT}",
             ) from exc
         raise UndecodableAudioError(f"{_container_label(container)} is corrupt or truncated ({exc})") from exc

@@ -17,6 +17,7 @@ import os
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
@@ -274,7 +275,7 @@ def open_soundfile(source: AudioSource) -> ForwardOnlySoundFile:
     except sf.LibsndfileError as exc:
         if isinstance(source, str | os.PathLike) and exc.code == _SF_ERR_SYSTEM:
             raise  # the filesystem failed us (permissions, I/O); not the upload's fault
-        raise _classify_open_error(exc) from exc
+        raise _classify_open_error(exc, source) from exc
     except RuntimeError as exc:  # other soundfile failures while parsing a header
         raise UndecodableAudioError(f"audio header could not be read: {exc}") from exc
 
@@ -397,12 +398,70 @@ def check_header(handle: sf.SoundFile, source: AudioSource, *, limits: AudioLimi
     return info
 
 
-def _classify_open_error(exc: sf.LibsndfileError) -> Exception:
+#: Leading bytes of files that are not audio, and what to call them (checked in order).
+_NOT_AUDIO: tuple[tuple[bytes, str], ...] = (
+    (b"%PDF-", "a PDF document"),
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF87a", "a GIF image"),
+    (b"GIF89a", "a GIF image"),
+    (b"PK\x03\x04", "a ZIP archive (or a document packed as one)"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"<!DOCTYPE html", "an HTML page"),
+    (b"<html", "an HTML page"),
+    (b"<?xml", "an XML document"),
+)
+
+
+def describe_non_audio(head: bytes) -> str | None:
+    """What a file that is not audio looks like it is, from its first bytes; ``None`` when unsure.
+
+    A decoder's own message for such a file ("illegal MPEG header", "not a regular file") sends users
+    looking for a broken encoder; naming what was actually sent says what to fix.
+    """
+    stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")  # a UTF-8 byte order mark, leading blanks
+    for magic, name in _NOT_AUDIO:
+        if stripped[: len(magic)].lower() == magic.lower():
+            return name
+    if stripped[:1] in (b"{", b"["):
+        return "a JSON document" if _is_text(stripped) else None
+    return "a text file" if stripped and _is_text(stripped) else None
+
+
+def _is_text(data: bytes) -> bool:
+    # a window may end inside a multi-byte character: a few replacement characters are allowed for that
+    text = data.decode("utf-8", errors="replace")
+    return text.count("\ufffd") <= 3 and all(c.isprintable() or c in "\t\r\n\ufffd" for c in text)
+
+
+def not_audio_error(source: AudioSource, *, hint: str = _SUPPORTED_HINT) -> UnsupportedFormatError | None:
+    """An ``UnsupportedFormatError`` naming what ``source`` is, when its first bytes say it is not audio;
+    ``hint`` names the formats the caller accepts."""
+    try:
+        head = _read_head(source)
+    except OSError:
+        return None
+    what = describe_non_audio(head)
+    if what is None:
+        return None
+    named = ""
+    if isinstance(source, str | os.PathLike):
+        suffix = Path(source).suffix.lower().lstrip(".")
+        named = f" (its name says .{suffix})" if suffix else ""
+    return UnsupportedFormatError(f"this is {what}, not audio{named}; {hint}")
+
+
+def _classify_open_error(exc: sf.LibsndfileError, source: AudioSource) -> Exception:
     reason = str(exc.error_string).strip().rstrip(".")
+    identified = not_audio_error(source)
+    if identified is not None:
+        return identified
     if exc.code in (_SF_ERR_UNRECOGNISED_FORMAT, _SF_ERR_UNSUPPORTED_ENCODING):
         return UnsupportedFormatError(
             f"input is not audio in a supported format ({reason}); {_SUPPORTED_HINT}"
         )
+    if "not a regular file" in reason:  # libsndfile's words for any stream it gave up on: misleading here
+        return UndecodableAudioError("audio header is corrupt or truncated")
     return UndecodableAudioError(f"audio header is corrupt or truncated ({reason})")
 
 

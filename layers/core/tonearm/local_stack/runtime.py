@@ -61,6 +61,28 @@ class LocalRuntime:
         install_services(None)
 
 
+#: The local application's API key and webhook secret, made once per data folder (mode 0600).
+CREDENTIALS_FILE = "local-credentials.json"
+
+
+def local_credentials(
+    data_dir: Path, *, api_key: str | None = None, webhook_secret: str | None = None
+) -> tuple[str, str]:
+    """The local application's ``(API key, webhook secret)``: kept in ``data_dir`` across restarts, so
+    clients and webhook receivers set up once keep working; ``api_key``/``webhook_secret`` (from
+    ``TONEARM_API_KEY``/``TONEARM_WEBHOOK_SECRET``) override them for this run without changing the file."""
+    path = data_dir / CREDENTIALS_FILE
+    stored: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    if not (stored.get("api_key") and stored.get("webhook_secret")):
+        stored = {"api_key": secrets.token_urlsafe(24), "webhook_secret": generate_webhook_secret()}
+        data_dir.mkdir(parents=True, exist_ok=True)
+        # created private, never world-readable even for a moment
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump({**stored, "application": LOCAL_APP_ID}, f, indent=2)
+    return api_key or stored["api_key"], webhook_secret or stored["webhook_secret"]
+
+
 def build_local_runtime(
     *,
     project_root: Path,
@@ -168,8 +190,7 @@ def build_local_runtime(
         make_metadata_source=lambda: metadata_source(settings),
     )
     install_services(services)
-    key = api_key or secrets.token_urlsafe(24)
-    secret = webhook_secret or generate_webhook_secret()
+    key, secret = local_credentials(data_dir, api_key=api_key, webhook_secret=webhook_secret)
     services.store.put_application(
         Application(id=LOCAL_APP_ID, name="local", key_sha256=hash_api_key(key), webhook_secret=secret)
     )

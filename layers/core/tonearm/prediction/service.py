@@ -35,6 +35,14 @@ PREDICTION_DESCRIPTION = (
 MAX_TRAINING_TRACKS = 5000
 
 
+class ModelNotBetterError(TonearmError):
+    """The new model's cross-validated error is no better than predicting the mean: it is stored, but
+    not made current (``force`` makes it current anyway)."""
+
+    code = "model_not_better_than_baseline"
+    status = 422
+
+
 class HistoryTooLargeError(TonearmError):
     """More distinct tracks than one training run resolves."""
 
@@ -160,8 +168,14 @@ class MusicFlowService:
         *,
         progress: TrainProgress | None = None,
         make_current: bool = True,
+        force: bool = False,
     ) -> ModelCard:
-        """Train on Spotify export files (``(name, content)`` pairs), store the model, make it current."""
+        """Train on Spotify export files (``(name, content)`` pairs), store the model, make it current.
+
+        A model whose cross-validated error does not beat predicting the mean is stored but not made
+        current (``ModelNotBetterError`` says so, naming its version), unless ``force``: predictions keep
+        the model they had rather than silently getting worse.
+        """
         history = merge(parse_history(data, name=name) for name, data in files)
         targets = streams_per_track(history)
         if len(targets) > MAX_TRAINING_TRACKS:
@@ -184,6 +198,14 @@ class MusicFlowService:
             if progress is not None:
                 progress(i + 1, len(targets))
         trained = train_model(examples, history=history, tracks_total=len(targets))
-        self.models.save(trained, make_current=make_current)
+        cv = trained.card.cross_validation
+        worse = cv.improvement <= 0.0
+        self.models.save(trained, make_current=make_current and (force or not worse))
         logger.info("trained stream-count model %s on %d tracks", trained.card.version, len(examples))
+        if make_current and worse and not force:
+            raise ModelNotBetterError(
+                f"model {trained.card.version} was stored but not made current: its {cv.folds}-fold CV MAE "
+                f"{cv.mae:.3f} streams is not better than predicting the mean ({cv.baseline_mae:.3f}); "
+                "more history, or Spotify credentials for more features, may help; force it to use it anyway"
+            )
         return trained.card

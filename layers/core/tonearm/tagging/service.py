@@ -5,7 +5,7 @@ Everything here works on decoded audio and returns plain data; the HTTP shapes l
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -14,7 +14,7 @@ from tonearm.audio.decode import DecodedAudio
 from tonearm.models.registry import ModelRegistry
 from tonearm.tagging.frontend import FFT_HOP, PATCH_FRAMES, TAGGING_SR
 from tonearm.tagging.tagger import TagScores, TaskAnswer, answer_task, tag_signal
-from tonearm.tagging.task_types import resolve_task_types
+from tonearm.tagging.task_types import RefusedTask, plan_task_types
 from tonearm.tagging.taxonomy import ACOUSTICSENSE_GENRES, TaskType
 
 if TYPE_CHECKING:
@@ -46,12 +46,23 @@ class SegmentAnswer:
 
 @dataclass(frozen=True)
 class TaggingResult:
-    """Answers per requested task type (request order), and per segment when asked."""
+    """Answers per requested task type (request order), and per segment when asked.
+
+    ``answers`` holds the task types answered; ``requested`` every requested one in request order, a
+    :class:`~tonearm.tagging.task_types.RefusedTask` in the place of one no model here can estimate
+    (which fails alone, with a warning).
+    """
 
     answers: list[TaskAnswer]
     segments: list[SegmentAnswer] | None
     duration_s: float
     warnings: list[str]
+    requested: list[TaskAnswer | RefusedTask] = field(default_factory=list)
+
+    @property
+    def refused(self) -> list[RefusedTask]:
+        """The requested task types no model here can estimate, request order."""
+        return [entry for entry in self.requested if isinstance(entry, RefusedTask)]
 
 
 def tag_tasks(
@@ -69,7 +80,8 @@ def tag_tasks(
     audio : DecodedAudio
     task_names : list of str
         Task type names (``tonearm.tagging.taxonomy.TASK_TYPES``, or custom heads); validated before any
-        model runs.
+        model runs. One no model here can estimate (SAMI's ``MusicTaggingLang30``) fails alone: it is
+        left out of ``answers``, named in ``requested`` and ``warnings``.
     registry : ModelRegistry
     segments : bool
         Also answer every 3 s patch (a timeline).
@@ -83,11 +95,12 @@ def tag_tasks(
     Raises
     ------
     UnsupportedTaskTypeError
-        For an unknown task type, or one no model here can estimate.
+        For an unknown or repeated task type, or when no requested one can be estimated.
     HeadUnavailableError
         A requested custom head is damaged.
     """
-    tasks = resolve_task_types(task_names, heads=heads)
+    plan = plan_task_types(task_names, heads=heads)
+    tasks = [entry for entry in plan if not isinstance(entry, RefusedTask)]
     models = frozenset().union(*(task.models for task in tasks))
     scores = tag_signal(audio.y, sr=audio.sr, models=models, registry=registry)
     warnings = []
@@ -95,11 +108,20 @@ def tag_tasks(
         warnings.append(
             f"audio is {scores.duration_s:.1f} s long; tags of clips under {SHORT_AUDIO_S:g} s are unreliable"
         )
+    answered = {task.name: answer_task(task, scores) for task in tasks}
+    requested: list[TaskAnswer | RefusedTask] = []
+    for entry in plan:
+        if isinstance(entry, RefusedTask):
+            warnings.append(f"{entry.error.message} (task type not answered)")
+            requested.append(entry)
+        else:
+            requested.append(answered[entry.name])
     return TaggingResult(
-        answers=[answer_task(task, scores) for task in tasks],
+        answers=list(answered.values()),
         segments=_segments(tasks, scores) if segments else None,
         duration_s=scores.duration_s,
         warnings=warnings,
+        requested=requested,
     )
 
 

@@ -7,7 +7,13 @@ sets. The other task types are tonearm's, built only from labels the two vocabul
 each label's probability is the **largest** probability among its source tags (a label is as likely
 as its most confident evidence; averaging would punish a label for having several names, and a
 noisy-OR would inflate it). Labels no tag supports are not offered, and task types that need another
-kind of model (language, e.g. SAMI's ``Lang30``) are listed in :data:`NOT_ESTIMABLE`, to be refused.
+kind of model (language, e.g. SAMI's ``MusicTaggingLang30``) are listed in :data:`NOT_ESTIMABLE`, to be
+refused.
+
+SAMI's own task types (:data:`SAMI_TASK_TYPES`: ``MusicTaggingVocal``, ``MusicTaggingMood10``,
+``MusicTaggingGenre34``/``MusicTaggingGenre17``, ``MusicTaggingTheme24``) answer with SAMI's label
+vocabularies (:data:`SAMI_VOCABULARIES`), by the same rule; the SAMI labels no tag supports are left out
+of the answer and named in the task type's ``unsupported`` instead (nothing is invented for them).
 
 Custom task types ("heads", ``tonearm heads train``) are small classifiers trained on the two models'
 embeddings (:mod:`tonearm.tagging.heads`): a :class:`TaskType` whose ``head`` answers it.
@@ -36,6 +42,8 @@ __all__ = [
     "MSD_TAGS",
     "MTT_TAGS",
     "NOT_ESTIMABLE",
+    "SAMI_TASK_TYPES",
+    "SAMI_VOCABULARIES",
     "TASK_TYPES",
     "Label",
     "TaskHead",
@@ -98,12 +106,16 @@ class TaskType:
 
     A builtin task type reads its labels' source tags. A custom one (``head`` set) has labels without
     source tags: its trained head maps the embeddings of ``head.models`` to the label probabilities.
+    A SAMI task type keeps SAMI's label order; its labels no tag supports are left out of ``labels``
+    and named in ``unsupported``.
     """
 
     name: str
     description: str
     labels: tuple[Label, ...]
     head: TaskHead | None = field(default=None, compare=False, repr=False)
+    #: Labels of a foreign vocabulary (SAMI's) that no tag supports: never answered, only named.
+    unsupported: tuple[str, ...] = ()
 
     @property
     def models(self) -> frozenset[str]:
@@ -122,7 +134,7 @@ def _raw(name: str, prefix: str, tags: tuple[str, ...], description: str) -> Tas
     return TaskType(name, description, tuple(_l(tag, f"{prefix}:{tag}") for tag in tags))
 
 
-TASK_TYPES: dict[str, TaskType] = {
+_TONEARM_TASK_TYPES: dict[str, TaskType] = {
     t.name: t
     for t in (
         _raw("MusicTaggingMTT", "mtt", MTT_TAGS, "The 50 MagnaTagATune tags of MTT_musicnn, as trained."),
@@ -229,6 +241,105 @@ TASK_TYPES: dict[str, TaskType] = {
     )
 }  # fmt: skip
 
+#: SAMI MusicTagging's label vocabularies, in SAMI's order (the appendix of SAMI's MusicTagging
+#: document, "音乐标签模型列表"). ``mb_soul`` is spelled as the document spells it.
+SAMI_VOCABULARIES: dict[str, tuple[str, ...]] = {
+    "MusicTaggingVocal": ("vocal", "non_vocal"),
+    "MusicTaggingMood10": (
+        "cute", "dynamic", "tense", "weird", "sorrow", "chill", "excited", "happy", "angry", "romantic",
+    ),
+    "MusicTaggingGenre34": (
+        "pop", "rock", "electronic", "hiphop_rap", "reggae", "mb_soul", "Metal", "Jazz", "Blues", "Country",
+        "Folk", "Indie", "K_pop", "Indie_Pop", "Muslim", "Indo_Christian", "Bollywood", "Bollywood_Retro",
+        "Urban_Punjabi_Pop", "Tamil_Film_Music", "Kannada_Film_Music", "Telugu_Film_Music",
+        "Indian_Independent", "Malayalam_Film_Music", "Sertanejo", "Baile_Funk", "Gospel", "Samba", "Pagode",
+        "MPB", "Forro", "Axe", "Reggaeton", "Brazilian_Punk",
+    ),
+    "MusicTaggingTheme24": (
+        "kadian", "DIY", "family", "sound_effect", "campus", "ACG", "game", "pet", "Beauty_fashion", "travel",
+        "Chinese_Style", "cool", "disco_dance", "vlog", "dance", "dj", "food", "love", "rainy", "sport",
+        "spring", "summer", "sunny", "funny",
+    ),
+    "MusicTaggingLang30": (
+        "en", "es", "fr", "pt", "it", "de", "cmn", "id", "ja", "hi", "pa", "tl", "ru", "tr", "ms", "th", "ko",
+        "pl", "ar", "ta", "te", "ml", "kn", "bn", "gu", "mr", "bho", "yue", "minnan", "other",
+    ),
+}  # fmt: skip
+
+#: The SAMI labels the tags support, and their source tags (same rule: the largest probability wins).
+#: A SAMI label not listed here has no tag that names it or a synonym of it, and is not answered.
+_SAMI_SOURCES: dict[str, dict[str, tuple[str, ...]]] = {
+    "MusicTaggingVocal": {
+        "vocal": ("mtt:vocal", "mtt:vocals", "mtt:voice", "mtt:singing", "mtt:female", "mtt:male",
+                  "mtt:woman", "mtt:man", "mtt:female vocal", "mtt:male vocal", "mtt:female voice",
+                  "mtt:male voice", "mtt:choir", "mtt:choral", "msd:female vocalists", "msd:female vocalist",
+                  "msd:male vocalists"),
+        "non_vocal": ("mtt:no vocals", "mtt:no vocal", "mtt:no voice", "msd:instrumental"),
+    },
+    "MusicTaggingMood10": {
+        "dynamic": ("mtt:fast", "mtt:dance", "msd:dance"),
+        "weird": ("mtt:weird",),
+        "sorrow": ("msd:sad",),
+        "chill": ("msd:chill", "msd:chillout", "msd:Mellow", "mtt:quiet", "mtt:soft"),
+        "happy": ("msd:happy",),
+        "romantic": ("msd:sexy", "msd:beautiful"),
+    },
+    "MusicTaggingGenre34": {
+        "pop": ("msd:pop", "mtt:pop"),
+        "rock": ("msd:rock", "msd:classic rock", "msd:alternative rock", "msd:indie rock", "msd:hard rock",
+                 "msd:Progressive rock", "msd:punk", "mtt:rock"),
+        "electronic": ("msd:electronic", "msd:electronica", "msd:electro", "msd:House", "mtt:electronic",
+                       "mtt:techno"),
+        "hiphop_rap": ("msd:Hip-Hop",),
+        "mb_soul": ("msd:rnb", "msd:soul"),
+        "Metal": ("msd:metal", "msd:heavy metal", "mtt:metal"),
+        "Jazz": ("msd:jazz",),
+        "Blues": ("msd:blues",),
+        "Country": ("msd:country", "mtt:country"),
+        "Folk": ("msd:folk",),
+        "Indie": ("msd:indie", "msd:indie rock"),
+        "Indie_Pop": ("msd:indie pop",),
+    },
+    "MusicTaggingTheme24": {
+        "dance": ("msd:dance", "mtt:dance"),
+        "love": ("msd:sexy", "msd:beautiful"),
+    },
+}  # fmt: skip
+
+
+def _sami(name: str, vocabulary: str, description: str) -> TaskType:
+    """A SAMI task type over ``vocabulary``: its supported labels in SAMI's order, the rest unsupported."""
+    sources = _SAMI_SOURCES[vocabulary]
+    labels = SAMI_VOCABULARIES[vocabulary]
+    return TaskType(
+        name,
+        description,
+        tuple(_l(label, *sources[label]) for label in labels if label in sources),
+        unsupported=tuple(label for label in labels if label not in sources),
+    )
+
+
+#: SAMI's task types, answered with SAMI's labels (``MusicTaggingMTT`` is tonearm's, above: the same 50
+#: MagnaTagATune tags). SAMI's samples request ``MusicTaggingGenre17``, whose 17 labels SAMI does not
+#: document: it is answered with the documented genre vocabulary, ``MusicTaggingGenre34``'s.
+SAMI_TASK_TYPES: dict[str, TaskType] = {
+    t.name: t
+    for t in (
+        _sami("MusicTaggingVocal", "MusicTaggingVocal", "SAMI's 2 vocal labels."),
+        _sami("MusicTaggingMood10", "MusicTaggingMood10", "SAMI's 10 moods."),
+        _sami("MusicTaggingGenre34", "MusicTaggingGenre34", "SAMI's 34 genres."),
+        _sami(
+            "MusicTaggingGenre17",
+            "MusicTaggingGenre34",
+            "Requested by SAMI's samples; SAMI documents no 17-genre list, so it is answered with "
+            "MusicTaggingGenre34's labels.",
+        ),
+        _sami("MusicTaggingTheme24", "MusicTaggingTheme24", "SAMI's 24 themes (scenes)."),
+    )
+}
+
+TASK_TYPES: dict[str, TaskType] = {**_TONEARM_TASK_TYPES, **SAMI_TASK_TYPES}
+
 #: AcousticSense's 16 genres, those the tags support. Disco, Latin, Rap (as distinct from Hip-Hop) and
 #: Reggae have no tag in either vocabulary and are never reported.
 ACOUSTICSENSE_GENRES = TaskType(
@@ -256,6 +367,8 @@ ACOUSTICSENSE_UNSUPPORTED = ("Disco", "Latin", "Rap", "Reggae")
 
 #: Task types of SAMI that need a kind of model tonearm does not have, and why.
 NOT_ESTIMABLE: dict[str, str] = {
+    "MusicTaggingLang30": "the language of the lyrics needs a language-identification model",
+    "MusicTaggingLang24": "the language of the lyrics needs a language-identification model",
     "Lang30": "the language of the lyrics needs a language-identification model",
     "Lang": "the language of the lyrics needs a language-identification model",
     "Scene": "neither tag vocabulary describes scenes",
@@ -277,10 +390,19 @@ def render_markdown() -> str:
         "(`mtt:` = MTT_musicnn, `msd:` = MSD_musicnn).",
         "",
     ]
-    for task in TASK_TYPES.values():
-        lines += [f"## {task.name}", "", task.description, "", "| Label | Source tags |", "|---|---|"]
-        lines += [f"| {label.name} | {', '.join(label.sources)} |" for label in task.labels]
-        lines.append("")
+    for task in _TONEARM_TASK_TYPES.values():
+        lines += _render_task(task)
+    lines += [
+        "## SAMI task types",
+        "",
+        "SAMI MusicTagging's task types, answered with SAMI's labels in SAMI's order (the appendix of",
+        "SAMI's MusicTagging document). A SAMI label no tag supports is not estimated: it is left out of",
+        "the answer's `tags` and `pred` (`pred_dim` counts the labels answered) and named in",
+        "`task_output.unsupported_tags`. `MusicTaggingMTT` is the tag set above.",
+        "",
+    ]
+    for task in SAMI_TASK_TYPES.values():
+        lines += _render_task(task, level="###")
     lines += [
         f"## AcousticSense genres ({ACOUSTICSENSE_GENRES.name})",
         "",
@@ -292,7 +414,24 @@ def render_markdown() -> str:
     lines += ["", "Not reported (no tag supports them): " + ", ".join(ACOUSTICSENSE_UNSUPPORTED), ""]
     lines += ["## Refused", ""]
     lines += [f"- `{name}`: {why}" for name, why in NOT_ESTIMABLE.items()]
+    lines += [
+        "",
+        "A refused SAMI task type fails alone: the other task types of the request are answered.",
+        "Labels of `MusicTaggingLang30`, none of them supported: "
+        + ", ".join(SAMI_VOCABULARIES["MusicTaggingLang30"])
+        + ". SAMI does not document `MusicTaggingLang24`'s 24 labels.",
+    ]
     return "\n".join(lines) + "\n"
+
+
+def _render_task(task: TaskType, *, level: str = "##") -> list[str]:
+    lines = [f"{level} {task.name}", "", task.description, "", "| Label | Source tags |", "|---|---|"]
+    lines += [f"| {label.name} | {', '.join(label.sources)} |" for label in task.labels]
+    if task.unsupported:
+        why = "no tag names them or a synonym; left out of the answer"
+        lines += ["", f"Unsupported ({why}): " + ", ".join(task.unsupported)]
+    lines.append("")
+    return lines
 
 
 if __name__ == "__main__":  # pragma: no cover - documentation generator

@@ -22,7 +22,9 @@ class TaggingParams(InputParams):
         max_length=16,
         description=(
             "Task types in answer order: MusicTaggingMTT, MusicTaggingMSD, Genre, Mood, Vocal, Theme, "
-            "Instrument, Era, or a custom head trained with `tonearm heads train`."
+            "Instrument, Era; SAMI's MusicTaggingVocal, MusicTaggingMood10, MusicTaggingGenre34, "
+            "MusicTaggingGenre17, MusicTaggingTheme24 (the language ones fail alone, named in `warnings`); "
+            "or a custom head trained with `tonearm heads train`."
         ),
     )
     topNum: int | None = Field(  # noqa: N815 - wire name
@@ -36,23 +38,26 @@ class TaggingParams(InputParams):
     @field_validator("taskTypes")
     @classmethod
     def _known_task_types(cls, names: list[str]) -> list[str]:
-        # Refused before any work starts, naming the supported task types. A function without the
-        # models (the light API function in AWS) cannot see custom heads: there, names that are not
-        # builtin only have to be valid head names, and the task refuses one that is not installed.
+        # Refused before any work starts, naming the supported task types. A task type no model here
+        # can estimate (SAMI's MusicTaggingLang30) fails alone, in the job's warnings, unless every
+        # requested one does. A function without the models (the light API function in AWS) cannot see
+        # custom heads: there, names that are not builtin only have to be valid head names, and the
+        # task refuses one that is not installed.
         from tonearm.errors import TonearmError
         from tonearm.tagging.heads.lookup import check_head_name, heads_dir
-        from tonearm.tagging.task_types import resolve_task_types
+        from tonearm.tagging.task_types import plan_task_types, resolve_task_types
         from tonearm.tagging.taxonomy import TASK_TYPES, is_refused
 
         try:
             if heads_dir() is not None:
-                resolve_task_types(names)
+                plan_task_types(names)
                 return names
             if len(set(names)) != len(names):
                 raise ValueError("a task type is requested twice")
-            resolve_task_types([name for name in names if name in TASK_TYPES or is_refused(name)])
+            if all(is_refused(name) for name in names):
+                resolve_task_types(names)  # raises, naming the supported task types
             for name in names:
-                if name not in TASK_TYPES:
+                if name not in TASK_TYPES and not is_refused(name):
                     try:
                         check_head_name(name)
                     except TonearmError:
