@@ -256,3 +256,13 @@ def test_keyset_pages_read_only_what_follows(aws: dict[str, Any]) -> None:
         seen += [j.id for j in page]
         older_than = (page[-1].created_at, page[-1].id)
     assert seen == [f"k-{n:02d}" for n in reversed(range(30))]
+
+
+def test_dynamo_counts_keys_without_scanning(aws: dict[str, Any]) -> None:
+    store = DynamoJobStore(aws["table"])
+    assert store.count_keys() == 0
+    first = Application(id="a1", name="A", key_sha256="11" * 32)
+    store.put_application(first)
+    store.put_application(Application(id="a2", name="B", key_sha256="22" * 32))
+    store.put_application(first.model_copy(update={"webhook_url": "https://x.example/h"}))  # same key again
+    assert store.count_keys() == 2

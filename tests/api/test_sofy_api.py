@@ -7,6 +7,7 @@ exactly as ``tonearm serve`` runs it.
 from __future__ import annotations
 
 import io
+import json
 import struct
 import time
 import wave
@@ -449,3 +450,29 @@ def test_estimate_follows_the_engine(client: TestClient) -> None:
 
     params = GenerationParams(prompt="x", duration_seconds=300)
     assert estimated_duration(params) == max(1, int(-(-estimate_seconds(params) // 1)))
+
+
+def test_api_key_stats_in_sofys_shape_never_showing_keys(
+    local_runtime: LocalRuntime, client: TestClient
+) -> None:
+    from tonearm.jobs.service import hash_api_key
+    from tonearm.ports import Application
+
+    local_runtime.services.store.put_application(
+        Application(id="second", name="second", key_sha256=hash_api_key("other-key"))
+    )
+    assert client.get("/health").json()["api_keys_available"] == 2  # the local app's key and this one
+    for key, task in ((KEY, "nope-1"), ("other-key", "nope-2"), (KEY, "nope-3")):
+        assert client.get(f"/music-status/{task}", headers={"X-API-Key": key}).status_code == 404
+    client.post(
+        "/generate-music", json={"prompt": "calm piano", "duration_seconds": 1}, headers={"X-API-Key": KEY}
+    )
+    client.get("/music-status/whatever")  # no key: not a key's usage
+    stats = client.get("/api-keys/stats").json()
+    assert stats == {
+        "total_keys": 2,
+        "current_key": 0,
+        "key_usage": {"0": 3, "1": 1},
+        "key_errors": {"0": 2, "1": 1},
+    }
+    assert KEY not in json.dumps(stats) and hash_api_key(KEY)[:12] not in json.dumps(stats)

@@ -11,7 +11,7 @@ import shutil
 import sys
 import time
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 import tonearm
@@ -34,6 +34,7 @@ class HealthView(BaseModel):
     message: str
     version: str
     uptime: float = Field(description="Seconds since this process started.")
+    api_keys_available: int = Field(description="API keys the deployment has (Sofy reports its keys' count).")
     models_loaded: list[str] = Field(description="ONNX models loaded by this process so far.")
     generator: GeneratorHealth
 
@@ -67,12 +68,13 @@ router = APIRouter(tags=["Health"])
 
 
 @router.get("/health", response_model=HealthView)
-def health() -> HealthView:
+def health(request: Request) -> HealthView:
     """Liveness: always 200 while the process serves requests."""
     return HealthView(
         message="tonearm is running",
         version=tonearm.__version__,
         uptime=round(time.monotonic() - PROCESS_STARTED, 3),
+        api_keys_available=request.app.state.services.store.count_keys(),
         models_loaded=_models_loaded(),
         generator=generator_health(),
     )

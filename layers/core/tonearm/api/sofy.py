@@ -34,6 +34,7 @@ from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Resp
 from pydantic import BaseModel, Field
 
 from tonearm.api.errors import ErrorBody, ValidationFailure
+from tonearm.api.key_usage import KeyUsage, key_usage_middleware
 from tonearm.api.rate_limit import RateDecision, RateLimiter, Window, rate_limit_middleware
 from tonearm.errors import NotFoundError, TonearmError
 from tonearm.generation.params import GenerationParams, estimate_seconds
@@ -287,6 +288,15 @@ def refused(decision: RateDecision) -> JSONResponse:
     return sofy_error(429, "rate_limited", f"{detail}; retry in {decision.reset_s} s", detail=detail)
 
 
+@router.get("/api-keys/stats", tags=["Sofy"])
+def api_key_stats(request: Request) -> dict[str, object]:
+    """Sofy's key statistics: tonearm's keys by position (never the keys), requests and errors on Sofy's
+    routes as this process counted them; ``total_keys``: every key the deployment has."""
+    services: Services = request.app.state.services
+    usage: KeyUsage = request.app.state.key_usage
+    return usage.stats(services.store.count_keys())
+
+
 def is_sofy_path(path: str) -> bool:
     """Whether Sofy's rate limits apply to ``path``."""
     return path == SOFY_PREFIXES[0] or path.startswith(SOFY_PREFIXES[1:])
@@ -305,4 +315,6 @@ def install_sofy(app: FastAPI, settings: Settings, *, shared: RateCounter | None
     )
     app.state.rate_limiter = limiter
     app.middleware("http")(rate_limit_middleware(limiter, is_sofy_path, refused))
+    app.state.key_usage = KeyUsage()
+    app.middleware("http")(key_usage_middleware(app.state.key_usage, is_sofy_path))
     return limiter

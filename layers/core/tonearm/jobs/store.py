@@ -46,3 +46,6 @@ class JobStore(Protocol):
 
     def application_by_id(self, app_id: str) -> Application | None:
         """The application with id ``app_id``."""
+
+    def count_keys(self) -> int:
+        """How many API keys (applications' keys) the deployment has."""

@@ -172,11 +172,23 @@ class DynamoJobStore:
         return _bodies(self.table, page)
 
     def put_application(self, app: Application) -> None:
-        """Create or replace: one item by key hash (authentication), one by id (webhook settings)."""
+        """Create or replace: one item by key hash (authentication), one by id (webhook settings); a new
+        key also counts in ``META#keys`` (what ``count_keys`` reads: no scan of the table)."""
         body = app.model_dump_json()
-        with self.table.batch_writer() as batch:
-            batch.put_item(Item={"pk": f"KEY#{app.key_sha256}", "body": body})
-            batch.put_item(Item={"pk": f"APP#{app.id}", "body": body})
+        old = self.table.put_item(Item={"pk": f"KEY#{app.key_sha256}", "body": body}, ReturnValues="ALL_OLD")
+        self.table.put_item(Item={"pk": f"APP#{app.id}", "body": body})
+        if "Attributes" not in old:
+            self.table.update_item(
+                Key={"pk": "META#keys"},
+                UpdateExpression="ADD #n :one",
+                ExpressionAttributeNames={"#n": "count"},
+                ExpressionAttributeValues={":one": 1},
+            )
+
+    def count_keys(self) -> int:
+        """The ``META#keys`` counter."""
+        item = self.table.get_item(Key={"pk": "META#keys"}).get("Item")
+        return int(item["count"]) if item else 0
 
     def application_by_key_hash(self, key_sha256: str) -> Application | None:
         """Lookup by key hash."""

@@ -116,6 +116,12 @@ class SqliteJobStore:
                 (app.key_sha256, app.id, app.model_dump_json()),
             )
 
+    def count_keys(self) -> int:
+        """One row per key."""
+        with self._lock:
+            (count,) = self._db.execute("SELECT COUNT(*) FROM applications").fetchone()
+        return int(count)
+
     def application_by_key_hash(self, key_sha256: str) -> Application | None:
         """Lookup by key hash."""
         with self._lock:
