@@ -21,7 +21,6 @@ from tonearm.jobs.catalogue import Catalogue
 from tonearm.jobs.errors import InvalidParamsError, InvalidTransitionError, JobNotFoundError
 from tonearm.jobs.model import Job, JobStatus
 from tonearm.jobs.service import JobService
-from tonearm.jobs.spec import MAX_PARAMS_FILE_BYTES
 from tonearm.jobs.store import JobStore
 from tonearm.ports import BlobStore, read_blob
 
@@ -60,21 +59,7 @@ class BatchService:
             return spec.params.model_validate(job.workflow_params)  # type: ignore[return-value]
         # an ingest drop under ingest/tonearm/batch/: the object is the JSON params
         key = job.source["key"]
-        data = read_blob(self.blobs, key)
-        if data is None or len(data) > MAX_PARAMS_FILE_BYTES:
-            raise InvalidParamsError(
-                f"{key!r} must be a JSON params file of at most {MAX_PARAMS_FILE_BYTES} bytes"
-            )
-        try:
-            raw = json.loads(data)
-        except ValueError:
-            raise InvalidParamsError(
-                f"{key!r} is not JSON; a {spec.slug} drop is a JSON object of its params, e.g. "
-                '{"workflow": "tonearm/audio-info", "prefix": "ingest/music/"}'
-            ) from None
-        if not isinstance(raw, dict):
-            raise InvalidParamsError(f"{key!r} must hold a JSON object of {spec.slug} params")
-        params = spec.validate_params(raw)
+        params = spec.params_from_drop(key, read_blob(self.blobs, key))
         self.store.replace(
             job.model_copy(update={"workflow_params": params}), expected_status=JobStatus.STARTED
         )

@@ -148,6 +148,7 @@ def batch_workflow(items: Iterable[WorkflowSpec]) -> WorkflowSpec:
         function="BatchFunction",
         task=_no_task,
         takes_input=False,
+        drop_example='{"workflow": "tonearm/audio-info", "prefix": "ingest/music/"}',
         outputs={
             "total": OutputSpec("value", "How many items the batch ran."),
             "succeeded": OutputSpec("value", "How many child jobs succeeded."),

@@ -101,4 +101,5 @@ GENERATE = WorkflowSpec(
         "generationSeconds": OutputSpec("value", "Wall time the generation took, in seconds."),
     },
     takes_input=False,
+    drop_example='{"prompt": "calm piano", "duration_seconds": 30}',
 )

@@ -18,7 +18,7 @@ from typing import Any
 from tonearm.audio.limits import DEFAULT_LIMITS
 from tonearm.errors import TonearmError
 from tonearm.jobs.catalogue import Catalogue
-from tonearm.jobs.errors import InvalidParamsError, JobNotFoundError
+from tonearm.jobs.errors import JobNotFoundError
 from tonearm.jobs.model import CUSTOM_STORAGE, Job, JobStatus
 from tonearm.jobs.spec import MAX_PARAMS_FILE_BYTES, Progress, WorkflowSpec, no_progress
 from tonearm.jobs.store import JobStore
@@ -183,21 +183,8 @@ class TaskRunner:
         assert job.source is not None
         key = job.source["key"]
         size = self.blobs.download_to(key, path, version_id=job.source.get("versionId"))
-        if size > MAX_PARAMS_FILE_BYTES:
-            raise InvalidParamsError(
-                f"{key!r} is {size} bytes; a {spec.slug} drop is a JSON params file of at most "
-                f"{MAX_PARAMS_FILE_BYTES} bytes"
-            )
-        try:
-            raw = json.loads(path.read_bytes())
-        except ValueError:  # UnicodeDecodeError included
-            raise InvalidParamsError(
-                f"{key!r} is not JSON; a {spec.slug} drop is a JSON object of its params, e.g. "
-                '{"prompt": "calm piano", "duration_seconds": 30}'
-            ) from None
-        if not isinstance(raw, dict):
-            raise InvalidParamsError(f"{key!r} must hold a JSON object of {spec.slug} params")
-        params = spec.validate_params(raw)
+        # a file over the limit is not read at all
+        params = spec.params_from_drop(key, path.read_bytes() if size <= MAX_PARAMS_FILE_BYTES else None)
         # shown by GET /v1/job like an API job's params (best effort: the job is STARTED now)
         self.store.replace(
             job.model_copy(update={"workflow_params": params}), expected_status=JobStatus.STARTED

@@ -7,6 +7,7 @@ Each capability package declares its workflows in its own ``workflow.py`` with t
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -125,6 +126,8 @@ class WorkflowSpec:
     result_hooks: tuple[ResultHook, ...] = ()
     #: metrics the task handler emits after a success, from the task's ``{"result", "outputs"}``
     metrics: Callable[[Mapping[str, Any]], list[TaskMetric]] = _no_metrics
+    #: for workflows without input: an example params file, quoted when a dropped one is not JSON
+    drop_example: str = ""
 
     def with_result_hook(
         self, hook: ResultHook, *, outputs: Mapping[str, OutputSpec], description: str = ""
@@ -150,6 +153,26 @@ class WorkflowSpec:
                 for name, spec in self.outputs.items()
             },
         }
+
+    def params_from_drop(self, key: str, data: bytes | None) -> dict[str, Any]:
+        """The validated params of a JSON params file dropped under ``ingest/<slug>/`` (workflows without
+        input); ``InvalidParamsError`` says what is wrong with the file."""
+        if data is None or len(data) > MAX_PARAMS_FILE_BYTES:
+            size = "missing" if data is None else f"{len(data)} bytes"
+            raise InvalidParamsError(
+                f"{key!r} is {size}; a {self.slug} drop is a JSON params file of at most "
+                f"{MAX_PARAMS_FILE_BYTES} bytes"
+            )
+        try:
+            raw = json.loads(data)
+        except ValueError:  # UnicodeDecodeError included
+            example = f", e.g. {self.drop_example}" if self.drop_example else ""
+            raise InvalidParamsError(
+                f"{key!r} is not JSON; a {self.slug} drop is a JSON object of its params{example}"
+            ) from None
+        if not isinstance(raw, dict):
+            raise InvalidParamsError(f"{key!r} must hold a JSON object of {self.slug} params")
+        return self.validate_params(raw)
 
     def validate_params(self, params: Mapping[str, Any], *, where: str = "params") -> dict[str, Any]:
         """``params`` validated by the params model, as stored; ``InvalidParamsError`` names each problem."""
