@@ -8,18 +8,13 @@ type no model here can estimate fails alone; the other five are answered.
 from __future__ import annotations
 
 import base64
-import io
 import json
 from typing import Any
 
 import pytest
-import soundfile as sf
 from fastapi.testclient import TestClient
 
-from tests.api.test_tagging_api import KEY, invoke, sami_request
-from tests.unit.test_tagging import RENDERED, _song
-from tonearm.midi import smf
-from tonearm.midi.fluidsynth import render_midi
+from tests.api.test_tagging_api import KEY, invoke, rendered_wav, sami_request
 from tonearm.tagging.taxonomy import MTT_TAGS, SAMI_TASK_TYPES, SAMI_VOCABULARIES, TASK_TYPES
 
 #: The task types of SAMI's Python and Go samples, in their order.
@@ -42,13 +37,7 @@ def client(local_runtime: Any) -> TestClient:
 
 @pytest.fixture(scope="module")
 def choir_wav(tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    program, notes, _ = RENDERED["choir"]
-    path = tmp_path_factory.mktemp("sami_vocab") / "choir.mid"
-    smf.write(_song(program, notes), path)
-    y = render_midi(path, sr=44100)
-    buf = io.BytesIO()
-    sf.write(buf, y.T, 44100, format="WAV", subtype="PCM_16")
-    return buf.getvalue()
+    return rendered_wav("choir", tmp_path_factory.mktemp("sami_vocab"))
 
 
 def _payload(reply: Any) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,15 +32,20 @@ def client(local_runtime: Any) -> TestClient:
     return TestClient(create_app(local_runtime.services))
 
 
-@pytest.fixture(scope="module")
-def piano_wav(tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    program, notes, _ = RENDERED["piano"]
-    path = tmp_path_factory.mktemp("sami") / "piano.mid"
+def rendered_wav(kind: str, folder: Path) -> bytes:
+    """One of the tagging tests' rendered clips (``tests.unit.test_tagging.RENDERED``) as 16-bit WAV bytes."""
+    program, notes, _ = RENDERED[kind]
+    path = folder / f"{kind}.mid"
     smf.write(_song(program, notes), path)
     y = render_midi(path, sr=44100)
     buf = io.BytesIO()
     sf.write(buf, y.T, 44100, format="WAV", subtype="PCM_16")
     return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def piano_wav(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    return rendered_wav("piano", tmp_path_factory.mktemp("sami"))
 
 
 def sami_request(
