@@ -476,3 +476,20 @@ def test_api_key_stats_in_sofys_shape_never_showing_keys(
         "key_errors": {"0": 2, "1": 1},
     }
     assert KEY not in json.dumps(stats) and hash_api_key(KEY)[:12] not in json.dumps(stats)
+
+
+def test_one_key_however_it_is_spelled_has_one_counter(local_runtime: LocalRuntime) -> None:
+    from tonearm.api.app import create_app
+
+    local_runtime.services.settings.rate_limit_per_minute = 3
+    client = TestClient(create_app(local_runtime.services))
+    spellings = [KEY, f"Bearer {KEY}", f"  {KEY}  ", f"bearer   {KEY}"]
+    replies = [client.get("/music-status/x", headers={"Authorization": s}) for s in spellings]
+    assert [r.status_code for r in replies] == [404, 404, 404, 429]
+
+
+def test_a_prompt_with_control_characters_is_refused_before_any_work(client: TestClient) -> None:
+    reply = client.post("/generate-music", json={"prompt": "calm\x00piano", "duration_seconds": 1})
+    assert reply.status_code == 422 and "control characters" in reply.json()["error"]["message"]
+    ok = client.post("/generate-music", json={"prompt": "calm\tpiano, soft\nstrings", "duration_seconds": 1})
+    assert ok.status_code == 200

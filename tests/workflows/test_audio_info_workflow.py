@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import pytest
 import soundfile as sf
 
 from tests.conftest import PROJECT_ROOT, encode, render_tone, wait_for, wait_for_terminal
@@ -214,3 +215,37 @@ def test_copy_results_to_puts_outputs_to_the_callers_urls(
     duration_key = services.blobs.key_for_url(duration_target.downloadUrl) or ""
     services.blobs.download_to(duration_key, tmp_path / "d.json")
     assert abs(json.loads((tmp_path / "d.json").read_text()) - 1.0) < 1e-6
+
+
+def test_a_read_only_link_is_not_a_write_target(local_runtime: LocalRuntime) -> None:
+    """copyResultsTo writes only to an uploadUrl of the caller's own: a download URL (another application's
+    result, or its upload) was a way to overwrite what one may only read."""
+    from tonearm.errors import TonearmError
+    from tonearm.jobs.service import hash_api_key
+    from tonearm.ports import Application
+
+    services = local_runtime.services
+    owner = local_app(local_runtime)
+    other = Application(id="other", name="other", key_sha256=hash_api_key("other-key"))
+    services.store.put_application(other)
+    source = _upload(local_runtime, encode(render_tone(seconds=1.0, sr=16000), sr=16000, fmt="WAV"))
+    done = services.jobs.create_job(
+        owner, CreateJobRequest(name="a", workflow="tonearm/audio-info", params={"inputUrl": source})
+    )
+    finished = wait_for_terminal(lambda: services.store.get(done.id))
+    result_url = services.jobs.view(finished).result["wav"]  # the owner's result: a GET URL
+    owners_upload = services.jobs.create_upload(owner)
+    attempts = {
+        "another application's result (download URL)": result_url,
+        "another application's upload URL": owners_upload.uploadUrl,
+        "a download URL of an upload": services.jobs.create_upload(other).downloadUrl,
+    }
+    for what, url in attempts.items():
+        request = CreateJobRequest(
+            name="b", workflow="tonearm/audio-info", params={"inputUrl": source}, copyResultsTo={"wav": url}
+        )
+        with pytest.raises(TonearmError) as refused:
+            services.jobs.create_job(other, request)
+        assert 400 <= refused.value.status < 500, what
+    before = services.blobs.key_for_url(result_url) or ""
+    assert services.blobs.size(before) and services.store.get(done.id) == finished  # untouched

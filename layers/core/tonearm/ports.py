@@ -51,10 +51,13 @@ class BlobStore(Protocol):
     def presign_put(self, key: str, *, ttl_s: int) -> str:
         """A time-limited PUT URL for ``key``."""
 
-    def key_for_url(self, url: str) -> str | None:
+    def key_for_url(self, url: str, *, method: str | None = None) -> str | None:
         """The key if ``url`` points into this store (``None`` otherwise).
 
-        Raises ``InputExpiredError`` when it is one of ours but its signature has expired.
+        ``method``: the URL must have been signed for it (``"PUT"`` for a write target) where the URL says
+        (local store); S3's presigned URLs do not show their method, so S3 checks only the bucket.
+        Raises ``InputExpiredError`` when it is one of ours but its signature has expired, and
+        ``UrlSignatureError`` when it was signed for another method.
         """
 
     def local_path(self, key: str) -> Path | None:
@@ -113,6 +116,14 @@ class BlobNotFoundError(TonearmError):
     """The object does not exist (never uploaded, deleted, or expired by the lifecycle rule)."""
 
     code = "input_not_found"
+    status = 400
+
+
+class WrongUrlMethodError(TonearmError):
+    """A signed URL of this store used for another method than it was signed for (a download URL given as
+    a place to write)."""
+
+    code = "wrong_url_method"
     status = 400
 
 

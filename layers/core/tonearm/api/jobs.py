@@ -71,7 +71,7 @@ def list_jobs(
     status: Annotated[list[JobStatus], Query()] = [],  # noqa: B006 - FastAPI reads the default
     workflow: Annotated[list[str], Query()] = [],  # noqa: B006
     batchName: str | None = None,  # noqa: N803 - wire name
-    page: Annotated[int, Query(ge=0)] = 0,
+    page: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     size: Annotated[int, Query(ge=1, le=100)] = 100,
     after: Annotated[
         str | None,
@@ -113,7 +113,7 @@ def delete_job(job_id: str, app: App, jobs: Jobs) -> JobIdView:
 def list_workflows(
     app: App,
     jobs: Jobs,
-    page: Annotated[int, Query(ge=0)] = 0,
+    page: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     size: Annotated[int, Query(ge=1, le=100)] = 100,
 ) -> list[dict[str, Any]]:
     """The workflows: slug, name, description, params JSON schema, outputs."""

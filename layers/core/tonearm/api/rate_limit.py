@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
+from tonearm.jobs.service import parse_authorization
 from tonearm.ports import RateCounter
 
 #: Drop expired counters once this many are held (every distinct client has one per window).
@@ -134,9 +135,11 @@ def client_identity(request: Request) -> str:
 
     A made-up key only buys a fresh counter for requests the routes then refuse with 401.
     """
-    key = request.headers.get("authorization") or request.headers.get("x-api-key")
-    if key:
-        return "key:" + hashlib.sha256(key.strip().encode()).hexdigest()[:32]
+    header = request.headers.get("authorization") or request.headers.get("x-api-key")
+    if header and header.strip():
+        # the key as authentication reads it ("Bearer " and blanks dropped): one key, one counter
+        key = parse_authorization(header)
+        return "key:" + hashlib.sha256(key.encode()).hexdigest()[:32]
     # behind API Gateway, Mangum sets the client from the request context's source IP
     host = request.client.host if request.client else "unknown"
     return "ip:" + host

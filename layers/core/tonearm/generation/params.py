@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 #: Sofy's scale names → (major tonic, relative-minor tonic) as pitch classes (C = 0).
 SCALES: dict[str, tuple[int, int]] = {
@@ -74,6 +74,14 @@ class GenerationParams(BaseModel):
     seed: int | None = Field(
         default=None, ge=0, le=MAX_SEED, description="Same seed and params → identical audio (tonearm)."
     )
+
+    @field_validator("prompt")
+    @classmethod
+    def _printable(cls, prompt: str) -> str:
+        # refused up front: a NUL once ran a whole generation and then failed in the WAV's INFO chunk
+        if any(not c.isprintable() and c not in "\t\n\r" for c in prompt):
+            raise ValueError("the prompt may not contain control characters")
+        return prompt
 
 
 #: Measured end-to-end speed on one core (bench/results/generation.md), for time estimates.

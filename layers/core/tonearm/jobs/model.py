@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 CUSTOM_STORAGE = "[custom storage]"
 
@@ -90,6 +91,39 @@ class Job(BaseModel):
     callback: Callback | None = None
 
 
+#: The deepest nesting and the largest size (as compact JSON) a job's ``params`` or ``metadata`` may have:
+#: checked before anything is stored, so no record exists that a store, a JSON encoder or an event
+#: cannot carry (metadata 200 deep once made a job that answered 500 on every read). The size leaves the
+#: record room for its result inside DynamoDB's 400 KB item; events carry a reference past 240 KB.
+MAX_JSON_DEPTH = 16
+MAX_JSON_BYTES = 320 * 1024
+
+
+def json_depth(value: Any) -> int:
+    """How deeply ``value`` nests (a scalar is 0; ``{"a": 1}`` is 1), without recursion."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+            deepest = max(deepest, depth + 1)
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+            deepest = max(deepest, depth + 1)
+    return deepest
+
+
+def bounded_json(value: dict[str, Any], *, what: str) -> dict[str, Any]:
+    """``value`` if it nests at most ``MAX_JSON_DEPTH`` deep and is at most ``MAX_JSON_BYTES``; else a
+    ``ValueError`` (a 422 naming the field)."""
+    if json_depth(value) > MAX_JSON_DEPTH:
+        raise ValueError(f"{what} nests deeper than {MAX_JSON_DEPTH} levels")
+    size = len(json.dumps(value, separators=(",", ":")))
+    if size > MAX_JSON_BYTES:
+        raise ValueError(f"{what} is {size} bytes as JSON; the limit is {MAX_JSON_BYTES}")
+    return value
+
+
 class CreateJobRequest(BaseModel):
     """``POST /v1/job`` body."""
 
@@ -101,6 +135,11 @@ class CreateJobRequest(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
     copyResultsTo: dict[str, str] = Field(default_factory=dict)  # noqa: N815 - wire name
     batchName: str | None = Field(default=None, max_length=256)  # noqa: N815 - wire name
+
+    @field_validator("params", "metadata")
+    @classmethod
+    def _bounded(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        return bounded_json(value, what=str(info.field_name))
 
 
 class JobView(BaseModel):

@@ -20,6 +20,7 @@ from tonearm.errors import TonearmError
 from tonearm.jobs.catalogue import Catalogue
 from tonearm.jobs.errors import JobNotFoundError
 from tonearm.jobs.model import CUSTOM_STORAGE, Job, JobStatus
+from tonearm.jobs.service import copy_target_key
 from tonearm.jobs.spec import MAX_PARAMS_FILE_BYTES, Progress, WorkflowSpec, no_progress
 from tonearm.jobs.store import JobStore
 from tonearm.net.safe_http import SafeHttpClient
@@ -149,14 +150,14 @@ class TaskRunner:
             outputs: dict[str, str] = {}
             for name, value in produced.values.items():
                 if name in job.copy_results_to:
-                    self._copy(job.copy_results_to[name], json.dumps(value).encode(), "application/json")
+                    self._copy(job, job.copy_results_to[name], json.dumps(value).encode(), "application/json")
                     result[name] = CUSTOM_STORAGE
                 else:
                     result[name] = value
             for name, path in produced.files.items():
                 out = spec.outputs[name]
                 if name in job.copy_results_to:
-                    self._copy(job.copy_results_to[name], path.read_bytes(), out.content_type)
+                    self._copy(job, job.copy_results_to[name], path.read_bytes(), out.content_type)
                     result[name] = CUSTOM_STORAGE
                 else:
                     key = f"results/{job.id}/{out.file_name(name)}"
@@ -203,8 +204,8 @@ class TaskRunner:
         with path.open("wb") as f:
             self.http.download_to(url, f, max_bytes=DEFAULT_LIMITS.max_bytes)
 
-    def _copy(self, url: str, body: bytes, content_type: str) -> None:
-        key = self.blobs.key_for_url(url)
+    def _copy(self, job: Job, url: str, body: bytes, content_type: str) -> None:
+        key = copy_target_key(self.blobs, url, app_id=job.app)  # checked again: the job may predate the rule
         if key is not None:
             self.blobs.put_bytes(key, body, content_type=content_type)
             return

@@ -53,6 +53,22 @@ INGEST_NAMESPACE = uuid.UUID("8f1c5a52-3f0e-4d4e-9a55-1f3e1c7b2a10")
 MAX_PAGE_SIZE = 100
 
 
+def copy_target_key(blobs: BlobStore, url: str, *, app_id: str) -> str | None:
+    """The key a ``copyResultsTo`` URL of this bucket may write, or ``None`` for an external URL.
+
+    Only an upload URL of the caller's own (``uploads/<app>/``, which ``GET /v1/upload`` mints) is a write
+    target here: a download URL of a result, or another application's upload, is refused, so nobody
+    overwrites what they may only read. (The local store also checks the URL was signed for PUT.)
+    """
+    key = blobs.key_for_url(url, method="PUT")
+    if key is not None and not key.startswith(f"uploads/{app_id}/"):
+        raise InvalidParamsError(
+            "a copyResultsTo URL of this service must be an uploadUrl from your own GET /v1/upload; "
+            "download URLs and other applications' uploads are not write targets"
+        )
+    return key
+
+
 def hash_api_key(key: str) -> str:
     """SHA-256 hex of an API key: stores keep hashes, never keys."""
     return hashlib.sha256(key.encode()).hexdigest()
@@ -122,7 +138,7 @@ class JobService:
         params = spec.validate_params(request.params)
         if spec.takes_input:
             self._check_input(params["inputUrl"])
-        self._check_copy_targets(spec, request.copyResultsTo)
+        self._check_copy_targets(spec, request.copyResultsTo, app_id=app.id)
         if callback is not None:
             self.http.check_url(callback.url)
         job = Job(
@@ -217,14 +233,14 @@ class JobService:
                 f"the input is {size / 2**20:.1f} MB; the limit is {DEFAULT_LIMITS.max_bytes / 2**20:.0f} MB"
             )
 
-    def _check_copy_targets(self, spec: WorkflowSpec, targets: dict[str, str]) -> None:
+    def _check_copy_targets(self, spec: WorkflowSpec, targets: dict[str, str], *, app_id: str) -> None:
         for name, url in targets.items():
             if name not in spec.outputs:
                 raise InvalidParamsError(
                     f"copyResultsTo names {name!r}, which is not an output of {spec.slug}; "
                     f"outputs are: {', '.join(spec.outputs)}"
                 )
-            if self.blobs.key_for_url(url) is None:
+            if copy_target_key(self.blobs, url, app_id=app_id) is None:
                 self.http.check_url(url)
 
     def _expiry(self) -> int:

@@ -90,8 +90,10 @@ class S3BlobStore:
             )
         )
 
-    def key_for_url(self, url: str) -> str | None:
-        """The key if ``url`` addresses this bucket (virtual-hosted or path style)."""
+    def key_for_url(self, url: str, *, method: str | None = None) -> str | None:
+        """The key if ``url`` addresses this bucket (virtual-hosted or path style). A presigned URL does not
+        show the method it was signed for, so ``method`` cannot be checked here: callers that write limit
+        the keys they accept instead (``tonearm.jobs.service``: a caller's own ``uploads/<app>/``)."""
         parts = urlsplit(url)
         host = parts.netloc.lower()
         path = unquote(parts.path)

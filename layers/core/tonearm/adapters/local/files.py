@@ -10,7 +10,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from tonearm.errors import TonearmError
-from tonearm.ports import BlobNotFoundError, InputExpiredError
+from tonearm.ports import BlobNotFoundError, InputExpiredError, WrongUrlMethodError
 
 
 class UrlSignatureError(TonearmError):
@@ -130,14 +130,19 @@ class FileBlobStore:
         if expires_at < time.time():
             raise InputExpiredError("this signed URL has expired; ask GET /v1/upload for a new one")
 
-    def key_for_url(self, url: str) -> str | None:
-        """The key of a GET URL minted by this store, after checking it; ``None`` for other URLs."""
+    def key_for_url(self, url: str, *, method: str | None = None) -> str | None:
+        """The key of a URL minted by this store, after checking it (and that it was signed for ``method``,
+        when given); ``None`` for other URLs."""
         parts = urlsplit(url)
         if f"{parts.scheme}://{parts.netloc}" != self.base_url or not parts.path.startswith("/files/"):
             return None
         key = unquote(parts.path[len("/files/") :])
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
-        self.verify_presigned(
-            query.get("method", "GET"), key, expires=query.get("expires", ""), sig=query.get("sig", "")
-        )
+        signed_for = query.get("method", "GET")
+        self.verify_presigned(signed_for, key, expires=query.get("expires", ""), sig=query.get("sig", ""))
+        if method is not None and signed_for != method:
+            raise WrongUrlMethodError(
+                f"this URL was signed for {signed_for}, not {method}: a place to write must be an uploadUrl "
+                "from GET /v1/upload"
+            )
         return key
