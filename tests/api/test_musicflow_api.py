@@ -164,10 +164,13 @@ def test_post_prediction_measures_the_audio_and_remembers_it(local_runtime: Loca
     client = make_client(local_runtime)
     fill_library(local_runtime.services.musicflow.library, CATALOGUE)
     train(client)
-    # the file's own tags identify it
-    reply = client.post(
-        "/api/prediction", files={"file": ("loop.wav", song_wav(title="My Loop", artist="Me"), "audio/wav")}
-    )
+    # anonymous: a prediction, but the library is not written (nobody replaces another track's entry)
+    tagged = ("loop.wav", song_wav(title="My Loop", artist="Me"), "audio/wav")
+    reply = client.post("/api/prediction", files={"file": tagged})
+    assert reply.status_code == 200 and reply.json()["song"] == "My Loop", reply.text
+    assert client.get("/api/features/", params={"song": "my loop", "artist": "me"}).status_code == 404
+    # with a key, the file's own tags identify it and it is remembered
+    reply = client.post("/api/prediction", files={"file": tagged}, headers={"Authorization": KEY})
     assert reply.status_code == 200, reply.text
     body = reply.json()
     assert body["song"] == "My Loop" and body["artist"] == "Me" and body["sources"]["library"] == "upload"
@@ -181,6 +184,7 @@ def test_post_prediction_measures_the_audio_and_remembers_it(local_runtime: Loca
         "/api/prediction",
         files={"file": ("x.wav", song_wav(), "audio/wav")},
         data={"song": "Named", "artist": "By Form"},
+        headers={"Authorization": KEY},
     )
     assert reply.json()["song"] == "Named"
     reply = client.post("/api/prediction", files={"file": ("untitled.wav", song_wav(), "audio/wav")})

@@ -78,6 +78,7 @@ def check_endpoints(server: Server) -> None:
     reply = requests.post(
         server.base_url + "/api/prediction",
         files={"file": ("song.wav", song_wav(title="E2E Song", artist="E2E Artist"), "audio/wav")},
+        headers={"Authorization": API_KEY},  # with a key the upload is also kept in the library
         timeout=60,
     )
     assert reply.status_code == 200, reply.text

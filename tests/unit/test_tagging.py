@@ -390,3 +390,15 @@ def test_task_types_document_is_current() -> None:
     assert (MODELS / "musicnn" / "TASK_TYPES.md").read_text() == render_markdown(), (
         "regenerate: python -m tonearm.tagging.taxonomy > models/musicnn/TASK_TYPES.md"
     )
+
+
+def test_samples_far_outside_full_scale_give_finite_tags(registry: ModelRegistry) -> None:
+    """A float WAV that was never normalised (peaks of 1000) once gave NaN probabilities (invalid JSON)."""
+
+    sr = 16000
+    t = np.arange(sr * 6) / sr
+    loud = (1000.0 * np.sin(2 * np.pi * 220.0 * t) * (1 + np.sin(2 * np.pi * 2 * t))).astype(np.float32)
+    spec = log_mel(tagging_signal(loud, sr=sr))
+    assert np.isfinite(spec).all()
+    out = registry.get(MODEL_MTT).run(patches(spec))
+    assert np.isfinite(out["taggram"]).all() and np.isfinite(out["embedding"]).all()

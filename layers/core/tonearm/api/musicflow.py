@@ -169,18 +169,31 @@ def prediction_from_audio(
     ],
     song: Annotated[str | None, Form(max_length=300)] = None,
     artist: Annotated[str | None, Form(max_length=300)] = None,
+    authorization: Annotated[str | None, Header()] = None,
+    x_api_key: Annotated[str | None, Header()] = None,
 ) -> Any:
-    """Predict from the audio itself."""
-    flow = _services(request).musicflow
+    """Predict from the audio itself. Public, as MusicFlow's; with a tonearm API key the measured track
+    is also recorded in the library (anonymous uploads must not replace another track's entry)."""
+    services = _services(request)
+    flow = services.musicflow
 
     def run() -> Prediction:
         flow.models.require()  # before reading a large body for nothing
+        key = authorization or x_api_key
+        remember = key is not None and bool(key.strip())
+        if remember:
+            services.jobs.authenticate(key)  # a key that is sent must be valid
         suffix = Path(file.filename or "").suffix.lower()[:8]
         with tempfile.NamedTemporaryFile(prefix="tonearm-flow-", suffix=suffix) as spool:
             size = copy_upload(file.file, spool, max_bytes=_services(request).settings.sync_upload_max_bytes)
             spool.flush()
             return flow.predict_audio(
-                Path(spool.name), song=song, artist=artist, filename=file.filename, size_bytes=size
+                Path(spool.name),
+                song=song,
+                artist=artist,
+                filename=file.filename,
+                size_bytes=size,
+                remember=remember,
             )
 
     return _answer(run)

@@ -103,14 +103,17 @@ class MusicFlowService:
         artist: str | None,
         filename: str | None = None,
         size_bytes: int | None = None,
+        remember: bool = True,
     ) -> Prediction:
-        """``POST /api/prediction``: analyse the file, record it in the library, predict from it.
+        """``POST /api/prediction``: analyse the file, record it in the library (``remember``), predict.
 
         Spotify is asked for metadata only when the title and artist are known (from the request or
         the file's tags); the audio features are always the file's own.
         """
         model = self.models.require()
-        entry = self.analyse_file(path, title=song, artist=artist, source="upload", size_bytes=size_bytes)
+        entry = self.analyse_file(
+            path, title=song, artist=artist, source="upload", size_bytes=size_bytes, remember=remember
+        )
         title = entry.title or Path(filename or path.name).stem
         name = entry.artist or "unknown artist"
         identified = bool(entry.title and entry.artist)
@@ -126,8 +129,9 @@ class MusicFlowService:
         source: str,
         isrc: str | None = None,
         size_bytes: int | None = None,
+        remember: bool = True,
     ) -> LibraryEntry:
-        """Analyse an audio file and record it in the library when it can be identified.
+        """Analyse an audio file and record it in the library when it can be identified (and ``remember``).
 
         Parameters given here win over the file's tags.
         """
@@ -144,7 +148,8 @@ class MusicFlowService:
             isrc=isrc or tags.isrc,
             source=source,
         )
-        self.library.put(entry)
+        if remember:
+            self.library.put(entry)
         return entry
 
     def _prediction(self, model: StreamModel, song: str, artist: str, resolved: ResolvedTrack) -> Prediction:

@@ -140,6 +140,10 @@ def log_mel(y16k: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:
         out[start : start + chunk.shape[0]] = power @ _MEL_BASIS.T
     # musicnn casts the mel power to float16 and, under numpy 1.x's value-based casting, takes the log
     # of it in float32. Doing that log in float16 (numpy 2's rules) would overflow above 6.55 to inf.
+    # Power above float16's largest value (only from samples far outside [-1, 1], e.g. a float WAV that
+    # was never normalised) would become inf, then NaN in the network's output and invalid JSON in a
+    # reply: it saturates there instead. Inputs within full scale never reach it, so parity is untouched.
+    np.minimum(out, np.float32(np.finfo(np.float16).max), out=out)
     quantised = out.astype(np.float16).astype(np.float32)
     return np.log10(np.float32(10000) * quantised + np.float32(1))
 
