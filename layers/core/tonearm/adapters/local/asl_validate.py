@@ -56,6 +56,16 @@ _IO = frozenset({"Type", "Comment", "QueryLanguage", "InputPath", "OutputPath"})
 _FLOW = frozenset({"Next", "End"})
 _RESULT = frozenset({"ResultPath", "Parameters"})
 _HANDLED = frozenset({"ResultSelector", "Retry", "Catch"})
+#: fields only a distributed Map may have; a tuple so an inline Map's error names the same one each run
+_DISTRIBUTED_ONLY = (
+    "ItemReader",
+    "ResultWriter",
+    "Label",
+    "ToleratedFailurePercentage",
+    "ToleratedFailurePercentagePath",
+    "ToleratedFailureCount",
+    "ToleratedFailureCountPath",
+)
 
 _FIELDS: dict[str, frozenset[str]] = {
     "Pass": _IO | _FLOW | _RESULT | {"Result"},
@@ -70,29 +80,11 @@ _FIELDS: dict[str, frozenset[str]] = {
     | _RESULT
     | _HANDLED
     | {"ItemSelector", "ItemsPath", "MaxConcurrency", "MaxConcurrencyPath", "Iterator", "ItemProcessor"}
-    | {
-        "ItemReader",
-        "ResultWriter",
-        "Label",
-        "ToleratedFailurePercentage",
-        "ToleratedFailurePercentagePath",
-        "ToleratedFailureCount",
-        "ToleratedFailureCountPath",
-    },
+    | set(_DISTRIBUTED_ONLY),
 }
 
 _JSONATA = "is JSONata-only; the local runner supports the JSONPath query language only"
 _BATCHING = "batches a distributed Map's items, which the local runner does not support"
-#: fields only a distributed Map may have
-_DISTRIBUTED_ONLY = (
-    "ItemReader",
-    "ResultWriter",
-    "Label",
-    "ToleratedFailurePercentage",
-    "ToleratedFailurePercentagePath",
-    "ToleratedFailureCount",
-    "ToleratedFailureCountPath",
-)
 
 # Real ASL fields the runner deliberately does not implement, with the reason shown to the user.
 _UNSUPPORTED_FIELDS = {
