@@ -57,7 +57,7 @@ class BlobStore(Protocol):
         ``method``: the URL must have been signed for it (``"PUT"`` for a write target) where the URL says
         (local store); S3's presigned URLs do not show their method, so S3 checks only the bucket.
         Raises ``InputExpiredError`` when it is one of ours but its signature has expired, and
-        ``UrlSignatureError`` when it was signed for another method.
+        ``WrongUrlMethodError`` when it was signed for another method.
         """
 
     def local_path(self, key: str) -> Path | None:

@@ -185,7 +185,7 @@ def prediction_from_audio(
             services.jobs.authenticate(key)  # a key that is sent must be valid
         suffix = Path(file.filename or "").suffix.lower()[:8]
         with tempfile.NamedTemporaryFile(prefix="tonearm-flow-", suffix=suffix) as spool:
-            size = copy_upload(file.file, spool, max_bytes=_services(request).settings.sync_upload_max_bytes)
+            size = copy_upload(file.file, spool, max_bytes=services.settings.sync_upload_max_bytes)
             spool.flush()
             return flow.predict_audio(
                 Path(spool.name),
