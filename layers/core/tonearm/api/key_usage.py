@@ -55,8 +55,10 @@ def key_usage_middleware(
 
     async def middleware(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         response = await call_next(request)
+        if not applies(request.url.path):
+            return response  # other APIs' requests: no key hashed for nothing
         identity = client_identity(request)
-        if applies(request.url.path) and identity.startswith("key:"):
+        if identity.startswith("key:"):
             usage.record(identity, response.status_code)
         return response
 
