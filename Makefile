@@ -59,6 +59,12 @@ validate: $(STAMP)
 test: lock-check lint typecheck validate build system-deps image-check
 	$(BIN)/pytest -q
 
+# The long fuzz runs (tests marked `fuzz`: the hostile audio files that cost gigabytes to decode, on every
+# audio route); `make test` runs the bounded ones (tests/fuzz) and skips these.
+.PHONY: fuzz
+fuzz: $(STAMP) system-deps
+	$(BIN)/pytest -q -m fuzz tests/fuzz
+
 # Each Lambda container image checked without Docker (tools/image_check.py): its lock installed for the
 # base image's platform (cached in .venv-images/), its COPY lines laid out, every function started as Lambda
 # starts it in an interpreter that sees only the image, fed its sample events against moto. The report

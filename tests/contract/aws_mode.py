@@ -26,6 +26,9 @@ REGION = "us-east-1"
 ACCOUNT = "123456789012"
 STACK = "tonearm"
 EVENTS = PROJECT_ROOT / "events"
+#: logical id -> the id moto gave the KMS key ``create_stack`` made (random, unlike other names), for
+#: every ``TemplateNames`` (the expanded template's too)
+KMS_KEY_IDS: dict[str, str] = {}
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,8 @@ class TemplateNames:
             return self.queue_urls.get(name, f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{STACK}-{name}")
         if kind == "AWS::Events::EventBus":
             return str(self.resolve(self.resources[name]["Properties"]["Name"]))
+        if kind == "AWS::KMS::Key":
+            return KMS_KEY_IDS.get(name, f"{STACK}-{name}")
         if kind in ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine"):
             return self.arn(name)
         return f"{STACK}-{name}".lower() if kind == "AWS::S3::Bucket" else f"{STACK}-{name}"
@@ -78,6 +83,8 @@ class TemplateNames:
             return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{STACK}-{name}"
         if kind == "AWS::Events::EventBus":
             return f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{self.physical(name)}"
+        if kind == "AWS::KMS::Key":
+            return f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{self.physical(name)}"
         if kind in ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine"):
             machine = self.resolve(self.resources[name]["Properties"].get("Name", f"{STACK}-{name}"))
             return f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{machine}"
@@ -170,6 +177,7 @@ def create_stack(names: TemplateNames) -> None:
             "AWS::DynamoDB::Table",
             "AWS::SQS::Queue",
             "AWS::Events::EventBus",
+            "AWS::KMS::Key",
         }:
             continue  # not made here; it may name resources only SAM's expansion has (a rule)
         props = names.resolve(resource.get("Properties", {}))
@@ -196,6 +204,11 @@ def create_stack(names: TemplateNames) -> None:
             names.queue_urls[name] = url
         elif kind == "AWS::Events::EventBus":
             boto3.client("events", region_name=REGION).create_event_bus(Name=props["Name"])
+        elif kind == "AWS::KMS::Key":
+            key = boto3.client("kms", region_name=REGION).create_key(
+                Description=str(props.get("Description"))
+            )
+            KMS_KEY_IDS[name] = key["KeyMetadata"]["KeyId"]
     iam = boto3.client("iam", region_name=REGION)
     role = iam.create_role(RoleName="states", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
     sfn = boto3.client("stepfunctions", region_name=REGION)

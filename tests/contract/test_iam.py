@@ -83,6 +83,8 @@ def required(call: Call) -> list[tuple[str, str]]:
         ]
     if call.service == "states" and call.operation == "StartExecution":
         return [("states:StartExecution", p["stateMachineArn"])]
+    if call.service == "states" and call.operation == "DescribeExecution":
+        return [("states:DescribeExecution", p["executionArn"])]
     if call.service == "events" and call.operation == "PutEvents":
         buses = {str(e.get("EventBusName", "default")) for e in p["Entries"]}
         return [
@@ -97,6 +99,11 @@ def required(call: Call) -> list[tuple[str, str]]:
         return [("sqs:SendMessage", f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}")]
     if call.service == "secretsmanager" and call.operation == "GetSecretValue":
         return [("secretsmanager:GetSecretValue", str(p["SecretId"]))]
+    if call.service == "kms" and call.operation in ("Encrypt", "Decrypt"):
+        key = str(p["KeyId"])  # tonearm always names the key (its ARN), Decrypt included
+        if not key.startswith("arn:"):
+            pytest.fail(f"kms {call.operation} should name its key by ARN, not {key!r}")
+        return [(f"kms:{call.operation}", key)]
     pytest.fail(f"no IAM mapping for {call.service} {call.operation}: add it to tests/contract/test_iam.py")
 
 
@@ -179,8 +186,57 @@ def _api_paths_beyond_the_events(services: Any) -> None:
     assert RateLimiter([Window(60, 60)], shared=services.rate_counter).hit("ip:203.0.113.7").allowed
 
 
+def _sealed_secrets(services: Any) -> None:
+    """The API function seals a callback's secret (/analyze-with-webhook) as it stores the job."""
+    from tests.contract.seed import CONTRACT_KEY
+    from tonearm.jobs.model import Callback, CreateJobRequest
+
+    jobs = services.jobs
+    app = jobs.authenticate(CONTRACT_KEY)
+    upload = jobs.create_upload(app)
+    services.blobs.put_bytes(
+        upload.downloadUrl.split("?")[0].split(".com/", 1)[1], b"RIFF", content_type="audio/wav"
+    )
+    request = CreateJobRequest(name="iam", workflow="tonearm/genre", params={"inputUrl": upload.downloadUrl})
+    callback = Callback(url="https://93.184.215.14/hook", secret="caller-secret")
+    job = jobs.create_job(app, request, callback=callback)
+    stored = services.store.get(job.id)
+    assert stored.callback.secret.startswith("sealed:v1:kms:"), "the callback secret is stored sealed"
+
+
+def _webhook_opens_sealed_secrets(services: Any) -> None:
+    """The webhook function opens a sealed callback secret (and an application's) to sign with."""
+    from tests.contract.seed import CONTRACT_APP
+    from tonearm.adapters.aws.kms import KmsSealer
+    from tonearm.events.sealing import open_callback_secret, open_webhook_secret, seal_job, sealer_of
+    from tonearm.jobs.model import Callback, Job
+
+    store = services.store
+    job = Job(
+        id="00000000-0000-4000-8000-0000000000aa",
+        app=CONTRACT_APP,
+        name="iam",
+        workflow="tonearm/genre",
+        callback=Callback(url="https://93.184.215.14/hook", secret="caller-secret"),
+    )
+    # stored sealed as the API function stores it, by clients outside this function's recorded calls
+    from tonearm.adapters.aws.dynamodb import DynamoJobStore
+
+    api_side = boto3.session.Session(region_name=REGION)
+    table = api_side.resource("dynamodb").Table(store.inner.table.name)
+    DynamoJobStore(table).create(seal_job(job, KmsSealer(api_side.client("kms"), store.sealer.key_id)))
+    app = store.application_by_id(CONTRACT_APP)
+    assert open_webhook_secret(app, sealer_of(store)) == "whsec_contract"
+    assert open_callback_secret(store.get(job.id), sealer_of(store)) == "caller-secret"
+
+
+def _api_scenarios(services: Any) -> None:
+    _api_paths_beyond_the_events(services)
+    _sealed_secrets(services)
+
+
 #: Code paths of a function that its sample events do not reach, run after them with its services.
-SCENARIOS = {"ApiFunction": _api_paths_beyond_the_events}
+SCENARIOS = {"ApiFunction": _api_scenarios, "WebhookFunction": _webhook_opens_sealed_secrets}
 
 
 @pytest.fixture(scope="module")

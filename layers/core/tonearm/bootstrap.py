@@ -7,11 +7,11 @@ a command needs (:func:`local_blob_store`, :func:`metadata_source`). Nothing els
 
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tonearm.errors import ParameterError
+from tonearm.events.sealing import SealingJobStore
 from tonearm.jobs.store import JobStore
 from tonearm.ports import BlobStore
 from tonearm.runtime import Services
@@ -39,7 +39,7 @@ def build_aws_services(settings: Settings) -> Services:
     table = boto3.resource("dynamodb", config=config).Table(settings.table_name)
     return Services(
         settings=settings,
-        store=DynamoJobStore(table),
+        store=_sealed_in_aws(DynamoJobStore(table), settings, config=config),
         rate_counter=DynamoRateCounter(table),
         blobs=S3BlobStore(boto3.client("s3", config=config), settings.bucket_name),
         orchestrator=StepFunctionsOrchestrator(
@@ -51,18 +51,37 @@ def build_aws_services(settings: Settings) -> Services:
     )
 
 
+def _sealed_in_aws(store: JobStore, settings: Settings, *, config: Any = None) -> JobStore:
+    """``store`` sealing webhook and callback secrets with the template's KMS key (``SECRETS_KEY_ARN``);
+    as it is where no key is configured (a stack from before the key: its secrets stay as they were)."""
+    if not settings.secrets_key_arn:
+        return store
+    import boto3
+
+    from tonearm.adapters.aws.kms import KmsSealer
+
+    client = boto3.client("kms", config=config) if config is not None else boto3.client("kms")
+    return SealingJobStore(store, KmsSealer(client, settings.secrets_key_arn))
+
+
 def url_signing_key(data_dir: Path) -> bytes:
-    """The local bucket's URL-signing key, made once and kept in the data folder.
+    """The local bucket's URL-signing key, made once and kept in the data folder (0600).
 
     Kept across restarts (and shared by ``tonearm serve`` and the command line) so URLs handed out before
     a restart stay valid.
     """
-    path = data_dir / ".url-signing-key"
-    if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(secrets.token_bytes(32))
-        path.chmod(0o600)
-    return path.read_bytes()
+    from tonearm.adapters.local.private_files import key_file
+
+    return key_file(private_data_dir(data_dir) / ".url-signing-key", size=32)
+
+
+def private_data_dir(data_dir: Path) -> Path:
+    """The local data folder, 0700 (made so, or tightened when something else made it first): it holds
+    the bucket, the jobs database, dead letters and keys, which are its owner's alone."""
+    from tonearm.adapters.local.private_files import DIR_MODE, make_private, private_dirs
+
+    make_private(private_dirs(data_dir), DIR_MODE)
+    return data_dir
 
 
 def local_blob_store(data_dir: Path, *, base_url: str) -> FileBlobStore:
@@ -73,10 +92,18 @@ def local_blob_store(data_dir: Path, *, base_url: str) -> FileBlobStore:
 
 
 def local_job_store(data_dir: Path) -> JobStore:
-    """The local jobs and applications database (``<data_dir>/jobs.sqlite3``)."""
+    """The local jobs and applications database (``<data_dir>/jobs.sqlite3``, 0600), sealing webhook and
+    callback secrets with the data folder's key (``<data_dir>/.secrets-key``, 0600)."""
+    from tonearm.adapters.local.private_files import make_private, open_private
+    from tonearm.adapters.local.sealer import FileKeySealer
     from tonearm.adapters.local.sqlite_jobs import SqliteJobStore
 
-    return SqliteJobStore(data_dir / "jobs.sqlite3")
+    path = private_data_dir(data_dir) / "jobs.sqlite3"
+    # made (or tightened) 0600 before SQLite opens it: its -wal and -shm files take the database's mode
+    open_private(path, "ab").close()
+    for companion in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        make_private(companion)
+    return SealingJobStore(SqliteJobStore(path), FileKeySealer.from_data_dir(data_dir))
 
 
 def job_store(settings: Settings, *, data_dir: Path) -> JobStore:
@@ -87,11 +114,11 @@ def job_store(settings: Settings, *, data_dir: Path) -> JobStore:
 
     from tonearm.adapters.aws.dynamodb import DynamoJobStore
 
-    return DynamoJobStore(boto3.resource("dynamodb").Table(settings.table_name))
+    return _sealed_in_aws(DynamoJobStore(boto3.resource("dynamodb").Table(settings.table_name)), settings)
 
 
 def stack_settings(settings: Settings, stack: str) -> Settings:
-    """``settings`` completed from a deployed stack's outputs (table, bucket, bus, usage plan).
+    """``settings`` completed from a deployed stack's outputs (table, bucket, bus, usage plan, secrets key).
 
     For the command line in AWS mode: ``tonearm app create --stack tonearm`` needs no variables copied
     from the console.
@@ -105,6 +132,7 @@ def stack_settings(settings: Settings, stack: str) -> Settings:
         "bucket_name": "BucketName",
         "event_bus_name": "EventBusName",
         "usage_plan_id": "UsagePlanId",
+        "secrets_key_arn": "SecretsKeyArn",
     }
     found = {field: outputs[output] for field, output in wanted.items() if output in outputs}
     return settings.model_copy(update={"runtime": "aws", **found})

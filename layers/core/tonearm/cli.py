@@ -8,6 +8,11 @@ from pathlib import Path
 from typing import Any
 
 
+def _key_hint(key: str) -> str:
+    """Enough of an API key to tell which one it is (its first 4 characters), never the key."""
+    return f"{key[:4]}... ({len(key)} characters)" if len(key) >= 16 else f"({len(key)} characters)"
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -34,13 +39,16 @@ def _serve(args: argparse.Namespace) -> int:
     from tonearm.local_stack.runtime import CREDENTIALS_FILE, LOCAL_APP_ID
 
     kept = Path(args.data_dir).resolve() / CREDENTIALS_FILE
-    overridden = " (TONEARM_API_KEY)" if settings.api_key else ""
+    # never the key or the secret themselves: start-up output ends up in terminals' scrollback, CI logs
+    # and service journals. The credentials file (0600) holds both.
+    key_from = "TONEARM_API_KEY" if settings.api_key else f"{kept}, api_key"
+    secret_from = "TONEARM_WEBHOOK_SECRET" if settings.webhook_secret else f"{kept}, webhook_secret"
     print(
         f"tonearm local stack on {base_url}  (docs: {base_url}/docs)\n"
-        f"  API key:        {runtime.api_key}{overridden}\n"
+        f"  API key:        {_key_hint(runtime.api_key)}  (in {key_from})\n"
         f"  application id: {LOCAL_APP_ID}  (SAMI's appkey)\n"
-        f"  webhook secret: {runtime.webhook_secret}\n"
-        f"  credentials:    {kept}  (kept across restarts)\n"
+        f"  webhook secret: in {secret_from}\n"
+        f"  credentials:    {kept}  (yours only, kept across restarts)\n"
         f"  Music.AI SDK:   client = MusicAiClient(api_key=...); client.base_url = '{base_url}/v1'\n"
         f"  ingest folder:  {ingest}/<workflow-slug>/  (e.g. {ingest}/tonearm/audio-info/song.mp3)\n"
         f"  data:           {Path(args.data_dir).resolve()}"
@@ -53,6 +61,9 @@ def _serve(args: argparse.Namespace) -> int:
             host=args.host,
             port=args.port,
             log_level=args.log_level,
+            # the app reads X-Forwarded-For itself, from TRUSTED_PROXIES only: uvicorn's own reading
+            # trusts every loopback client, so a local client could pose as any address
+            proxy_headers=False,
             ssl_certfile=str(tls.server_cert) if tls else None,
             ssl_keyfile=str(tls.server_key) if tls else None,
         )

@@ -84,6 +84,10 @@ class Orchestrator(Protocol):
     def start(self, *, state_machine: str, execution_name: str, execution_input: Mapping[str, Any]) -> None:
         """Start an execution; a second start with the same name is a no-op."""
 
+    def execution_status(self, *, state_machine: str, execution_name: str) -> str | None:
+        """Step Functions' status of that execution (``RUNNING``, ``SUCCEEDED``, ``FAILED``,
+        ``TIMED_OUT``, ``ABORTED``), or ``None`` when it was never started."""
+
 
 class EventBus(Protocol):
     """Publishes events (EventBridge, or the local bus)."""
@@ -132,6 +136,39 @@ class InputExpiredError(TonearmError):
 
     code = "input_expired"
     status = 400
+
+
+#: What a sealed secret starts with: ``sealed:v1:<scheme>:<ciphertext>``. A stored secret without it is
+#: a plaintext one written before secrets were sealed at rest, and is used as it is.
+SEALED_PREFIX = "sealed:v1:"
+
+
+def is_sealed(value: str) -> bool:
+    """Whether ``value`` is a sealed secret (rather than a plaintext one from before sealing)."""
+    return value.startswith(SEALED_PREFIX)
+
+
+class SecretSealError(TonearmError):
+    """A sealed secret that cannot be opened (another key, another record, altered), or no key to open it."""
+
+    code = "secret_unavailable"
+    status = 500
+
+
+class SecretSealer(Protocol):
+    """Encrypts secrets kept at rest (applications' webhook secrets, jobs' callback secrets): KMS in AWS,
+    AES-GCM under a key file in the data folder locally.
+
+    ``context`` names the record the secret belongs to (``{"application": <id>}``, ``{"job": <id>}``) and
+    is bound to the ciphertext (KMS's encryption context, AES-GCM's associated data): a sealed value
+    copied into another record does not open.
+    """
+
+    def seal(self, plaintext: str, *, context: Mapping[str, str]) -> str:
+        """``SEALED_PREFIX``, the scheme, and the ciphertext of ``plaintext``."""
+
+    def open(self, sealed: str, *, context: Mapping[str, str]) -> str:
+        """The plaintext of what :meth:`seal` made with the same ``context``; raises ``SecretSealError``."""
 
 
 class RateCounter(Protocol):

@@ -51,6 +51,17 @@ class Settings(BaseSettings):
     # per client (API key, else IP) on Sofy's routes, as Sofy limits them; 0 switches a window off
     rate_limit_per_minute: int = _env("RATE_LIMIT_PER_MINUTE", 60)
     rate_limit_per_hour: int = _env("RATE_LIMIT_PER_HOUR", 1000)
+    # the same per application (its API key), else per client address, on each of the other APIs (the job
+    # API, SAMI, AcousticSense, MusicFlow), each API counted apart; 0 switches a window off. Generous:
+    # they stop one client from starving the others, not a client that polls its jobs every second.
+    api_rate_limit_per_minute: int = _env("API_RATE_LIMIT_PER_MINUTE", 1200)
+    api_rate_limit_per_hour: int = _env("API_RATE_LIMIT_PER_HOUR", 36000)
+    #: proxies whose ``X-Forwarded-For`` names the client (comma-separated addresses or CIDR blocks).
+    #: Empty: the client is the peer of the connection (in AWS, API Gateway's ``sourceIp``), and a client
+    #: cannot pose as another by sending the header itself.
+    trusted_proxies: str = _env("TRUSTED_PROXIES", "")
+    #: when set, ``GET /metrics`` needs it (``Authorization: Bearer <key>``, as Prometheus sends it)
+    metrics_api_key: str = _env("METRICS_API_KEY", "", repr=False)
     # from S3, downloads bigger than this are redirected to a presigned URL (a Lambda response through
     # API Gateway holds at most 6 MB, binary bodies base64-encoded); see tonearm.api.sofy
     inline_download_max_bytes: int = _env("INLINE_DOWNLOAD_MAX_BYTES", 4 * 1024 * 1024)
@@ -72,6 +83,10 @@ class Settings(BaseSettings):
     #: analyses: in AWS the template sets what fits API Gateway's 29 s with room; longer audio goes
     #: through a job (/analyze-with-webhook, or a tonearm/tagging job)
     sync_max_duration_s: float = _env("SYNC_MAX_DURATION_SECONDS", 600.0)
+    #: audio decodes one process runs at once (tonearm.audio.decode_slots); 0: one per CPU, at least 2
+    decode_slots: int = _env("DECODE_SLOTS", 0, ge=0)
+    #: how long a synchronous route waits for a decode slot before answering 503 busy with Retry-After
+    decode_queue_wait_s: float = _env("DECODE_QUEUE_WAIT_SECONDS", 5.0, ge=0.0)
     #: the path prefix clients see before the API's own paths: ``/<stage>`` behind API Gateway's stage
     #: URL (set by the template), empty locally or behind a custom domain. ``/docs`` loads the OpenAPI
     #: document from under it, and the document names it as its server.
@@ -89,6 +104,13 @@ class Settings(BaseSettings):
     heads_dir: str = _env("TONEARM_HEADS_DIR", "")
     #: the General MIDI SoundFont to render with (default: the Debian packages' locations)
     soundfont: str = _env("TONEARM_SOUNDFONT", "")
+    #: the local stack only: whether input URLs, copyResultsTo and webhooks may reach 127.0.0.0/8 and ::1
+    #: (on by default, so a receiver on the same machine works; "false" forbids it as in AWS)
+    local_allow_loopback_egress: bool = _env("TONEARM_ALLOW_LOOPBACK_EGRESS", True)
+    #: the KMS key webhook and callback secrets are sealed with at rest (template.yaml's SecretsKey; the
+    #: command line reads it from the stack output SecretsKeyArn); empty: stored unsealed (see
+    #: tonearm.events.sealing)
+    secrets_key_arn: str = _env("SECRETS_KEY_ARN", "")
 
     @classmethod
     def settings_customise_sources(

@@ -11,10 +11,11 @@ from __future__ import annotations
 import tempfile
 import uuid
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Header, Request, UploadFile
 
+from tonearm.api.errors import ErrorResponse
 from tonearm.api.uploads import copy_upload, decode_for_sync_route
 from tonearm.audio.errors import UnsupportedFormatError
 from tonearm.events.callbacks import AnalysisResponse, acousticsense_response
@@ -34,7 +35,23 @@ def analysis_response(result: GenreResult, *, request_id: str) -> AnalysisRespon
     return acousticsense_response(result.genres, request_id=request_id, unsupported=ACOUSTICSENSE_UNSUPPORTED)
 
 
-@router.post("/analyze-audio", response_model=AnalysisResponse, summary="Top-5 genres of an uploaded file")
+#: What ``/analyze-audio`` answers besides its result, all in tonearm's envelope.
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "invalid_request, or audio that cannot be analysed"},
+    401: {"model": ErrorResponse, "description": "unauthorized: no valid API key"},
+    413: {"model": ErrorResponse, "description": "input_too_large: over this route's upload limit"},
+    415: {"model": ErrorResponse, "description": "unsupported_format: not mp3, wav, flac, ogg or m4a"},
+    429: {"model": ErrorResponse, "description": "rate_limited (see Retry-After)"},
+    503: {"model": ErrorResponse, "description": "busy (see Retry-After), or the models are not installed"},
+}
+
+
+@router.post(
+    "/analyze-audio",
+    response_model=AnalysisResponse,
+    responses=ERRORS,
+    summary="Top-5 genres of an uploaded file",
+)
 def analyze_audio(
     request: Request,
     file: Annotated[

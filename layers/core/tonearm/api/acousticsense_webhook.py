@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat
 
 from tonearm.api.errors import ErrorResponse
 from tonearm.jobs.model import Callback, CreateJobRequest
@@ -31,7 +31,8 @@ class WebhookTarget(BaseModel):
     secret_token: str = Field(
         min_length=8, max_length=512, description="Key of the HMAC-SHA256 signatures; never sent back."
     )
-    timeout: float = Field(default=30.0, ge=1.0, le=120.0, description="Seconds per delivery attempt.")
+    # a JSON number (an integer too), never true or "30"
+    timeout: StrictFloat = Field(default=30.0, ge=1.0, le=120.0, description="Seconds per delivery attempt.")
 
 
 class AnalyzeWithWebhookRequest(BaseModel):
@@ -55,7 +56,15 @@ class ProcessingResponse(BaseModel):
 @router.post(
     "/analyze-with-webhook",
     response_model=ProcessingResponse,
-    responses={400: {"model": ErrorResponse}, 401: {"model": ErrorResponse}},
+    responses={
+        400: {
+            "model": ErrorResponse,
+            "description": "invalid_request, or a URL tonearm may not fetch or call",
+        },
+        401: {"model": ErrorResponse, "description": "unauthorized: no valid API key"},
+        413: {"model": ErrorResponse, "description": "input_too_large: the uploaded input passes the limit"},
+        429: {"model": ErrorResponse, "description": "rate_limited (see Retry-After)"},
+    },
     summary="Top-5 genres of an audio URL, delivered to a signed webhook",
 )
 def analyze_with_webhook(

@@ -11,8 +11,11 @@ import tonearm
 from tonearm.api import acousticsense_webhook, health
 from tonearm.api.errors import install_error_handlers
 from tonearm.api.jobs import router as jobs_router
+from tonearm.api.limits import install_rate_limits
 from tonearm.api.local_files import local_files_router
 from tonearm.api.metrics import install_metrics
+from tonearm.api.openapi_errors import install_openapi_errors
+from tonearm.api.rate_limit import RateLimits
 from tonearm.api.sofy import install_sofy
 from tonearm.runtime import Services
 
@@ -22,12 +25,15 @@ follows Music.AI's REST contract: its clients work unchanged apart from the base
 `/api/v1/invoke` answers SAMI MusicTagging requests and `/analyze-audio` and `/analyze-with-webhook`
 AcousticSense's, on the musicnn models (see `models/musicnn`). `/generate-music`,
 `/music-status/{task_id}` and `/download-music/{task_id}` answer Sofy's text-to-music clients (no key
-needed; rate-limited per client); `/metrics` is Prometheus text. `/api/health`, `/api/raw_features/`,
-`/api/features/` and `/api/prediction/` answer MusicFlow's stream-count clients (public, as MusicFlow's
-were); `/api/model` shows and (with a key) trains the model they use.
+needed); `/metrics` is Prometheus text (behind a key when `METRICS_API_KEY` is set). `/api/health`,
+`/api/raw_features/`, `/api/features/` and `/api/prediction/` answer MusicFlow's stream-count clients
+(public, as MusicFlow's were); `/api/model` shows and (with a key) trains the model they use.
 
 Authenticate with `Authorization: <api key>` (or `Bearer <api key>`). Errors are
-`{"error": {"code": "...", "message": "..."}}` with a 4xx status for anything the caller can fix.
+`{"error": {"code": "...", "message": "..."}}` with a 4xx status for anything the caller can fix
+(SAMI's, Sofy's and MusicFlow's routes answer in their own shapes, which carry the same object).
+Every API is rate-limited per application (its key), or per client address without a key: a `429`
+with `Retry-After` (seconds) and the `X-RateLimit-Limit`/`-Remaining`/`-Reset` headers.
 """
 
 
@@ -42,17 +48,16 @@ def _installed(name: str) -> bool:
     return importlib.util.find_spec(name) is not None
 
 
-def _include_model_routes(app: FastAPI) -> None:
+def _include_model_routes(app: FastAPI, limits: RateLimits) -> None:
     # Asked of the installed packages, not by catching ImportError, so that a real import error in the
     # routes' own code surfaces instead of silently leaving the routes out.
     if not all(_installed(name) for name in MODEL_STACK):
         return
     from tonearm.api import acousticsense, musicflow, sami
 
-    musicflow.install_musicflow(app)
-    app.include_router(sami.router)
+    sami.install_sami(app, limits)  # before MusicFlow: /api/v1/invoke is SAMI's, not one of /api/...
+    musicflow.install_musicflow(app, limits)
     app.include_router(acousticsense.router)
-    app.state.validation_shapers["/api/v1/invoke"] = sami.validation_failure
 
 
 def create_app(services: Services) -> FastAPI:
@@ -68,12 +73,15 @@ def create_app(services: Services) -> FastAPI:
     app.state.services = services
     app.state.validation_shapers = {}
     install_error_handlers(app)
+    limits = install_rate_limits(app, services.settings, shared=services.rate_counter)
     app.include_router(health.router)
     app.include_router(jobs_router)
     app.include_router(acousticsense_webhook.router)
-    install_sofy(app, services.settings, shared=services.rate_counter)
-    _include_model_routes(app)
-    install_metrics(app)  # last: its middleware is the outermost, so it also counts 429s
+    install_sofy(app, services.settings, limits)
+    _include_model_routes(app, limits)
+    # last: its middleware is the outermost, so it also counts 429s
+    install_metrics(app, api_key=services.settings.metrics_api_key)
+    install_openapi_errors(app)
     blobs = app.state.services.blobs
     if blobs.serves_presigned_urls:
         app.include_router(local_files_router(blobs))

@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from tonearm.errors import TonearmError
 
@@ -69,24 +70,81 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _tonearm(_: Request, exc: TonearmError) -> JSONResponse:
         if exc.status >= 500:
             logger.error("request failed: %s", exc.message)
-        return error_response(exc.status, exc.code, exc.message)
+        response = error_response(exc.status, exc.code, exc.message)
+        # An error that knows when to come back (503 busy: the decode slots were full) says so.
+        retry_after = getattr(exc, "retry_after_s", None)
+        if retry_after is not None:
+            response.headers["Retry-After"] = str(max(1, int(retry_after)))
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
         problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
-        # An API family with its own error envelope (SAMI's, Sofy's) registers a shaper for its paths.
-        shapers: dict[str, ValidationShaper] = getattr(request.app.state, "validation_shapers", {})
-        shaper = shapers.get(request.url.path)
-        if shaper is not None:
-            return shaper(ValidationFailure(problems or "invalid request", jsonable_encoder(exc.errors())))
-        return error_response(400, "invalid_request", problems or "invalid request")
+        failure = ValidationFailure(problems or "invalid request", jsonable_encoder(exc.errors()))
+        return _shaped(request, failure) or error_response(400, "invalid_request", failure.message)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 400:
+            # FastAPI's "error parsing the body" (not UTF-8, nested past the parser's depth, a broken
+            # multipart form): a body that could not be read is invalid input, answered as a body that
+            # does not validate is, in the envelope of the API family that owns the path
+            failure = _unreadable_body(request, exc)
+            return _shaped(request, failure) or error_response(400, "invalid_request", failure.message)
         code = _HTTP_CODES.get(exc.status_code, "http_error")
-        return error_response(exc.status_code, code, str(exc.detail))
+        response = error_response(exc.status_code, code, str(exc.detail))
+        response.headers.update(exc.headers or {})
+        if exc.status_code == 405:
+            # every method the path answers, not only those of the first route that matched it
+            response.headers["Allow"] = ", ".join(allowed_methods(request))
+        return response
 
     @app.exception_handler(Exception)
     async def _crash(_: Request, exc: Exception) -> JSONResponse:
         logger.exception("unhandled error")
         return error_response(500, "internal_error", "internal error; it has been logged")
+
+
+def _shaped(request: Request, failure: ValidationFailure) -> Response | None:
+    """The reply of the API family that owns the path (SAMI's, Sofy's, MusicFlow's register a shaper in
+    ``app.state.validation_shapers``), or ``None`` for tonearm's own envelope."""
+    shapers: dict[str, ValidationShaper] = getattr(request.app.state, "validation_shapers", {})
+    shaper = shapers.get(request.url.path)
+    return shaper(failure) if shaper is not None else None
+
+
+def _unreadable_body(request: Request, exc: StarletteHTTPException) -> ValidationFailure:
+    """A body FastAPI could not parse, as a validation failure at ``body`` (its JSON error's shape)."""
+    cause = exc.__cause__
+    if isinstance(cause, RecursionError):
+        reason = "the JSON nests too deeply"
+    elif isinstance(cause, UnicodeDecodeError):
+        reason = "the body is not UTF-8 JSON"
+    else:
+        reason = str(exc.detail)
+    json_body = "json" in request.headers.get("content-type", "").lower()
+    error: dict[str, Any] = {
+        "type": "json_invalid" if json_body else "body_invalid",
+        "loc": ["body"],
+        "msg": reason,
+        "input": {},
+    }
+    return ValidationFailure(f"body: {reason}", [error])
+
+
+#: The methods ``allowed_methods`` asks the routes about.
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """The methods some route of the app answers at the request's path (``Allow`` of a 405).
+
+    Each method is put to the routes as the router would (``matches``: included routers answer it too),
+    rather than read from route objects whose layout is FastAPI's business.
+    """
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+    ]

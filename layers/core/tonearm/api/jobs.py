@@ -20,10 +20,20 @@ from tonearm.jobs.service import JobService
 from tonearm.ports import Application
 from tonearm.runtime import Services
 
+#: What every route of the job API may answer: no valid key, and the application over its rate limit
+#: (``Retry-After`` says when to come back). A 400 is documented where a request can fail validation
+#: (``tonearm.api.openapi_errors``).
 ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorResponse},
-    401: {"model": ErrorResponse},
-    404: {"model": ErrorResponse},
+    401: {"model": ErrorResponse, "description": "unauthorized: no valid API key"},
+    429: {"model": ErrorResponse, "description": "rate_limited (see Retry-After)"},
+}
+#: A route reading one job: it may not exist (or belong to another application).
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorResponse, "description": "job_not_found"},
+}
+#: Creating a job checks its uploaded input's size.
+TOO_LARGE: dict[int | str, dict[str, Any]] = {
+    413: {"model": ErrorResponse, "description": "input_too_large: the input passes the size limit"},
 }
 
 
@@ -58,13 +68,13 @@ def get_upload(app: App, jobs: Jobs) -> UploadView:
     return jobs.create_upload(app)
 
 
-@router.post("/job", response_model=JobIdView, tags=["Jobs"])
+@router.post("/job", response_model=JobIdView, tags=["Jobs"], responses=TOO_LARGE)
 def create_job(body: CreateJobRequest, app: App, jobs: Jobs) -> JobIdView:
     """Create a job; it runs asynchronously. Poll ``GET /v1/job/{id}`` or use ``metadata.webhookUrl``."""
     return JobIdView(id=jobs.create_job(app, body).id)
 
 
-@router.get("/job", response_model=list[JobView], tags=["Jobs"])
+@router.get("/job", response_model=list[JobView], tags=["Jobs"], responses=NOT_FOUND)
 def list_jobs(
     app: App,
     jobs: Jobs,
@@ -89,20 +99,20 @@ def list_jobs(
     return [jobs.view(j) for j in found]
 
 
-@router.get("/job/{job_id}", response_model=JobView, tags=["Jobs"])
+@router.get("/job/{job_id}", response_model=JobView, tags=["Jobs"], responses=NOT_FOUND)
 def get_job(job_id: str, app: App, jobs: Jobs) -> JobView:
     """One job, with fresh download URLs for its file outputs."""
     return jobs.view(jobs.get_job(app, job_id))
 
 
-@router.get("/job/{job_id}/status", response_model=JobStatusView, tags=["Jobs"])
+@router.get("/job/{job_id}/status", response_model=JobStatusView, tags=["Jobs"], responses=NOT_FOUND)
 def get_job_status(job_id: str, app: App, jobs: Jobs) -> JobStatusView:
     """Just the status, for cheap polling."""
     job = jobs.get_job(app, job_id)
     return JobStatusView(id=job.id, status=job.status)
 
 
-@router.delete("/job/{job_id}", response_model=JobIdView, tags=["Jobs"])
+@router.delete("/job/{job_id}", response_model=JobIdView, tags=["Jobs"], responses=NOT_FOUND)
 def delete_job(job_id: str, app: App, jobs: Jobs) -> JobIdView:
     """Delete the job record and its stored outputs."""
     jobs.delete_job(app, job_id)

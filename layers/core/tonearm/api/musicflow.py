@@ -4,7 +4,8 @@ POST with audio) and ``/api/model`` (the current model's card; training from his
 MusicFlow's routes are public, as MusicFlow's were; training replaces the model everyone's
 predictions use, so ``POST /api/model`` takes a tonearm API key. Errors carry MusicFlow's ``detail``
 (``status``, ``failure_type``, ``description``, ``status_code``) and tonearm's ``error`` envelope;
-``spotify_rate_limited`` also sets ``Retry-After``.
+``spotify_rate_limited`` also sets ``Retry-After``. The routes are rate-limited per application (a key
+sent), else per client address: ``429 rate_limited`` in the same shape, with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -20,8 +21,11 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
 import tonearm
-from tonearm.api.errors import ValidationFailure
-from tonearm.api.uploads import copy_upload
+from tonearm.api.errors import ErrorBody, ValidationFailure
+from tonearm.api.limits import api_windows
+from tonearm.api.rate_limit import RateDecision, RateLimitedError, RateLimits, refusal_message
+from tonearm.api.uploads import copy_upload, sync_decode_wait
+from tonearm.audio.decode_slots import DecoderBusyError
 from tonearm.audio.errors import InputTooLargeError
 from tonearm.errors import TonearmError
 from tonearm.prediction.history import MAX_STREAMS
@@ -55,9 +59,53 @@ class FlowHealth(BaseModel):
     spotify: str = Field(description="`configured` or `not_configured` (then the library alone is used).")
 
 
+class FlowFailure(BaseModel):
+    """MusicFlow's ``detail`` of a failure."""
+
+    status: str = "failed"
+    failure_type: str = Field(description="tonearm's error code.")
+    description: str
+    status_code: int
+
+
+class FlowErrorResponse(BaseModel):
+    """A MusicFlow error: its ``detail`` (a list, FastAPI's, when the request does not validate) and
+    tonearm's error object."""
+
+    detail: FlowFailure | list[dict[str, Any]]
+    error: ErrorBody
+
+
+#: What each status MusicFlow's routes answer means (``_errors`` picks a route's).
+_STATUS_MEANING = {
+    400: "invalid_history / not_enough_data, or audio that cannot be analysed",
+    401: "unauthorized: the key sent is unknown (or none was sent where one is needed)",
+    404: "track_not_found",
+    409: "no_model: no model has been trained yet",
+    413: "input_too_large / history_too_large",
+    415: "unsupported_format",
+    422: "the request does not validate (`detail` is FastAPI's list)",
+    429: "rate_limited (see Retry-After)",
+    502: "spotify_unavailable / spotify_auth_failed",
+    503: "spotify_rate_limited or busy (see Retry-After)",
+}
+
+
+def _errors(*statuses: int, **meanings: str) -> dict[int | str, dict[str, Any]]:
+    """The ``responses=`` of a route answering ``statuses`` (plus 429, which every route can);
+    ``meanings`` (``s422="..."``) overrides a status's description."""
+    return {
+        status: {
+            "model": FlowErrorResponse,
+            "description": meanings.get(f"s{status}", _STATUS_MEANING[status]),
+        }
+        for status in sorted({429, *statuses})
+    }
+
+
 def _musicflow_error(exc: TonearmError) -> JSONResponse:
     headers = {}
-    if isinstance(exc, SpotifyRateLimitedError):
+    if isinstance(exc, SpotifyRateLimitedError | DecoderBusyError):  # Spotify's 429; decode slots full
         headers["Retry-After"] = str(exc.retry_after_s)
     detail = {
         "status": "failed",
@@ -70,6 +118,11 @@ def _musicflow_error(exc: TonearmError) -> JSONResponse:
         content={"detail": detail, "error": {"code": exc.code, "message": exc.message}},
         headers=headers,
     )
+
+
+def refused(decision: RateDecision) -> JSONResponse:
+    """MusicFlow's ``429`` of a client over its limit (the limiter adds ``Retry-After``)."""
+    return _musicflow_error(RateLimitedError(refusal_message(decision)))
 
 
 def _answer(fn: Callable[[], T]) -> T | JSONResponse:
@@ -92,7 +145,9 @@ def _services(request: Request) -> Services:
     return services
 
 
-@router.get("/health", response_model=FlowHealth, summary="Health, versions and data sources")
+@router.get(
+    "/health", response_model=FlowHealth, responses=_errors(), summary="Health, versions and data sources"
+)
 def health(request: Request) -> FlowHealth:
     """MusicFlow's health reply; ``model_version`` is null until a model has been trained."""
     services = _services(request)
@@ -114,7 +169,7 @@ def health(request: Request) -> FlowHealth:
 @router.get(
     "/raw_features/",
     summary="Raw metadata and analysis of a song",
-    responses={404: {"description": "track_not_found"}, 503: {"description": "spotify_rate_limited"}},
+    responses=_errors(404, 422, 502, 503),
 )
 def raw_features(request: Request, song: Song, artist: Artist) -> Any:
     """Spotify's track, album and audio-features objects as returned (null where Spotify has none),
@@ -126,7 +181,7 @@ def raw_features(request: Request, song: Song, artist: Artist) -> Any:
     "/features/",
     response_model=Features,
     summary="The model's features of a song",
-    responses={404: {"description": "track_not_found"}},
+    responses=_errors(404, 422, 502, 503),
 )
 def features(request: Request, song: Song, artist: Artist) -> Any:
     """MusicFlow's ``{track, album, audio_features}``; ``feature_sources`` says which features were
@@ -140,7 +195,7 @@ def features(request: Request, song: Song, artist: Artist) -> Any:
     summary="Predicted streams of a song",
     description=f"Streams 0-{MAX_STREAMS}, with MusicFlow's message bands: {_BANDS_DOC}. 409 `no_model` "
     "until a model has been trained.",
-    responses={404: {"description": "track_not_found"}, 409: {"description": "no_model"}},
+    responses=_errors(404, 409, 422, 502, 503),
 )
 def prediction(request: Request, song: Song, artist: Artist) -> Any:
     """Predict from Spotify metadata and the library's (or Spotify's) audio features."""
@@ -154,7 +209,7 @@ def prediction(request: Request, song: Song, artist: Artist) -> Any:
     description="The audio features are measured from the file; title and artist (form fields, else the "
     "file's tags) add Spotify's metadata when credentials are configured. The analysis is kept in the "
     f"library for later lookups. Message bands: {_BANDS_DOC}.",
-    responses={409: {"description": "no_model"}, 413: {"description": "input_too_large"}},
+    responses=_errors(400, 401, 409, 413, 415, 422, 502, 503),
 )
 def prediction_from_audio(
     request: Request,
@@ -187,14 +242,15 @@ def prediction_from_audio(
         with tempfile.NamedTemporaryFile(prefix="tonearm-flow-", suffix=suffix) as spool:
             size = copy_upload(file.file, spool, max_bytes=services.settings.sync_upload_max_bytes)
             spool.flush()
-            return flow.predict_audio(
-                Path(spool.name),
-                song=song,
-                artist=artist,
-                filename=file.filename,
-                size_bytes=size,
-                remember=remember,
-            )
+            with sync_decode_wait(services.settings):  # its decode: a slot, or 503 busy after a short wait
+                return flow.predict_audio(
+                    Path(spool.name),
+                    song=song,
+                    artist=artist,
+                    filename=file.filename,
+                    size_bytes=size,
+                    remember=remember,
+                )
 
     return _answer(run)
 
@@ -203,7 +259,7 @@ def prediction_from_audio(
     "/model",
     response_model=ModelCard,
     summary="The current model's card",
-    responses={409: {"description": "no_model"}},
+    responses=_errors(409),
 )
 def model_card(request: Request) -> Any:
     """Data window, features, estimator and cross-validated error of the model predictions use."""
@@ -215,11 +271,16 @@ def model_card(request: Request) -> Any:
     response_model=ModelCard,
     status_code=201,
     summary="Train a model on streaming-history exports and make it current",
-    responses={
-        400: {"description": "invalid_history / not_enough_data"},
-        401: {"description": "unauthorized"},
-        422: {"description": "model_not_better_than_baseline (stored, not made current)"},
-    },
+    responses=_errors(
+        400,
+        401,
+        413,
+        422,
+        502,
+        503,
+        s422="model_not_better_than_baseline (stored, not made current), or a request that does not "
+        "validate (`detail` is FastAPI's list)",
+    ),
 )
 def train_model(
     request: Request,
@@ -256,8 +317,9 @@ def train_model(
     return result
 
 
-def install_musicflow(app: FastAPI) -> None:
-    """Add the MusicFlow routes, each also without (or with) its trailing slash, and their 422 shape.
+def install_musicflow(app: FastAPI, limits: RateLimits) -> None:
+    """Add the MusicFlow routes, each also without (or with) its trailing slash, their 422 shape and their
+    rate limits (in ``limits``).
 
     MusicFlow's clients call ``/api/prediction/?song=...``; the POST is documented without the slash.
     Starlette redirects a missing slash only when no route has the path at all, so ``GET
@@ -278,3 +340,7 @@ def install_musicflow(app: FastAPI) -> None:
         )
         for path in (route.path, alias):
             app.state.validation_shapers[path] = validation_failure
+    # the routes' own paths, not all of /api/: SAMI's /api/v1/invoke is another API's
+    paths = frozenset(route.path.rstrip("/") for route in router.routes if isinstance(route, APIRoute))
+    services: Services = app.state.services
+    limits.add("musicflow", lambda path: path.rstrip("/") in paths, api_windows(services.settings), refused)

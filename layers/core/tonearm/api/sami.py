@@ -15,6 +15,11 @@ fields (``status_code`` 40000003, ``status_text``, ``error_code: unsupported_tas
 ``pred_dim`` 0; every answered entry has ``status_code`` 20000000. Only when every requested task type
 fails does the whole request fail. SAMI labels no tag supports are left out of a task's ``tags`` and
 ``pred`` (``pred_dim`` counts what is returned) and named in ``task_output.unsupported_tags``.
+
+Inputs are bounded before use: ``payload`` is at most 64 KiB and 16 levels deep, ``payload.url`` at most
+8192 characters, integers are JSON integers (``top_num: true`` or ``"5"`` is refused, not read as 1 or
+5), and extra fields are bounded as job metadata is. Requests are rate-limited per application (the
+``token``), else per client address; a refusal is a ``429`` in SAMI's shape with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -27,16 +32,20 @@ import logging
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, model_validator
 
 from tonearm.api.errors import ValidationFailure
+from tonearm.api.json_text import loads_bounded
+from tonearm.api.limits import api_windows
+from tonearm.api.rate_limit import RateDecision, RateLimitedError, RateLimits, refusal_message
 from tonearm.api.uploads import decode_for_sync_route
 from tonearm.audio.decode import PcmFormat
 from tonearm.audio.limits import DEFAULT_LIMITS
 from tonearm.errors import ParameterError, TonearmError
 from tonearm.jobs.errors import UnauthorizedError
+from tonearm.jobs.model import bounded_json
 from tonearm.models.registry import default_registry
 from tonearm.runtime import Services
 from tonearm.tagging.service import TaggingResult, tag_tasks
@@ -50,6 +59,16 @@ router = APIRouter(tags=["SAMI MusicTagging"])
 
 NAMESPACE = "MusicTagging"
 STATUS_OK = 20000000
+PATH = "/api/v1/invoke"
+#: The rate limiter SAMI's requests count in (``RateLimits``); the route counts them itself, as only it
+#: sees a token sent in the body.
+LIMITS = "sami"
+#: The longest ``payload`` string: its audio travels in ``data`` or behind ``payload.url``, so what is
+#: left is a few hundred bytes of options.
+MAX_PAYLOAD_CHARS = 64 * 1024
+#: The longest ``payload.url``: the job API's ``inputUrl`` limit, as the same URLs go in both (an S3
+#: download URL signed with a Lambda's session token runs past 2 kB).
+MAX_URL_CHARS = 8192
 #: Audio formats SAMI documents, plus those tonearm also decodes.
 AUDIO_FORMATS = ("wav", "pcm", "mp3", "aac", "flac", "ogg", "m4a")
 _ERROR_INDEX = {
@@ -66,6 +85,8 @@ _ERROR_INDEX = {
     "invalid_pcm_parameters": 11,
     "url_forbidden": 12,
     "fetch_failed": 13,
+    "rate_limited": 14,
+    "busy": 15,  # 503: every decode slot stayed taken for DECODE_QUEUE_WAIT_SECONDS (Retry-After)
 }
 
 
@@ -75,8 +96,9 @@ class AudioInfo(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     format: str | None = Field(default=None, description=f"One of {', '.join(AUDIO_FORMATS)}.")
-    sample_rate: int | None = Field(default=None, gt=0, description="Hz; required for pcm.")
-    channel: int | None = Field(default=None, ge=1, le=32, description="Channels; required for pcm.")
+    # strict: a JSON integer, never true (1) or "16000"
+    sample_rate: StrictInt | None = Field(default=None, gt=0, description="Hz; required for pcm.")
+    channel: StrictInt | None = Field(default=None, ge=1, le=32, description="Channels; required for pcm.")
 
 
 class Extra(BaseModel):
@@ -86,7 +108,9 @@ class Extra(BaseModel):
 
     enable_tag: bool = True
     enable_embed: bool = False
-    top_num: int | None = Field(default=None, ge=1, description="Keep each task's most probable labels.")
+    top_num: StrictInt | None = Field(
+        default=None, ge=1, description="Keep each task's most probable labels."
+    )
     segments: bool = Field(default=False, description="tonearm: also tag every 3 s segment.")
     use_tag: bool | None = Field(
         default=None, description="SAMI's flag (its Go sample sends false); accepted, without effect here."
@@ -120,7 +144,9 @@ class InvokePayload(BaseModel):
     task_flow: TaskFlow = Field(
         default_factory=lambda: TaskFlow(task=[TaskSpec(task_type="MusicTaggingMTT")])
     )
-    url: str | None = Field(default=None, description="Fetch the audio from here instead of `data`.")
+    url: str | None = Field(
+        default=None, max_length=MAX_URL_CHARS, description="Fetch the audio from here instead of `data`."
+    )
 
 
 class InvokeRequest(BaseModel):
@@ -131,8 +157,17 @@ class InvokeRequest(BaseModel):
     appkey: str | None = None
     token: str | None = None
     namespace: str | None = None
-    payload: str | None = Field(default=None, description="JSON string: see InvokePayload.")
+    payload: str | None = Field(
+        default=None, max_length=MAX_PAYLOAD_CHARS, description="JSON string: see InvokePayload."
+    )
     data: str | None = Field(default=None, description="Base64 audio.")
+
+    @model_validator(mode="after")
+    def _bounded_extras(self) -> InvokeRequest:
+        # fields SAMI's clients may add are kept, as SAMI ignores them, within the bounds of job metadata
+        if self.model_extra:
+            bounded_json(self.model_extra, what="the request's extra fields")
+        return self
 
 
 class InvokeResponse(BaseModel):
@@ -154,12 +189,25 @@ class UnsupportedNamespaceError(TonearmError):
 
 
 def validation_failure(failure: ValidationFailure) -> JSONResponse:
-    """The SAMI-shaped reply to a body FastAPI could not parse (installed by ``create_app``)."""
+    """The SAMI-shaped reply to a body FastAPI could not parse or validate (see ``install_sami``)."""
     return _fail(
         str(uuid.uuid4()),
         NAMESPACE,
         ParameterError(f"invalid request body: {failure.message}", code="invalid_request"),
     )
+
+
+def refused(decision: RateDecision) -> JSONResponse:
+    """The SAMI-shaped ``429`` of a client over its limit (the limiter adds ``Retry-After``)."""
+    return _fail(str(uuid.uuid4()), NAMESPACE, RateLimitedError(refusal_message(decision)))
+
+
+def install_sami(app: FastAPI, limits: RateLimits) -> None:
+    """Add ``POST /api/v1/invoke``, its error shape for bodies that do not validate, and its limits."""
+    app.include_router(router)
+    app.state.validation_shapers[PATH] = validation_failure
+    services: Services = app.state.services
+    limits.add(LIMITS, PATH.__eq__, api_windows(services.settings), refused, in_route=True)
 
 
 def _fail(task_id: str, namespace: str, exc: TonearmError) -> JSONResponse:
@@ -172,7 +220,11 @@ def _fail(task_id: str, namespace: str, exc: TonearmError) -> JSONResponse:
         payload="",
         error_code=exc.code,
     )
-    return JSONResponse(status_code=status, content=body.model_dump())
+    response = JSONResponse(status_code=status, content=body.model_dump())
+    retry_after = getattr(exc, "retry_after_s", None)  # 503 busy: the decode slots were full
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(max(1, int(retry_after)))
+    return response
 
 
 def _ranked(answer: TaskAnswer, top_num: int | None) -> list[tuple[str, float]]:
@@ -282,16 +334,19 @@ def _pcm_format(info: AudioInfo) -> PcmFormat | None:
     return PcmFormat(sample_rate=info.sample_rate, channels=info.channel, sample_format="s16le")
 
 
-@router.post(
-    "/api/v1/invoke",
-    response_model=InvokeResponse,
-    responses={
-        400: {"model": InvokeResponse},
-        401: {"model": InvokeResponse},
-        413: {"model": InvokeResponse},
-    },
-    summary="Tag music (SAMI MusicTagging)",
-)
+#: Every failure is SAMI's body (``status_code``, ``status_text``, ``error_code``) with this HTTP status.
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": InvokeResponse, "description": "invalid_request / invalid_parameter / audio errors"},
+    401: {"model": InvokeResponse, "description": "unauthorized: no valid token, or appkey not its app"},
+    413: {"model": InvokeResponse, "description": "input_too_large"},
+    415: {"model": InvokeResponse, "description": "unsupported_format"},
+    429: {"model": InvokeResponse, "description": "rate_limited (see Retry-After)"},
+    502: {"model": InvokeResponse, "description": "fetch_failed: payload.url could not be fetched"},
+    503: {"model": InvokeResponse, "description": "busy (see Retry-After), or the models are not installed"},
+}
+
+
+@router.post(PATH, response_model=InvokeResponse, responses=ERRORS, summary="Tag music (SAMI MusicTagging)")
 def invoke(
     request: Request,
     body: InvokeRequest,
@@ -299,8 +354,23 @@ def invoke(
     token: Annotated[str | None, Query(description="tonearm API key (the body's `token` wins).")] = None,
     appkey: Annotated[str | None, Query(description="The caller's application id or name.")] = None,
     namespace: Annotated[str | None, Query()] = None,
-) -> JSONResponse:
+) -> Response:
     """Tag an audio clip: genres, moods, vocals, MagnaTagATune tags..., with probabilities and embeddings."""
+    limits: RateLimits = request.app.state.rate_limits
+    api = limits.api(LIMITS)
+    # counted before anything is decoded or run, against the token's application (else the address)
+    decision = limits.hit(api, request, key=body.token or token)
+    if decision is not None and not decision.allowed:
+        return limits.refusal(api, decision)
+    response = _invoke(request, body, token=token, appkey=appkey, namespace=namespace)
+    if decision is not None:
+        response.headers.update(decision.headers())
+    return response
+
+
+def _invoke(
+    request: Request, body: InvokeRequest, *, token: str | None, appkey: str | None, namespace: str | None
+) -> JSONResponse:
     task_id = str(uuid.uuid4())
     services: Services = request.app.state.services
     ns = NAMESPACE
@@ -322,8 +392,9 @@ def invoke(
         if ns != NAMESPACE:
             raise UnsupportedNamespaceError(f"namespace {ns!r} is not served here; use {NAMESPACE!r}")
         try:
-            payload = InvokePayload.model_validate(json.loads(body.payload or "{}"))
-        except (ValueError, ValidationError) as exc:
+            decoded = loads_bounded(body.payload or "{}", what="`payload`", max_chars=MAX_PAYLOAD_CHARS)
+            payload = InvokePayload.model_validate(decoded)
+        except ValidationError as exc:
             raise ParameterError(f"`payload` must be a JSON string of the documented shape: {exc}") from exc
         pcm = _pcm_format(payload.audio_info)
         data = _audio_bytes(body, payload, services)

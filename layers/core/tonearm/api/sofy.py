@@ -35,13 +35,14 @@ from pydantic import BaseModel, Field
 
 from tonearm.api.errors import ErrorBody, ValidationFailure
 from tonearm.api.key_usage import KeyUsage, key_usage_middleware
-from tonearm.api.rate_limit import RateDecision, RateLimiter, Window, rate_limit_middleware
+from tonearm.api.limits import sofy_windows
+from tonearm.api.rate_limit import LimitedApi, RateDecision, RateLimits
 from tonearm.errors import NotFoundError, TonearmError
 from tonearm.generation.params import GenerationParams, estimate_seconds
 from tonearm.generation.workflow import GENERATE
 from tonearm.jobs.errors import UnauthorizedError
 from tonearm.jobs.model import CreateJobRequest, Job, JobStatus
-from tonearm.ports import Application, RateCounter
+from tonearm.ports import Application
 from tonearm.runtime import Services
 from tonearm.settings import Settings
 
@@ -81,6 +82,13 @@ class SofyErrorResponse(BaseModel):
     error: ErrorBody
 
 
+class SofyValidationResponse(BaseModel):
+    """A body that does not validate (or cannot be read): FastAPI's ``detail`` list and tonearm's error."""
+
+    detail: list[dict[str, Any]]
+    error: ErrorBody
+
+
 class TaskNotFoundError(NotFoundError):
     """No generation task with that id is visible to the caller."""
 
@@ -94,11 +102,19 @@ class NotCompletedError(TonearmError):
     status = 400
 
 
+#: What Sofy's routes answer besides their results: a key that is sent but unknown (or missing where
+#: required), a task that is not the caller's, the client over its rate limit (``Retry-After``).
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": SofyErrorResponse},
-    401: {"model": SofyErrorResponse},
-    404: {"model": SofyErrorResponse},
-    429: {"model": SofyErrorResponse},
+    401: {"model": SofyErrorResponse, "description": "unauthorized"},
+    404: {"model": SofyErrorResponse, "description": "task_not_found / file_not_found"},
+    429: {"model": SofyErrorResponse, "description": "rate_limited (see Retry-After)"},
+}
+#: ``POST /generate-music`` alone: its body, and the job that could not start.
+_GENERATE_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: _ERRORS[401],
+    422: {"model": SofyValidationResponse, "description": "the body does not validate, or is not JSON"},
+    429: _ERRORS[429],
+    503: {"model": SofyErrorResponse, "description": "the generation could not be started"},
 }
 
 
@@ -168,7 +184,7 @@ def status_view(job: Job) -> MusicStatusResponse:
 @router.post(
     "/generate-music",
     response_model=GenerateMusicResponse,
-    responses=_ERRORS,
+    responses=_GENERATE_ERRORS,
     summary="Start generating a track from a text prompt",
 )
 def generate_music(request: Request, body: GenerationParams) -> Response | GenerateMusicResponse:
@@ -210,6 +226,7 @@ def music_status(task_id: str, request: Request) -> Response | MusicStatusRespon
     responses={
         200: {"content": {"audio/wav": {}}, "description": "The WAV (48 kHz, 16-bit, stereo)."},
         307: {"description": "Files in S3: fetch the presigned URL in Location (see the module doc)."},
+        400: {"model": SofyErrorResponse, "description": "not_completed: nothing to download yet"},
         **_ERRORS,
     },
     summary="Download the generated WAV",
@@ -302,19 +319,11 @@ def is_sofy_path(path: str) -> bool:
     return path == SOFY_PREFIXES[0] or path.startswith(SOFY_PREFIXES[1:])
 
 
-def install_sofy(app: FastAPI, settings: Settings, *, shared: RateCounter | None = None) -> RateLimiter:
-    """Add Sofy's routes, its 422 shape and its rate limits to ``app``; return the limiter.
-
-    ``shared``: counts every process shares (AWS), so the limits hold across Lambda instances.
-    """
+def install_sofy(app: FastAPI, settings: Settings, limits: RateLimits) -> LimitedApi:
+    """Add Sofy's routes, its 422 shape and its rate limits (in ``limits``) to ``app``; return them."""
     app.include_router(router)
     app.state.validation_shapers["/generate-music"] = validation_failure
-    limiter = RateLimiter(
-        [Window(60, settings.rate_limit_per_minute), Window(3600, settings.rate_limit_per_hour)],
-        shared=shared,
-    )
-    app.state.rate_limiter = limiter
-    app.middleware("http")(rate_limit_middleware(limiter, is_sofy_path, refused))
+    api = limits.add("sofy", is_sofy_path, sofy_windows(settings), refused)
     app.state.key_usage = KeyUsage()
     app.middleware("http")(key_usage_middleware(app.state.key_usage, is_sofy_path))
-    return limiter
+    return api

@@ -20,9 +20,22 @@ Every path checks the limits it can before decoding (size, declared duration, de
 enforces them again while decoding (headers lie), and refuses audio that decodes to nothing, to
 non-finite samples, to less than ``limits.min_duration_s`` or to silence.
 
-Memory: decoded frames go straight into one preallocated channel-major float32 buffer, sized from the
-header and grown (``realloc``, channels moved in place) when a header underestimates, then trimmed in
-place. Peak memory is the decoded array plus one decode block (~0.5 MiB) and the encoded input.
+The decoded-size budget (``limits.max_decoded_bytes``, channels x frames x 4 bytes of float32) is checked
+from the header where the header states a length (exactly, or as an estimate given some slack), and
+again before every block is stored, against the running total: an input whose length is unknown, or
+understated, is refused at the first block past the budget.
+
+Memory: :func:`decode` puts decoded frames straight into one preallocated channel-major float32 buffer,
+sized from the header and grown (``realloc``, channels moved in place) when a header underestimates, then
+trimmed in place; its peak is the decoded array plus one decode block and the encoded input, i.e. up to
+the whole budget. :func:`decode_stream` holds one block, at most :data:`BLOCK_BYTES` whatever the channel
+count, so what a streaming consumer keeps (``tonearm.audio.mono.decode_mono``: the mono signal at the
+model's rate) bounds a request's memory instead of the input's channels and rate. Every request-serving
+path decodes that way; :func:`decode` is for callers that need every channel at the source rate.
+
+Concurrency: both entry points hold a slot of :data:`tonearm.audio.decode_slots.SLOTS` while they
+decode (waiting as long as it takes unless the caller already holds one, as the synchronous routes do
+with a short wait), so a process runs at most that many decodes at once.
 """
 
 from __future__ import annotations
@@ -41,6 +54,7 @@ import numpy as np
 import numpy.typing as npt
 import soundfile as sf
 
+from tonearm.audio.decode_slots import decode_slot
 from tonearm.audio.errors import (
     AudioTooLongError,
     AudioTooShortError,
@@ -65,6 +79,7 @@ from tonearm.audio.probe import (
 from tonearm.errors import ParameterError
 
 __all__ = [
+    "BLOCK_BYTES",
     "DECODE_FORMATS",
     "BlockConsumer",
     "DecodedAudio",
@@ -138,6 +153,10 @@ _SCAN_BLOCK = 1 << 18
 # Frames handed to a streaming consumer at a time (1 MiB of float32 in stereo): large enough that
 # per-call overheads vanish, small enough to stay in cache between the decoder and the consumer.
 _STREAM_BLOCK = 1 << 17
+#: Most bytes of float32 in one decode block, whatever the channel count: every frame count above
+#: (_SF_BLOCK, _PCM_BLOCK, _STREAM_BLOCK, FFmpeg's codec frames) is cut down to fit it, so a header
+#: claiming 1024 channels cannot make a block of 65536 frames (256 MiB) out of a few kilobytes.
+BLOCK_BYTES = 4 << 20
 # Samples per step when channels are moved inside the output buffer (bounds numpy's overlap copy).
 _MOVE_CHUNK = 1 << 20
 # Capacity to start with when a header gives no length, in seconds of audio.
@@ -208,12 +227,16 @@ class DecodedAudio:
     Attributes
     ----------
     y : numpy.ndarray
-        Shape ``(channels, n)``, float32, C-contiguous. Sample values as decoded, not normalised:
-        integer PCM maps to [-1, 1); float sources may exceed full scale.
+        Shape ``(channels, n)``, float32, C-contiguous. From :func:`decode`: sample values as decoded,
+        not normalised (integer PCM maps to [-1, 1); float sources may exceed full scale). From
+        :func:`tonearm.audio.mono.decode_mono`: shape ``(1, n)``, the mono signal at the model's rate,
+        scaled down when its source peaks above the headroom (see :mod:`tonearm.audio.mono`).
     sr : int
-        Sample rate in Hz (the source's; nothing is resampled).
+        Sample rate of ``y`` in Hz: the source's for :func:`decode` (nothing is resampled), the target
+        rate for :func:`tonearm.audio.mono.decode_mono`.
     info : AudioInfo
-        The input's format and encoding, with ``frames``/``duration_s`` those of the decoded audio.
+        The input's format and encoding, with ``frames``/``duration_s`` those of the decoded audio at the
+        source rate (``info.sample_rate``, which is ``sr`` only for :func:`decode`).
     """
 
     y: npt.NDArray[np.float32]
@@ -292,8 +315,9 @@ def decode(
         ``source`` is a stream that cannot seek.
     """
     src: AudioSource = io.BytesIO(source) if isinstance(source, bytes | bytearray) else source
-    result = _decode_any(src, pcm=pcm, size_bytes=size_bytes, limits=limits, sink=_planar_sink)
-    y = result.sink.finish()
+    with decode_slot():
+        result = _decode_any(src, pcm=pcm, size_bytes=size_bytes, limits=limits, sink=_planar_sink)
+        y = result.sink.finish()
     assert y is not None  # a planar sink always returns its buffer
     return _finish(y, sr=result.sr, format_=result.format_, subtype=result.subtype, limits=limits)
 
@@ -332,10 +356,11 @@ def decode_stream(
         Gets :meth:`~BlockConsumer.start` once, then every decoded frame in order as ``(channels, k)``
         float32 blocks of up to ``block_frames`` frames.
     block_frames : int
-        Most frames per block (>= 1; default 131072, 1 MiB of float32 in stereo). libsndfile and raw PCM
-        are also read in steps of at most this many frames (and at most 65536). FFmpeg's codec frames
-        (1024 frames for AAC) are never split, so below the longest of them blocks may be that long.
-        Memory besides the decoder's is about ``block_frames * channels * 4`` bytes.
+        Most frames per block (>= 1; default 131072, 1 MiB of float32 in stereo), cut down further so
+        that a block holds at most :data:`BLOCK_BYTES` (4 MiB) of float32 (8192 frames of 128 channels).
+        libsndfile and raw PCM are also read in steps of at most this many frames (and at most 65536);
+        FFmpeg's codec frames are split to fit. Memory besides the decoder's is at most
+        ``min(block_frames * channels * 4, BLOCK_BYTES)`` bytes plus one read buffer of the same size.
 
     Returns
     -------
@@ -356,10 +381,11 @@ def decode_stream(
     def sink(channels: int, capacity: int, sr: int) -> _BlockSink:
         return _StreamSink(consumer, channels=channels, sr=sr, block_frames=block_frames)
 
-    result = _decode_any(
-        src, pcm=pcm, size_bytes=size_bytes, limits=limits, sink=sink, read_frames=block_frames
-    )
-    result.sink.finish()
+    with decode_slot():
+        result = _decode_any(
+            src, pcm=pcm, size_bytes=size_bytes, limits=limits, sink=sink, read_frames=block_frames
+        )
+        result.sink.finish()
     stream = result.sink
     assert isinstance(stream, _StreamSink)
     channels, frames = stream.channels, stream.frames
@@ -457,11 +483,13 @@ def _read_soundfile(
         _check_decoded_size(info.frames, channels=channels, limits=limits, declared=True)
         capacity = info.frames
     elif info.frames > 0:
+        estimate = round(info.frames / _ESTIMATE_SLACK)
+        _check_decoded_size(estimate, channels=channels, limits=limits, declared=True, estimated=True)
         capacity = info.frames + _ESTIMATE_PADDING_FRAMES
     else:
         capacity = round(_UNKNOWN_LENGTH_GUESS_S * sr)
     out = sink(channels, _clamp_capacity(capacity, sr, channels, limits), sr)
-    step = _SF_BLOCK if read_frames is None else min(_SF_BLOCK, read_frames)
+    step = _block_frames(channels, _SF_BLOCK if read_frames is None else min(_SF_BLOCK, read_frames))
     for got in read_blocks(handle, block_frames=step):
         n = got.shape[1]
         _check_growth(out.frames + n, sr=sr, channels=channels, limits=limits)
@@ -576,13 +604,19 @@ def _decode_container(
             )
         header_sr = int(stream.codec_context.sample_rate or 0)
         header_channels = int(stream.codec_context.channels or 0)
-        if exact and header_sr > 0 and header_channels > 0:
+        if header_sr > 0 and header_channels > 0:
+            # An estimate (raw AAC/MP3) refuses only what is over the budget even with its slack.
+            frames_declared = declared_s * header_sr / (1.0 if exact else _ESTIMATE_SLACK)
             _check_decoded_size(
-                round(declared_s * header_sr), channels=header_channels, limits=limits, declared=True
+                round(frames_declared),
+                channels=header_channels,
+                limits=limits,
+                declared=True,
+                estimated=not exact,
             )
 
     out: _BlockSink | None = None
-    sr = channels = 0
+    sr = channels = step = 0
     # An MP4's edit list / media duration marks where the audio ends; the decoder's last frame still
     # holds the encoder's padding past it (up to 1023 samples for AAC), which is not audio.
     keep: int | None = None
@@ -604,6 +638,7 @@ def _decode_container(
                 else:
                     capacity = round(_UNKNOWN_LENGTH_GUESS_S * sr)
                 out = sink(channels, _clamp_capacity(capacity, sr, channels, limits), sr)
+                step = _block_frames(channels, _STREAM_BLOCK)
             elif frame.sample_rate != sr or frame.layout.nb_channels != channels:
                 raise UndecodableAudioError(
                     f"{codec} audio changes from {sr} Hz/{channels} channels to {frame.sample_rate} Hz/"
@@ -613,8 +648,12 @@ def _decode_container(
                 k = min(k, keep - out.frames)
                 if k <= 0:
                     break
-            _check_growth(out.frames + k, sr=sr, channels=channels, limits=limits)
-            _store_frame(frame, out=out.append(k), codec=codec)
+            # A codec frame may be long (PCM in Matroska: a whole block per packet); it is stored in
+            # pieces of at most one decode block, each checked against the budget first.
+            for start in range(0, k, step):
+                n = min(step, k - start)
+                _check_growth(out.frames + n, sr=sr, channels=channels, limits=limits)
+                _store_frame(frame, out=out.append(n), codec=codec, start=start)
     except av.FFmpegError as exc:
         done = out.frames / sr if out is not None else 0.0
         raise UndecodableAudioError(
@@ -645,23 +684,32 @@ def _declared_seconds(handle: av.container.InputContainer, stream: av.AudioStrea
     return None
 
 
-def _store_frame(frame: av.AudioFrame, *, out: npt.NDArray[np.float32], codec: str) -> None:
-    # Convert one decoded frame into `out` (channels, k): planar or packed, integer or float. The planes
-    # are read in place through the buffer protocol; frame.to_ndarray() would first stack the planes
-    # into a new array (a third of the per-frame cost for AAC).
+def _store_frame(frame: av.AudioFrame, *, out: npt.NDArray[np.float32], codec: str, start: int = 0) -> None:
+    # Convert frames start .. start + k of one decoded frame into `out` (channels, k): planar or packed,
+    # integer or float. The planes are read in place through the buffer protocol; frame.to_ndarray()
+    # would first stack the planes into a new array (a third of the per-frame cost for AAC).
     fmt = frame.format
     base = fmt.name.removesuffix("p") if fmt.is_planar else fmt.name
     if base not in _FRAME_FORMATS:
         raise UndecodableAudioError(f"{codec} decoder produced unsupported samples ({fmt.name})")
     dtype, scale, offset = _FRAME_FORMATS[base]
+    width = np.dtype(dtype).itemsize
     channels, k = out.shape
     if fmt.is_planar:
-        for c, plane in enumerate(frame.planes):
+        # Only the first `channels` planes: PyAV (18.1) counts planes up to the first null pointer past
+        # the channels' own, so from 8 channels on it lists extra ones with garbage pointers (enumerating
+        # them all failed every 7.1 AAC upload; reading one would crash the process).
+        planes = frame.planes
+        if len(planes) < channels:
+            raise UndecodableAudioError(f"{codec} decoder gave {len(planes)} planes for {channels} channels")
+        for c, plane in zip(range(channels), planes, strict=False):
             # Planes may be padded past the last sample; count= reads just the samples.
-            samples = np.frombuffer(memoryview(plane), dtype=dtype, count=k)
+            samples = np.frombuffer(memoryview(plane), dtype=dtype, count=k, offset=start * width)
             _store(samples, out=out[c], scale=scale, offset=offset)
     else:
-        packed = np.frombuffer(memoryview(frame.planes[0]), dtype=dtype, count=k * channels)
+        packed = np.frombuffer(
+            memoryview(frame.planes[0]), dtype=dtype, count=k * channels, offset=start * channels * width
+        )
         _store(packed.reshape(k, channels).T, out=out, scale=scale, offset=offset)
 
 
@@ -706,7 +754,7 @@ def _decode_pcm(
         )
     _check_decoded_size(frames, channels=channels, limits=limits, declared=True)
 
-    step = _PCM_BLOCK if read_frames is None else min(_PCM_BLOCK, read_frames)
+    step = _block_frames(channels, _PCM_BLOCK if read_frames is None else min(_PCM_BLOCK, read_frames))
     out = sink(channels, frames, sr)
     with _open_binary(source) as fh:
         while out.frames < frames:
@@ -812,7 +860,7 @@ class _StreamSink:
         self.peak = 0.0
         self._consumer = consumer
         self._sr = sr
-        self._scratch = np.empty((channels, block_frames), dtype=np.float32)
+        self._scratch = np.empty((channels, _block_frames(channels, block_frames)), dtype=np.float32)
         self._filled = 0
 
     def append(self, k: int) -> npt.NDArray[np.float32]:
@@ -854,14 +902,26 @@ def _check_growth(frames: int, *, sr: int, channels: int, limits: AudioLimits) -
     _check_decoded_size(frames, channels=channels, limits=limits, declared=False)
 
 
-def _check_decoded_size(frames: int, *, channels: int, limits: AudioLimits, declared: bool) -> None:
-    size = frames * channels * 4  # float32
+def _check_decoded_size(
+    frames: int, *, channels: int, limits: AudioLimits, declared: bool, estimated: bool = False
+) -> None:
+    # The decoded-size budget: channels x frames x 4 bytes (float32), from the header (``declared``,
+    # an ``estimated`` one already divided by its slack) or from the running total while decoding.
+    size = frames * channels * 4
     if size > limits.max_decoded_bytes:
-        when = "the header declares" if declared else "decoding found"
+        if not declared:
+            when = "decoding found"
+        else:
+            when = "the header's length estimate implies at least" if estimated else "the header declares"
         raise InputTooLargeError(
             f"{when} {frames:,} frames of {channels}-channel audio, {fmt_bytes(size)} as float32; "
             f"the limit is {fmt_bytes(limits.max_decoded_bytes)}",
         )
+
+
+def _block_frames(channels: int, frames: int) -> int:
+    # At most `frames` frames per decode block, and at most BLOCK_BYTES of float32 in it.
+    return max(1, min(frames, BLOCK_BYTES // (4 * max(1, channels))))
 
 
 def _clamp_capacity(capacity: int, sr: int, channels: int, limits: AudioLimits) -> int:

@@ -4,6 +4,14 @@ The defaults bound what one Lambda invocation may be asked to chew through: 100 
 ten minutes of audio and 2 GiB of decoded samples, and they refuse inputs too short or too quiet to
 analyse (under half a second, or peaking below -90 dBFS). Callers that need other values build their
 own :class:`AudioLimits`.
+
+The decoded-size budget bounds *work*, not what a request holds: every request-serving path decodes as
+a stream (``tonearm.audio.decode.decode_stream``, ``tonearm.audio.mono.decode_mono``) and keeps only what
+its analysis reads (the mono signal at the model's rate), so its memory follows the duration limit, not
+this budget. It stays at 2 GiB so that everything accepted before is accepted still (ten minutes of
+8-channel 96 kHz audio is 1.84 GB): lowering it would refuse hi-res surround masters to save memory
+they no longer cost. Only :func:`tonearm.audio.decode.decode`, which returns every channel at the source
+rate (training custom heads from the command line), can hold that much.
 """
 
 from __future__ import annotations
@@ -35,12 +43,14 @@ class AudioLimits:
         That is digital silence and anything within about one 16-bit LSB of it (1 LSB = -90.3 dBFS):
         dither or noise-floor hiss on an otherwise empty track. ``-inf`` disables the check.
     max_decoded_bytes : int
-        Largest decoded signal :func:`tonearm.audio.decode.decode` will hold in memory, in bytes of
-        float32 samples (default 2 GiB). A few kilobytes of compressed silence can claim hours of
-        32-channel 384 kHz audio; this bounds what the duration limit alone does not (ten minutes of
-        8-channel 96 kHz audio is 1.8 GiB). The streaming readers
-        (:func:`tonearm.audio.decode.decode_stream` and what uses it) never hold the whole signal but
-        enforce it all the same, so that every path accepts exactly the same inputs.
+        The decoded-size budget: channels x frames x 4 bytes of float32 samples (default 2 GiB). A few
+        kilobytes of compressed silence can claim hours of 32-channel 384 kHz audio; this bounds what the
+        duration limit alone does not (ten minutes of 8-channel 96 kHz audio is 1.7 GiB). It is checked
+        from the header (a declared length exactly, an estimated one with slack) and again while decoding
+        against the running total, so an input of unknown length is refused at the first block past it.
+        :func:`tonearm.audio.decode.decode` holds that much at most; the streaming readers
+        (:func:`tonearm.audio.decode.decode_stream` and what uses it) hold one block but enforce it all the
+        same, so that every path accepts exactly the same inputs.
 
     Raises
     ------

@@ -113,6 +113,11 @@ _TP_KAISER_BETA = 5.0
 #: each in stereo, whatever the size of the block passed to the meter, and is the granularity at which
 #: quiet passages are skipped.
 _TP_CHUNK = 8192
+#: Samples (all channels) a meter filters at a time: bounds its float64 temporaries (the block in
+#: float64, its magnitudes, the filtered signal, its squares) to ~2 MiB each, whatever the size and
+#: channel count of the block passed to it (a 4 MiB block of 8-channel float32 would otherwise make
+#: ~35 MB of them).
+_PROCESS_SAMPLES = 1 << 18
 #: The one-shot functions take the channel count from a 2-D array's first axis. An array with more rows
 #: than this that also has more rows than columns is refused: it is almost certainly ``(n, channels)``
 #: (a transposed signal would otherwise be measured as thousands of two-sample channels). 32 is the
@@ -430,15 +435,18 @@ class LoudnessMeter:
         ParameterError
             If the block is not ``(channels, n)`` with the meter's channel count.
         """
-        x = np.asarray(block, dtype=np.float64)
-        if x.ndim == 1 and self._channels == 1:
-            x = x[np.newaxis, :]
-        if x.ndim != 2 or x.shape[0] != self._channels:
-            raise ParameterError(f"block must have shape ({self._channels}, n), got {x.shape}")
-        n = x.shape[1]
-        if n == 0:
-            return
+        raw = np.asarray(block)
+        if raw.ndim == 1 and self._channels == 1:
+            raw = raw[np.newaxis, :]
+        if raw.ndim != 2 or raw.shape[0] != self._channels:
+            raise ParameterError(f"block must have shape ({self._channels}, n), got {raw.shape}")
+        step = max(1, _PROCESS_SAMPLES // self._channels)
+        for begin in range(0, raw.shape[1], step):
+            self._process(np.asarray(raw[:, begin : begin + step], dtype=np.float64))
 
+    def _process(self, x: npt.NDArray[np.float64]) -> None:
+        # One piece of a block, (channels, n) float64, n >= 1.
+        n = x.shape[1]
         self._peak = max(self._peak, float(np.max(np.abs(x))))
         if self._true_peak is not None:
             self._true_peak.process(x)

@@ -169,7 +169,8 @@ def summarize_audio(
 
 
 def _to_pcm16(block: npt.NDArray[np.float32]) -> npt.NDArray[np.int16]:
-    # Round to nearest and clip: float sources may exceed full scale, and libsndfile's own conversion
-    # would wrap around instead of clipping.
-    scaled = np.rint(block * np.float32(_PCM16_SCALE))
+    # Clip, then round to nearest: float sources may exceed full scale (up to 3.4e38, whose product with
+    # the scale would overflow to inf), and libsndfile's own conversion would wrap around instead of
+    # clipping.
+    scaled = np.rint(np.clip(block, -1.0, 1.0) * np.float32(_PCM16_SCALE))
     return np.clip(scaled, -32768.0, 32767.0).astype(np.int16)

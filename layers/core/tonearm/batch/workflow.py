@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, model_validator
 
 from tonearm.errors import TonearmError
 from tonearm.jobs.errors import InvalidParamsError
@@ -70,10 +70,11 @@ class BatchParams(BaseModel):
     params: dict[str, Any] = Field(
         default_factory=dict, description="Each item's workflow params, without inputUrl (the item is it)."
     )
-    maxConcurrency: int = Field(  # noqa: N815 - wire name
+    # strict: JSON numbers only (true or "40" is refused, not read as 1 or 40)
+    maxConcurrency: StrictInt = Field(  # noqa: N815 - wire name
         default=40, ge=1, le=1000, description="How many items run at once."
     )
-    toleratedFailurePercentage: float = Field(  # noqa: N815 - wire name
+    toleratedFailurePercentage: StrictFloat = Field(  # noqa: N815 - wire name
         default=100,
         ge=0,
         le=100,

@@ -12,6 +12,11 @@ Outcome of one attempt:
 
 Every attempt is signed afresh with the current timestamp (so a late retry is not rejected as stale) but
 keeps the same ``webhook-id``, which receivers use to deduplicate.
+
+Deadlines: each attempt as a whole (connect, send, and the receiver's reply, however slowly it drips)
+ends within ``RetryPolicy.attempt_deadline_s`` (or the caller's ``deadline_s``), and the whole delivery,
+waits included, within ``RetryPolicy.total_deadline_s``: no attempt or wait starts that would end past
+it. The default total (240 s) leaves the webhook function (300 s in template.yaml) time to dead-letter.
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ _RETRYABLE_4XX = frozenset({408, 409, 425, 429})
 # Receivers should answer with a short acknowledgement; don't buffer more than this.
 _MAX_RECEIVER_RESPONSE_BYTES = 1024 * 1024
 _ERROR_SNIPPET_CHARS = 200
+# No retry starts with less time than this (or the attempt deadline, if shorter) left before the total.
+_MIN_ATTEMPT_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -48,12 +55,17 @@ class RetryPolicy:
     The delay before attempt ``k`` (``k >= 2``) is ``min(max_delay_s, base_delay_s * factor ** (k - 2))``;
     with the defaults: 1, 2, 4, 8, 16 s before attempts 2..6. A numeric ``Retry-After`` from the receiver
     replaces the computed delay, still capped at ``max_delay_s``.
+
+    ``attempt_deadline_s`` bounds one attempt from connect to the last byte of the reply;
+    ``total_deadline_s`` bounds the delivery, attempts and waits together (see the module docstring).
     """
 
     max_attempts: int = 6
     base_delay_s: float = 1.0
     max_delay_s: float = 60.0
     factor: float = 2.0
+    attempt_deadline_s: float = 15.0
+    total_deadline_s: float = 240.0
 
     def delay_before(self, attempt: int) -> float:
         """Return the backoff delay in seconds before ``attempt`` (1-based; 0 for the first)."""
@@ -138,21 +150,30 @@ def deliver_webhook(
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.time,
     timeout_s: float | None = None,
+    deadline_s: float | None = None,
 ) -> DeliveryResult:
     """POST ``body`` to ``url`` with Standard Webhooks signatures, retrying per ``policy``.
 
     ``secret`` is a ``whsec_`` secret or the raw key bytes (see ``secret_key_bytes``). ``timeout_s``
-    bounds each attempt's connect and reads (default: the client's). ``sleep`` and ``clock`` are
-    injectable so tests run without waiting; ``clock`` supplies the signature timestamp and
-    ``started_at``. Never raises for delivery failures; see the module docstring for which outcomes are
-    retried.
+    bounds each attempt's connect and each read (default: the client's); ``deadline_s`` each attempt as a
+    whole (default: ``policy.attempt_deadline_s``), and ``policy.total_deadline_s`` all of them with the
+    waits between. ``sleep`` and ``clock`` are injectable so tests run without waiting; ``clock``
+    supplies the signature timestamp, ``started_at`` and the time spent against the total deadline. Never
+    raises for delivery failures; see the module docstring for which outcomes are retried.
     """
     attempts: list[DeliveryAttempt] = []
     delay = 0.0
+    per_attempt = policy.attempt_deadline_s if deadline_s is None else deadline_s
+    shortest = min(per_attempt, _MIN_ATTEMPT_S)
+    first_started = clock()
     for number in range(1, max(1, policy.max_attempts) + 1):
         if number > 1:
+            left = policy.total_deadline_s - (clock() - first_started) - delay
+            if left < shortest:
+                break  # no useful attempt fits before the total deadline: dead-letter now
             sleep(delay)
         started = clock()
+        attempt_deadline = min(per_attempt, policy.total_deadline_s - (started - first_started))
         t0 = time.perf_counter()
         status: int | None = None
         error: str | None = None
@@ -167,6 +188,7 @@ def deliver_webhook(
                 headers=headers,
                 max_response_bytes=_MAX_RECEIVER_RESPONSE_BYTES,
                 timeout_s=timeout_s,
+                deadline_s=max(attempt_deadline, shortest),
             )
         except (UrlForbiddenError, ParameterError) as exc:
             # Refused before any connection was made (forbidden URL, unusable secret); retrying cannot

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, field_validator
 
 #: Sofy's scale names → (major tonic, relative-minor tonic) as pitch classes (C = 0).
 SCALES: dict[str, tuple[int, int]] = {
@@ -45,6 +45,10 @@ class GenerationParams(BaseModel):
 
     The same params with the same seed give the same audio, byte for byte. Without a seed, the service
     picks one and reports it (in the plan and the WAV's INFO chunk), so any track can be made again.
+
+    Numbers are strict: an integer field takes a JSON integer only (``true`` or ``"30"`` is refused, not
+    read as 1 or 30), and a float field takes a JSON number (an integer too, as Sofy's clients send
+    ``"temperature": 1``), never a boolean or a string.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -54,24 +58,24 @@ class GenerationParams(BaseModel):
         max_length=500,
         description='Genre, mood and instruments in words, e.g. "Melancholic jazz with soft saxophone".',
     )
-    duration_seconds: int = Field(default=25, ge=1, le=300, description="Length of the track [s].")
-    bpm: int = Field(default=110, ge=60, le=200, description="Tempo in beats per minute.")
-    temperature: float = Field(
+    duration_seconds: StrictInt = Field(default=25, ge=1, le=300, description="Length of the track [s].")
+    bpm: StrictInt = Field(default=110, ge=60, le=200, description="Tempo in beats per minute.")
+    temperature: StrictFloat = Field(
         default=1.2, ge=0.1, le=2.0, description="Variation: low repeats patterns, high varies them."
     )
-    density: float = Field(
+    density: StrictFloat = Field(
         default=0.8, ge=0.1, le=1.0, description="How busy the arrangement is: notes and layers."
     )
-    brightness: float = Field(
+    brightness: StrictFloat = Field(
         default=0.6, ge=0.1, le=1.0, description="Register, voicing, instrument choice and velocity."
     )
     scale: ScaleName = Field(
         default="G_MAJOR_E_MINOR", description="The key: the major scale or its relative minor."
     )
-    guidance: float = Field(
+    guidance: StrictFloat = Field(
         default=4.5, ge=1.0, le=10.0, description="Adherence to the style: high follows it strictly."
     )
-    seed: int | None = Field(
+    seed: StrictInt | None = Field(
         default=None, ge=0, le=MAX_SEED, description="Same seed and params → identical audio (tonearm)."
     )
 

@@ -203,6 +203,18 @@ class JobService:
             return self.transition(job_id, JobStatus.FAILED, error=JobError(**too_large.to_dict()))
         return self._start(job, spec, retry_later=True)
 
+    def redrive(self, job: Job) -> Job:
+        """Start the execution of a job that has none (the watchdog's re-drive); idempotent by job id."""
+        return self._start(job, self.workflows.get(job.workflow))
+
+    def republish(self, job: Job) -> None:
+        """Publish the job's current state again, e.g. an end whose event a crash may have lost.
+
+        Subscribers see it at least once: the webhook id of a job event is derived from the job and the
+        event type, so a receiver that already has it recognises the repeat.
+        """
+        self._publish(job)
+
     def _start(self, job: Job, spec: WorkflowSpec, *, retry_later: bool = False) -> Job:
         """Start the job's execution. Nothing is lost when that fails: an API job is FAILED (its caller
         hears it), an ingest job (``retry_later``) stays QUEUED and the error is raised, so its queue

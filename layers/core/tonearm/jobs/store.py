@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from typing import Protocol
 
 from tonearm.jobs.model import Job, JobStatus
@@ -49,3 +50,7 @@ class JobStore(Protocol):
 
     def count_keys(self) -> int:
         """How many API keys (applications' keys) the deployment has."""
+
+    def unfinished(self, *, created_before: str, limit: int) -> builtins.list[Job]:
+        """Up to ``limit`` QUEUED or STARTED jobs of any application created before ``created_before``
+        (ISO-8601 UTC, as ``Job.created_at``), oldest first: what the watchdog re-drives or fails."""

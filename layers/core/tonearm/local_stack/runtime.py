@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import secrets
+import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,12 +18,16 @@ from tonearm.adapters.local.asl import ExecutionResult, TaskCallable
 from tonearm.adapters.local.asl_map import FolderBuckets
 from tonearm.adapters.local.bus import LOCAL_ACCOUNT, LOCAL_REGION, LocalBus
 from tonearm.adapters.local.dead_letters import FileDeadLetterSink
+from tonearm.adapters.local.journal import RuntimeJournal
 from tonearm.adapters.local.orchestrator import LocalOrchestrator
 from tonearm.bootstrap import install_services, local_blob_store, local_job_store, metadata_source
 from tonearm.events.signing import generate_webhook_secret
 from tonearm.jobs.service import hash_api_key
+from tonearm.jobs.watchdog import JobWatchdog
 from tonearm.local_stack.functions import LocalFunctions
 from tonearm.local_stack.ingest import IngestWatcher
+from tonearm.local_stack.recovery import RecoveryReport, recover
+from tonearm.local_stack.sweeper import PeriodicSweep
 from tonearm.local_stack.template import LocalTemplate, function_from_arn
 from tonearm.ports import Application
 from tonearm.runtime import Services
@@ -51,14 +57,85 @@ class LocalRuntime:
     dead_letters: FileDeadLetterSink
     watcher: IngestWatcher
     executor: ThreadPoolExecutor
+    subscriber_pools: SubscriberPools
+    journal: RuntimeJournal
+    sweeper: PeriodicSweep
+    recovery: RecoveryReport
+    #: held while this runtime owns the data folder's unfinished work (recovery and the sweep)
+    owner: DataFolderLock | None
     api_key: str
     webhook_secret: str
 
     def close(self) -> None:
         """Stop watching, finish running work, and uninstall the services."""
         self.watcher.stop()
+        self.sweeper.stop()
         self.executor.shutdown(wait=True, cancel_futures=False)
+        self.subscriber_pools.shutdown()
+        if self.owner is not None:
+            self.owner.release()
         install_services(None)
+
+
+class DataFolderLock:
+    """An exclusive ``flock`` on ``<data_dir>/runtime.lock``: one process recovers and sweeps a folder.
+
+    The kernel drops the lock when its holder dies, even by ``kill -9``, so a restarted server always
+    gets it back and never waits on a stale lock file.
+    """
+
+    FILE = "runtime.lock"
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    @classmethod
+    def acquire(cls, data_dir: Path) -> DataFolderLock | None:
+        """The lock, or ``None`` when another live process holds it."""
+        data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(data_dir / cls.FILE, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        return cls(fd)
+
+    def release(self) -> None:
+        """Unlock (closing the descriptor releases the flock)."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+class SubscriberPools:
+    """One thread pool per bus subscriber function, as each Lambda function has its own concurrency.
+
+    Executions run in the runtime's own pool; a receiver that answers slowly (webhook retries with
+    backoff, a ``Retry-After: 60``) fills only the webhook function's pool, never the executions' or
+    the ingest function's.
+    """
+
+    def __init__(self, *, workers: int) -> None:
+        self.workers = workers
+        self._pools: dict[str, ThreadPoolExecutor] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, target: str) -> Executor:
+        """The pool of ``target`` (a function's logical id), made on first use."""
+        with self._lock:
+            pool = self._pools.get(target)
+            if pool is None:
+                pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix=f"tonearm-{target}")
+                self._pools[target] = pool
+            return pool
+
+    def shutdown(self) -> None:
+        """Finish queued deliveries and stop every pool."""
+        with self._lock:
+            pools = list(self._pools.values())
+        for pool in pools:
+            pool.shutdown(wait=True, cancel_futures=False)
 
 
 #: The local application's API key and webhook secret, made once per data folder (mode 0600).
@@ -94,6 +171,8 @@ def build_local_runtime(
     webhook_max_attempts: int = 6,
     watch_interval_s: float = 0.25,
     workers: int = 8,
+    subscriber_workers: int = 16,
+    sweep_interval_s: float = 30.0,
     sleep: Callable[[float], None] = time.sleep,
 ) -> LocalRuntime:
     """Build and install the local stack. Nothing is served yet: pass ``services`` to ``create_app``."""
@@ -102,7 +181,8 @@ def build_local_runtime(
     data_dir = data_dir.resolve()
     template = LocalTemplate(project_root / "template.yaml")
     # Sofy's and the rate limiter's knobs come from the environment as in AWS (SOFY_REQUIRE_API_KEY,
-    # RATE_LIMIT_PER_MINUTE, RATE_LIMIT_PER_HOUR), and Spotify's (SPOTIFY_CLIENT_ID, SPOTIFY_CLIENT_SECRET,
+    # RATE_LIMIT_PER_MINUTE, RATE_LIMIT_PER_HOUR, API_RATE_LIMIT_PER_MINUTE, API_RATE_LIMIT_PER_HOUR,
+    # TRUSTED_PROXIES, METRICS_API_KEY), and Spotify's (SPOTIFY_CLIENT_ID, SPOTIFY_CLIENT_SECRET,
     # SPOTIFY_API_URL, SPOTIFY_TOKEN_URL); everything else is the local stack's own
     from_env = Settings.from_env()
     settings = Settings(
@@ -111,11 +191,15 @@ def build_local_runtime(
         sofy_require_api_key=from_env.sofy_require_api_key,
         rate_limit_per_minute=from_env.rate_limit_per_minute,
         rate_limit_per_hour=from_env.rate_limit_per_hour,
+        api_rate_limit_per_minute=from_env.api_rate_limit_per_minute,
+        api_rate_limit_per_hour=from_env.api_rate_limit_per_hour,
+        trusted_proxies=from_env.trusted_proxies,
+        metrics_api_key=from_env.metrics_api_key,
         spotify_client_id=from_env.spotify_client_id,
         spotify_client_secret=from_env.spotify_client_secret,
         spotify_api_url=from_env.spotify_api_url,
         spotify_token_url=from_env.spotify_token_url,
-        allow_loopback_egress=True,
+        allow_loopback_egress=from_env.local_allow_loopback_egress,  # TONEARM_ALLOW_LOOPBACK_EGRESS
         allow_private_egress=False,
         allow_http_egress=True,
         webhook_base_delay_s=webhook_base_delay_s,
@@ -124,6 +208,8 @@ def build_local_runtime(
         ingest_app=LOCAL_APP_ID,  # locally, dropped files show up in the one local app's job list
     )
     executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tonearm-local")
+    subscriber_pools = SubscriberPools(workers=subscriber_workers)
+    journal = RuntimeJournal(data_dir / "runtime.sqlite3")
     functions = LocalFunctions(template)
 
     def resolve_task(resource: str) -> TaskCallable:
@@ -139,7 +225,8 @@ def build_local_runtime(
         bus_name=str(template.resolve({"Ref": "EventBus"})),
         rules=template.rules(),
         invoke=functions.invoke,
-        executor=executor,
+        executor=subscriber_pools,
+        journal=journal,
     )
 
     def execution_finished(
@@ -176,6 +263,7 @@ def build_local_runtime(
         on_finished=execution_finished,
         # a distributed Map's ItemReader/ResultWriter address the template's Bucket: the local folder
         buckets=FolderBuckets({str(template.resolve({"Ref": "Bucket"})): blobs.root}),
+        journal=journal,
     )
     for machine in template.state_machines():
         orchestrator.runner(machine)  # unsupported ASL is reported at start-up, not on the first job
@@ -194,6 +282,23 @@ def build_local_runtime(
     services.store.put_application(
         Application(id=LOCAL_APP_ID, name="local", key_sha256=hash_api_key(key), webhook_secret=secret)
     )
+    watchdog = JobWatchdog(jobs=services.jobs, workflows=services.jobs.workflows, orchestrator=orchestrator)
+    sweeper = PeriodicSweep(watchdog, interval_s=sweep_interval_s)
+    owner = DataFolderLock.acquire(data_dir)
+    if owner is not None:
+        recovery = recover(
+            journal=journal,
+            orchestrator=orchestrator,
+            bus=bus,
+            jobs=services.jobs,
+            watchdog=watchdog,
+            bucket_root=blobs.root,
+        )
+        sweeper.start()
+    else:
+        # another process (a running `tonearm serve`) owns this data folder and its unfinished work; a
+        # `tonearm invoke` beside it must not re-run that work
+        recovery = RecoveryReport()
     watcher = IngestWatcher(
         bucket_root=blobs.root,
         bucket_name=str(template.resolve({"Ref": "Bucket"})),
@@ -210,6 +315,11 @@ def build_local_runtime(
         dead_letters=dead_letters,
         watcher=watcher,
         executor=executor,
+        subscriber_pools=subscriber_pools,
+        journal=journal,
+        sweeper=sweeper,
+        recovery=recovery,
+        owner=owner,
         api_key=key,
         webhook_secret=secret,
     )

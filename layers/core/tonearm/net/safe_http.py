@@ -12,6 +12,11 @@ the VPC, or localhost, so every request goes through one guard:
    hostname is still sent as ``Host`` and used for TLS SNI and certificate verification.
 4. Redirects are followed only for ``GET`` (at most three) and each target goes through the same guard.
 
+Every transfer has two time limits: ``timeout_s`` bounds the connect and each socket read or write, and
+``deadline_s`` the whole transfer (connect, TLS, request, status line, headers and body, redirects
+included). A server that drips its reply (64 bytes every 2 s never trips a per-read timeout) is cut at the
+deadline with a :class:`TransferDeadlineError`.
+
 Proxies are never used (``http.client`` ignores ``*_proxy`` environment variables), which is what we want:
 a proxy would resolve names itself and defeat the pinning.
 """
@@ -20,9 +25,11 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import io
 import ipaddress
 import socket
 import ssl
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -32,17 +39,22 @@ from urllib.parse import quote, urljoin, urlsplit
 from tonearm.errors import TonearmError
 
 __all__ = [
+    "DEFAULT_DEADLINE_S",
     "AddressCategory",
     "EgressPolicy",
     "FetchError",
     "HttpResponse",
     "ResponseTooLargeError",
     "SafeHttpClient",
+    "TransferDeadlineError",
     "UrlForbiddenError",
     "classify_address",
 ]
 
 _CHUNK_BYTES = 64 * 1024
+#: The longest any one transfer (an input download, a copyResultsTo PUT) may take unless its caller says
+#: otherwise: 100 MB (the input limit) at 2 MB/s, and far below a task function's 900 s.
+DEFAULT_DEADLINE_S = 60.0
 _MAX_REDIRECTS = 3
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _USER_AGENT = "tonearm/0.1"
@@ -64,6 +76,10 @@ class FetchError(TonearmError):
 
     code = "fetch_failed"
     status = 502
+
+
+class TransferDeadlineError(FetchError):
+    """The transfer did not finish within its deadline (however steadily bytes were still arriving)."""
 
 
 class ResponseTooLargeError(TonearmError):
@@ -210,16 +226,94 @@ def classify_address(address: str | IPAddress) -> AddressCategory:
     return AddressCategory.PUBLIC
 
 
+# --- deadlines ------------------------------------------------------------------------------------
+
+
+class _DeadlinePassedError(TimeoutError):
+    """No time is left for the next blocking operation of a transfer."""
+
+
+class _Deadline:
+    """When one transfer must be over, and how long each blocking socket operation may wait within it."""
+
+    def __init__(self, deadline_s: float, per_operation_s: float) -> None:
+        self.deadline_s = deadline_s
+        self.per_operation_s = per_operation_s
+        self._ends_at = time.monotonic() + deadline_s
+
+    def remaining(self) -> float:
+        """Seconds left (negative once passed)."""
+        return self._ends_at - time.monotonic()
+
+    def operation_timeout(self) -> float:
+        """The timeout of the next blocking operation: the per-operation timeout, or what is left of the
+        deadline if less; raises :class:`_DeadlinePassedError` when nothing is left."""
+        left = self.remaining()
+        if left <= 0:
+            raise _DeadlinePassedError("the transfer deadline has passed")
+        return min(self.per_operation_s, left)
+
+
+class _DeadlineReader(io.RawIOBase):
+    """The reading side of a socket (``socket.makefile("rb", buffering=0)``) whose every read waits at
+    most what the transfer's deadline leaves, so a reply that drips is cut at the deadline."""
+
+    def __init__(self, sock: socket.socket, deadline: _Deadline) -> None:
+        super().__init__()
+        self._sock = sock
+        self._raw = sock.makefile("rb", buffering=0)  # holds a reference, as http.client's file does
+        self._deadline = deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int | None:  # type: ignore[override]
+        self._sock.settimeout(self._deadline.operation_timeout())
+        return self._raw.readinto(buffer)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.close()
+        super().close()
+
+
+class _DeadlineSocket:
+    """A connected socket (plain or TLS) for http.client: sends and reads bounded by the deadline.
+
+    http.client sends with ``sendall`` and reads the status line, headers and body through
+    ``makefile("rb")``; everything else (``close`` included) goes to the socket itself.
+    """
+
+    def __init__(self, sock: socket.socket, deadline: _Deadline) -> None:
+        self._sock = sock
+        self._deadline = deadline
+
+    def sendall(self, data: bytes, flags: int = 0) -> None:
+        # since Python 3.5 the timeout bounds sendall as a whole
+        self._sock.settimeout(self._deadline.operation_timeout())
+        self._sock.sendall(data, flags)
+
+    def makefile(self, mode: str = "r", *args: object, **kwargs: object) -> object:
+        if mode != "rb":
+            return self._sock.makefile(mode, *args, **kwargs)  # type: ignore[call-overload]
+        return io.BufferedReader(_DeadlineReader(self._sock, self._deadline))
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._sock, name)
+
+
 # --- connections pinned to checked addresses --------------------------------------------------------
 
 
-def _connect_pinned(addresses: Sequence[str], port: int, timeout: float | None) -> socket.socket:
+def _connect_pinned(addresses: Sequence[str], port: int, deadline: _Deadline) -> socket.socket:
     """Open a TCP connection to the first reachable address of ``addresses`` (IP literals only)."""
     last_error: OSError | None = None
     for address in addresses:
         try:
             # An IP literal makes create_connection skip DNS, so this cannot be rebound.
-            sock = socket.create_connection((address, port), timeout=timeout)
+            sock = socket.create_connection((address, port), timeout=deadline.operation_timeout())
+        except _DeadlinePassedError:
+            raise
         except OSError as exc:
             last_error = exc
             continue
@@ -232,35 +326,41 @@ def _connect_pinned(addresses: Sequence[str], port: int, timeout: float | None) 
 
 
 class _PinnedHTTPConnection(http.client.HTTPConnection):
-    """An HTTPConnection that connects to pre-checked IPs instead of resolving ``host`` again."""
+    """An HTTPConnection that connects to pre-checked IPs instead of resolving ``host`` again, every
+    blocking operation bounded by the transfer's deadline."""
 
-    def __init__(self, host: str, port: int, *, addresses: Sequence[str], timeout: float) -> None:
-        super().__init__(host, port, timeout=timeout)
+    def __init__(self, host: str, port: int, *, addresses: Sequence[str], deadline: _Deadline) -> None:
+        super().__init__(host, port, timeout=deadline.per_operation_s)
         self._pinned_addresses = tuple(addresses)
+        self._deadline = deadline
 
     def connect(self) -> None:
         """Connect to the pinned addresses; ``self.host`` is only used for the Host header."""
-        self.sock = _connect_pinned(self._pinned_addresses, self.port, self.timeout)
+        sock = _connect_pinned(self._pinned_addresses, self.port, self._deadline)
+        self.sock = _DeadlineSocket(sock, self._deadline)
 
 
 class _PinnedHTTPSConnection(http.client.HTTPSConnection):
     """An HTTPSConnection to pre-checked IPs, with SNI and certificate checks against the hostname."""
 
     def __init__(
-        self, host: str, port: int, *, addresses: Sequence[str], timeout: float, context: ssl.SSLContext
+        self, host: str, port: int, *, addresses: Sequence[str], deadline: _Deadline, context: ssl.SSLContext
     ) -> None:
-        super().__init__(host, port, timeout=timeout, context=context)
+        super().__init__(host, port, timeout=deadline.per_operation_s, context=context)
         self._pinned_addresses = tuple(addresses)
         self._tls_context = context
+        self._deadline = deadline
 
     def connect(self) -> None:
         """Connect to the pinned addresses, then TLS-wrap using the original hostname."""
-        raw = _connect_pinned(self._pinned_addresses, self.port, self.timeout)
+        raw = _connect_pinned(self._pinned_addresses, self.port, self._deadline)
         try:
-            self.sock = self._tls_context.wrap_socket(raw, server_hostname=self.host)
+            raw.settimeout(self._deadline.operation_timeout())  # the handshake, within the deadline
+            tls = self._tls_context.wrap_socket(raw, server_hostname=self.host)
         except BaseException:
             raw.close()
             raise
+        self.sock = _DeadlineSocket(tls, self._deadline)
 
 
 # --- the client ---------------------------------------------------------------------------------------
@@ -296,9 +396,19 @@ def _ascii_request_target(path: str, query: str) -> str:
     return "".join(ch if ord(ch) < 128 else quote(ch) for ch in target)
 
 
+def _past_deadline(host: str, deadline: _Deadline | None) -> TransferDeadlineError | None:
+    """The error to raise for a failure once ``deadline`` has passed (``None`` while time is left)."""
+    if deadline is None or deadline.remaining() > 0:
+        return None
+    return TransferDeadlineError(
+        f"the transfer with {host} did not finish within its deadline of {deadline.deadline_s:g} s"
+    )
+
+
 @contextlib.contextmanager
-def _network_errors(host: str) -> Iterator[None]:
-    """Turn low-level network/TLS/protocol exceptions into :class:`FetchError` with a human message."""
+def _network_errors(host: str, deadline: _Deadline | None = None) -> Iterator[None]:
+    """Turn low-level network/TLS/protocol exceptions into :class:`FetchError` with a human message;
+    any of them once ``deadline`` has passed is a :class:`TransferDeadlineError` naming it."""
     try:
         yield
     except TonearmError:
@@ -306,17 +416,23 @@ def _network_errors(host: str) -> Iterator[None]:
     except ssl.SSLCertVerificationError as exc:
         raise FetchError(f"TLS certificate verification failed for {host}: {exc.verify_message}") from exc
     except ssl.SSLError as exc:
-        raise FetchError(f"TLS error talking to {host}: {exc.reason or exc}") from exc
+        raise _past_deadline(host, deadline) or FetchError(
+            f"TLS error talking to {host}: {exc.reason or exc}"
+        ) from exc
     except TimeoutError as exc:
-        raise FetchError(f"timed out talking to {host}") from exc
+        raise _past_deadline(host, deadline) or FetchError(f"timed out talking to {host}") from exc
     except ConnectionRefusedError as exc:
         raise FetchError(f"connection refused by {host}") from exc
     except ConnectionResetError as exc:
         raise FetchError(f"connection reset by {host}") from exc
     except OSError as exc:
-        raise FetchError(f"network error talking to {host}: {exc.strerror or exc}") from exc
+        raise _past_deadline(host, deadline) or FetchError(
+            f"network error talking to {host}: {exc.strerror or exc}"
+        ) from exc
     except http.client.HTTPException as exc:
-        raise FetchError(f"invalid HTTP response from {host} ({type(exc).__name__})") from exc
+        raise _past_deadline(host, deadline) or FetchError(
+            f"invalid HTTP response from {host} ({type(exc).__name__})"
+        ) from exc
 
 
 class SafeHttpClient:
@@ -324,7 +440,8 @@ class SafeHttpClient:
 
     ``resolver(host, port)`` returns IP strings (default: getaddrinfo); tests inject one. ``ssl_context``
     defaults to ``ssl.create_default_context()`` (system CAs, hostname checking on). ``timeout_s`` bounds
-    the connect and every socket read/write, not the whole transfer.
+    the connect and every socket read/write; ``deadline_s`` the whole transfer (a request or download may
+    pass its own: webhooks bound each attempt tighter, see ``tonearm.events.delivery``).
     """
 
     def __init__(
@@ -332,11 +449,13 @@ class SafeHttpClient:
         policy: EgressPolicy,
         *,
         timeout_s: float = 10.0,
+        deadline_s: float = DEFAULT_DEADLINE_S,
         resolver: Callable[[str, int], list[str]] | None = None,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.policy = policy
         self.timeout_s = timeout_s
+        self.deadline_s = deadline_s
         self._resolver = resolver or _default_resolver
         self._ssl_context = ssl_context or ssl.create_default_context()
 
@@ -416,17 +535,23 @@ class SafeHttpClient:
 
     # -- requests --
 
-    def _connection(self, target: _Target, timeout_s: float | None = None) -> http.client.HTTPConnection:
-        timeout = self.timeout_s if timeout_s is None else timeout_s
+    def _deadline(self, timeout_s: float | None, deadline_s: float | None) -> _Deadline:
+        """The deadline of a transfer starting now."""
+        return _Deadline(
+            self.deadline_s if deadline_s is None else deadline_s,
+            self.timeout_s if timeout_s is None else timeout_s,
+        )
+
+    def _connection(self, target: _Target, deadline: _Deadline) -> http.client.HTTPConnection:
         if target.scheme == "https":
             return _PinnedHTTPSConnection(
                 target.host,
                 target.port,
                 addresses=target.addresses,
-                timeout=timeout,
+                deadline=deadline,
                 context=self._ssl_context,
             )
-        return _PinnedHTTPConnection(target.host, target.port, addresses=target.addresses, timeout=timeout)
+        return _PinnedHTTPConnection(target.host, target.port, addresses=target.addresses, deadline=deadline)
 
     def _open(
         self,
@@ -434,9 +559,10 @@ class SafeHttpClient:
         url: str,
         body: bytes | None,
         headers: Mapping[str, str] | None,
-        timeout_s: float | None = None,
+        deadline: _Deadline,
     ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse, _Target]:
-        """Send the request (following GET redirects) and return the open connection and response.
+        """Send the request (following GET redirects) and return the open connection and response, all
+        within ``deadline``.
 
         The caller must close the connection.
         """
@@ -453,9 +579,9 @@ class SafeHttpClient:
                 request_headers = {
                     k: v for k, v in request_headers.items() if k.lower() not in _ORIGIN_BOUND_HEADERS
                 }
-            conn = self._connection(target, timeout_s)
+            conn = self._connection(target, deadline)
             try:
-                with _network_errors(target.host):
+                with _network_errors(target.host, deadline):
                     conn.request(method, target.request_target, body=body, headers=request_headers)
                     resp = conn.getresponse()
             except BaseException:
@@ -481,16 +607,20 @@ class SafeHttpClient:
         headers: Mapping[str, str] | None = None,
         max_response_bytes: int = 100 * 1024 * 1024,
         timeout_s: float | None = None,
+        deadline_s: float | None = None,
     ) -> HttpResponse:
         """Send a request and read the whole response.
 
         Non-2xx statuses are returned, not raised. Only GET follows redirects (at most 3, each re-checked).
-        Raises :class:`UrlForbiddenError`, :class:`FetchError`, or :class:`ResponseTooLargeError` when the
-        body exceeds ``max_response_bytes``. ``timeout_s`` replaces the client's timeout for this request.
+        Raises :class:`UrlForbiddenError`, :class:`FetchError` (:class:`TransferDeadlineError` past the
+        deadline), or :class:`ResponseTooLargeError` when the body exceeds ``max_response_bytes``.
+        ``timeout_s`` (each socket operation) and ``deadline_s`` (the whole request, from connect to the
+        last byte of the reply) replace the client's for this request.
         """
-        conn, resp, target = self._open(method, url, body, headers, timeout_s)
+        deadline = self._deadline(timeout_s, deadline_s)
+        conn, resp, target = self._open(method, url, body, headers, deadline)
         try:
-            with _network_errors(target.host):
+            with _network_errors(target.host, deadline):
                 if resp.length is not None and resp.length > max_response_bytes:
                     raise ResponseTooLargeError(
                         f"response from {target.host} is {resp.length} bytes; limit is {max_response_bytes}"
@@ -499,7 +629,7 @@ class SafeHttpClient:
                 total = 0
                 while True:
                     # Ask for one byte past the limit so an oversize body is detected without reading it all.
-                    chunk = resp.read(min(_CHUNK_BYTES, max_response_bytes - total + 1))
+                    chunk = resp.read1(min(_CHUNK_BYTES, max_response_bytes - total + 1))
                     if not chunk:
                         break
                     total += len(chunk)
@@ -516,16 +646,27 @@ class SafeHttpClient:
         finally:
             conn.close()
 
-    def download_to(self, url: str, fileobj: BinaryIO, *, max_bytes: int) -> int:
+    def download_to(
+        self,
+        url: str,
+        fileobj: BinaryIO,
+        *,
+        max_bytes: int,
+        timeout_s: float | None = None,
+        deadline_s: float | None = None,
+    ) -> int:
         """Stream a GET response body into ``fileobj`` and return the number of bytes written.
 
-        Raises :class:`FetchError` on a non-2xx status, and :class:`ResponseTooLargeError` if the
-        Content-Length (checked before reading) or the bytes actually received exceed ``max_bytes``; in the
-        latter case ``fileobj`` holds a partial body that the caller should discard.
+        Raises :class:`FetchError` on a non-2xx status, :class:`TransferDeadlineError` if the whole
+        download (redirects included) takes longer than ``deadline_s`` (default: the client's), and
+        :class:`ResponseTooLargeError` if the Content-Length (checked before reading) or the bytes actually
+        received exceed ``max_bytes``; in the latter cases ``fileobj`` holds a partial body that the caller
+        should discard.
         """
-        conn, resp, target = self._open("GET", url, None, None)
+        deadline = self._deadline(timeout_s, deadline_s)
+        conn, resp, target = self._open("GET", url, None, None, deadline)
         try:
-            with _network_errors(target.host):
+            with _network_errors(target.host, deadline):
                 if not 200 <= resp.status < 300:
                     # Host only: the URL may carry presigned credentials in its query string.
                     raise FetchError(f"{target.host} returned HTTP {resp.status} {resp.reason}".rstrip())
@@ -533,7 +674,7 @@ class SafeHttpClient:
                     raise ResponseTooLargeError(f"input is {resp.length} bytes; the limit is {max_bytes}")
                 written = 0
                 while True:
-                    chunk = resp.read(min(_CHUNK_BYTES, max_bytes - written + 1))
+                    chunk = resp.read1(min(_CHUNK_BYTES, max_bytes - written + 1))
                     if not chunk:
                         break
                     written += len(chunk)

@@ -47,8 +47,9 @@ FFT_HOP = 256
 N_MELS = 96
 #: Frames per model input patch: librosa.time_to_frames(3 s) + 1, as musicnn computes it.
 PATCH_FRAMES = 187
-#: Frames per STFT chunk (bounds the complex temporaries to ~4 MB).
-_CHUNK_FRAMES = 4096
+#: Frames per STFT chunk: bounds the chunk's temporaries (float64 frames, complex128 spectrum and their
+#: float32/complex64 copies) to ~12 MB, whatever the track's length.
+_CHUNK_FRAMES = 1024
 
 
 def tagging_signal(y: npt.NDArray[np.floating], *, sr: int) -> npt.NDArray[np.float32]:
@@ -127,17 +128,23 @@ def log_mel(y16k: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:
     """
     if y16k.ndim != 1:
         raise ParameterError(f"expected a mono signal of shape (n,), got {y16k.shape}")
-    half = FFT_SIZE // 2
-    padded = np.zeros(y16k.shape[0] + 2 * half, dtype=np.float32)
-    padded[half : half + y16k.shape[0]] = y16k
-    n_frames = 1 + y16k.shape[0] // FFT_HOP
-    frames = sliding_window_view(padded, FFT_SIZE)[::FFT_HOP][:n_frames]
+    n, half = y16k.shape[0], FFT_SIZE // 2
+    n_frames = 1 + n // FFT_HOP
     out = np.empty((n_frames, N_MELS), dtype=np.float32)
     for start in range(0, n_frames, _CHUNK_FRAMES):
-        chunk = frames[start : start + _CHUNK_FRAMES]
+        stop = min(n_frames, start + _CHUNK_FRAMES)
+        # Frame t covers samples t * hop - half .. t * hop + half of the signal padded with zeros on both
+        # sides. Only this chunk's stretch is copied and padded, never the whole signal (a second copy of
+        # a 10-minute track would be 38 MB).
+        lo, hi = start * FFT_HOP - half, (stop - 1) * FFT_HOP + half
+        segment = np.zeros(hi - lo, dtype=np.float32)
+        inside_lo, inside_hi = max(lo, 0), min(hi, n)
+        if inside_hi > inside_lo:
+            segment[inside_lo - lo : inside_hi - lo] = y16k[inside_lo:inside_hi]
+        chunk = sliding_window_view(segment, FFT_SIZE)[::FFT_HOP]
         spectrum = scipy.fft.rfft(chunk * _WINDOW, axis=1, workers=1).astype(np.complex64)
         power = np.square(spectrum.real) + np.square(spectrum.imag)
-        out[start : start + chunk.shape[0]] = power @ _MEL_BASIS.T
+        out[start:stop] = power @ _MEL_BASIS.T
     # musicnn casts the mel power to float16 and, under numpy 1.x's value-based casting, takes the log
     # of it in float32. Doing that log in float16 (numpy 2's rules) would overflow above 6.55 to inf.
     # Power above float16's largest value (only from samples far outside [-1, 1], e.g. a float WAV that

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, StrictInt, field_validator
 
 from tonearm.jobs.spec import DURATION_OUTPUT, InputParams, OutputSpec, Progress, TaskOutput, WorkflowSpec
 
@@ -27,7 +27,8 @@ class TaggingParams(InputParams):
             "or a custom head trained with `tonearm heads train`."
         ),
     )
-    topNum: int | None = Field(  # noqa: N815 - wire name
+    # strict: a JSON integer only (true or "5" is refused, not read as 1 or 5)
+    topNum: StrictInt | None = Field(  # noqa: N815 - wire name
         default=None, ge=1, le=100, description="Keep each task's most probable labels only."
     )
     embed: bool = Field(default=False, description="Also return each task's track embedding.")
@@ -76,11 +77,13 @@ def tag_audio(input_path: Path, work_dir: Path, params: Mapping[str, Any], progr
     given) and, with ``embed``, the track embedding. ``segments`` is a JSON file (a 10-minute track has
     200 segments: too big for a job record) written only when asked for.
     """
-    from tonearm.audio.decode import decode
+    from tonearm.audio.mono import decode_mono
     from tonearm.models.registry import default_registry
+    from tonearm.tagging.frontend import TAGGING_SR
     from tonearm.tagging.service import tag_tasks
 
-    audio = decode(input_path, size_bytes=input_path.stat().st_size)
+    # Straight to the 16 kHz mono signal the models read: memory follows it, not the input's channels.
+    audio = decode_mono(input_path, target_sr=TAGGING_SR, size_bytes=input_path.stat().st_size)
     tagged = tag_tasks(
         audio,
         list(params.get("taskTypes") or DEFAULT_TASK_TYPES),
@@ -129,12 +132,13 @@ def classify_genre(
     input_path: Path, work_dir: Path, params: Mapping[str, Any], progress: Progress
 ) -> TaskOutput:
     """``tonearm/genre``: AcousticSense's genres the models support, as percentages, most likely first."""
-    from tonearm.audio.decode import decode
+    from tonearm.audio.mono import decode_mono
     from tonearm.models.registry import default_registry
+    from tonearm.tagging.frontend import TAGGING_SR
     from tonearm.tagging.service import classify_genres
     from tonearm.tagging.taxonomy import ACOUSTICSENSE_UNSUPPORTED
 
-    audio = decode(input_path, size_bytes=input_path.stat().st_size)
+    audio = decode_mono(input_path, target_sr=TAGGING_SR, size_bytes=input_path.stat().st_size)
     result = classify_genres(audio, registry=default_registry())
     genres = [{"genre": genre, "confidence": round(share, 2)} for genre, share in result.genres]
     return TaskOutput(

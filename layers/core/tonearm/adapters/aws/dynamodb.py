@@ -3,6 +3,9 @@
 Items: jobs ``pk = JOB#<id>`` with ``gsi1pk = APP#<app>#<shard>``, ``gsi1sk = <createdAt>#<id>`` and
 ``expiresAt`` for TTL; applications ``pk = KEY#<sha256 of the API key>`` and ``pk = APP#<id>``.
 
+The sparse ``unfinished`` index (``openpk = OPEN#<shard>``, ``opensk = <createdAt>#<id>``, set only
+while a job is QUEUED or STARTED) lets the watchdog find jobs left behind without a scan.
+
 The ``byApp`` index lists an application's jobs newest first. Its partition key is spread over
 ``SHARDS`` shards (by job id): a drop of 10,000 files makes one application write thousands of jobs a
 minute, and one partition key takes at most 1,000 writes a second, index writes included. The index
@@ -12,6 +15,7 @@ index entry, and a page's bodies are read from the table (BatchGetItem), fresh.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import heapq
 import itertools
@@ -26,6 +30,9 @@ from tonearm.jobs.model import Job, JobStatus
 from tonearm.ports import Application
 
 _INDEX = "byApp"
+#: Sparse index of unfinished jobs: only QUEUED and STARTED jobs carry its keys (a job that ends is
+#: rewritten without them), so the watchdog reads what is open, never the whole table.
+_OPEN_INDEX = "unfinished"
 #: Partitions of one application's index entries. Each listing queries all of them and merges.
 SHARDS = 16
 
@@ -101,6 +108,9 @@ class DynamoJobStore:
         }
         if job.batch_name is not None:
             item["batchName"] = job.batch_name
+        if not job.status.terminal:
+            item["openpk"] = f"OPEN#{_shard(job.id)}"
+            item["opensk"] = f"{job.created_at}#{job.id}"
         return item
 
     def create(self, job: Job) -> bool:
@@ -170,6 +180,23 @@ class DynamoJobStore:
         merged = heapq.merge(*shards, key=lambda entry: str(entry["gsi1sk"]), reverse=True)
         page = [str(entry["pk"]) for entry in itertools.islice(merged, offset, wanted)]
         return _bodies(self.table, page)
+
+    def unfinished(self, *, created_before: str, limit: int) -> builtins.list[Job]:
+        """Query every shard of the sparse ``unfinished`` index oldest first, merge, then read the bodies."""
+        shards: list[list[dict[str, Any]]] = []
+        for shard in range(SHARDS):
+            key = Key("openpk").eq(f"OPEN#{shard}") & Key("opensk").lt(created_before)
+            kwargs: dict[str, Any] = {
+                "IndexName": _OPEN_INDEX,
+                "KeyConditionExpression": key,
+                "ScanIndexForward": True,
+                "ProjectionExpression": "pk, opensk",
+                "Limit": limit,
+            }
+            shards.append(self.table.query(**kwargs).get("Items", []))
+        merged = heapq.merge(*shards, key=lambda entry: str(entry["opensk"]))
+        keys = [str(entry["pk"]) for entry in itertools.islice(merged, limit)]
+        return [job for job in _bodies(self.table, keys) if not job.status.terminal]
 
     def put_application(self, app: Application) -> None:
         """Create or replace: one item by key hash (authentication), one by id (webhook settings); a new

@@ -10,6 +10,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
+from tonearm.adapters.local.journal import PendingDelivery, RuntimeJournal
 from tonearm.adapters.local.patterns import matches, validate_pattern
 from tonearm.jobs.model import utc_now
 
@@ -40,8 +41,18 @@ class Rule:
         validate_pattern(self.pattern)
 
 
+#: The pool a rule's target runs in: one per target function, as each Lambda function has its own
+#: concurrency, so a slow webhook receiver never holds up the watchdog, ingest, or any execution.
+ExecutorFor = Callable[[str], Executor]
+
+
 class LocalBus:
-    """``EventBus`` for one bus name; ``publish_raw`` also serves the default bus (S3 notifications)."""
+    """``EventBus`` for one bus name; ``publish_raw`` also serves the default bus (S3 notifications).
+
+    With a ``journal`` every (event, rule) pair is recorded before it is handed to a thread and forgotten
+    when its target is done, so what a crash interrupted is delivered after the restart
+    (:meth:`redeliver`): at least once, as EventBridge does, with the same event id.
+    """
 
     def __init__(
         self,
@@ -49,12 +60,14 @@ class LocalBus:
         bus_name: str,
         rules: list[Rule],
         invoke: Callable[[str, dict[str, Any]], Any],
-        executor: Executor,
+        executor: Executor | ExecutorFor,
+        journal: RuntimeJournal | None = None,
     ) -> None:
         self.bus_name = bus_name
         self.rules = rules
         self._invoke = invoke
-        self._executor = executor
+        self._executor_for: ExecutorFor = executor if callable(executor) else (lambda _target: executor)
+        self._journal = journal
 
     def put(self, *, source: str, detail_type: str, detail: Mapping[str, Any]) -> None:
         """Publish on this deployment's bus."""
@@ -82,19 +95,39 @@ class LocalBus:
             # a JSON round trip so subscribers get plain data, as they would from EventBridge
             "detail": json.loads(json.dumps(detail)),
         }
-        for rule in self.rules:
-            if rule.bus == bus and matches(rule.pattern, event):
-                self._executor.submit(self._deliver, rule, event)
+        targets = [rule for rule in self.rules if rule.bus == bus and matches(rule.pattern, event)]
+        deliveries = [
+            PendingDelivery(id=f"{event['id']}/{rule.name}", rule=rule.name, event=event) for rule in targets
+        ]
+        if self._journal is not None:
+            self._journal.add_deliveries(deliveries)
+        for rule, delivery in zip(targets, deliveries, strict=True):
+            self._executor_for(rule.target).submit(self._deliver, rule, event, delivery.id)
         return event
 
-    def _deliver(self, rule: Rule, event: dict[str, Any]) -> None:
-        if rule.queue is not None:
-            self._deliver_through_queue(rule, event)
-            return
+    def redeliver(self, delivery: PendingDelivery) -> bool:
+        """Hand a journalled delivery to its target again; ``False`` if its rule no longer exists."""
+        rule = next((r for r in self.rules if r.name == delivery.rule), None)
+        if rule is None:
+            logger.error("dropping delivery %s: no rule %s in the template", delivery.id, delivery.rule)
+            if self._journal is not None:
+                self._journal.finish_delivery(delivery.id)
+            return False
+        self._executor_for(rule.target).submit(self._deliver, rule, delivery.event, delivery.id)
+        return True
+
+    def _deliver(self, rule: Rule, event: dict[str, Any], delivery_id: str) -> None:
         try:
-            self._invoke(rule.target, event)
-        except Exception:  # a failing subscriber must not take the bus down; AWS would retry then DLQ
-            logger.exception("subscriber %s of rule %s failed", rule.target, rule.name)
+            if rule.queue is not None:
+                self._deliver_through_queue(rule, event)
+                return
+            try:
+                self._invoke(rule.target, event)
+            except Exception:  # a failing subscriber must not take the bus down; AWS would retry then DLQ
+                logger.exception("subscriber %s of rule %s failed", rule.target, rule.name)
+        finally:
+            if self._journal is not None:
+                self._journal.finish_delivery(delivery_id)
 
     def _deliver_through_queue(self, rule: Rule, event: dict[str, Any]) -> None:
         message_id = str(uuid.uuid4())

@@ -1,4 +1,5 @@
-"""``DeadLetterSink`` for the local runtime: one JSON line per dead letter."""
+"""``DeadLetterSink`` for the local runtime: one JSON line per dead letter, in a file only its owner reads
+(0600, whatever the umask)."""
 
 from __future__ import annotations
 
@@ -8,19 +9,22 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from tonearm.adapters.local.private_files import make_private, open_private, private_dirs
+
 
 class FileDeadLetterSink:
     """Appends dead letters to a JSON Lines file."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dirs(self.path.parent)
+        make_private(self.path)  # a file written before this was 0644
         self._lock = threading.Lock()
 
     def send(self, message: Mapping[str, Any]) -> None:
         """Append one record."""
-        with self._lock, self.path.open("a") as f:
-            f.write(json.dumps(dict(message)) + "\n")
+        with self._lock, open_private(self.path, "ab") as f:
+            f.write((json.dumps(dict(message)) + "\n").encode())
 
     def read_all(self) -> list[dict[str, Any]]:
         """Every record so far."""

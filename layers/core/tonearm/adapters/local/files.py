@@ -1,4 +1,8 @@
-"""A folder standing in for the S3 bucket, with HMAC-signed, time-limited URLs served by the local API."""
+"""A folder standing in for the S3 bucket, with HMAC-signed, time-limited URLs served by the local API.
+
+The folder is the owner's alone: the root and every folder this store makes are 0700, every object it
+writes 0600, whatever the umask (``tonearm.adapters.local.private_files``).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import time
 from pathlib import Path
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
+from tonearm.adapters.local.private_files import DIR_MODE, make_private, open_private, private_dirs
 from tonearm.errors import TonearmError
 from tonearm.ports import BlobNotFoundError, InputExpiredError, WrongUrlMethodError
 
@@ -31,8 +36,8 @@ class FileBlobStore:
     """``BlobStore`` on the local filesystem. Object keys are paths below ``root``."""
 
     def __init__(self, root: Path, *, base_url: str, secret: bytes) -> None:
-        self.root = root.resolve()
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root = private_dirs(root.resolve())
+        make_private(self.root, DIR_MODE)  # a bucket folder made before this was 0755
         self.base_url = base_url.rstrip("/")
         self._secret = secret
 
@@ -44,17 +49,21 @@ class FileBlobStore:
         return path
 
     def put_file(self, key: str, path: Path, *, content_type: str) -> None:
-        """Copy ``path`` to ``key`` (content type is implied by the name locally)."""
+        """Copy ``path`` to ``key`` atomically (content type is implied by the name locally)."""
         target = self.path_for(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, target)
+        private_dirs(target.parent)
+        tmp = target.with_name(target.name + ".part")
+        with path.open("rb") as source, open_private(tmp, "wb") as f:
+            shutil.copyfileobj(source, f, 1024 * 1024)
+        tmp.replace(target)
 
     def put_bytes(self, key: str, data: bytes, *, content_type: str) -> None:
         """Write ``data`` to ``key`` atomically."""
         target = self.path_for(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        private_dirs(target.parent)
         tmp = target.with_name(target.name + ".part")
-        tmp.write_bytes(data)
+        with open_private(tmp, "wb") as f:
+            f.write(data)
         tmp.replace(target)
 
     def download_to(self, key: str, path: Path, *, version_id: str | None = None) -> int:

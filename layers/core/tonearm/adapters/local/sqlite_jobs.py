@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import sqlite3
 import threading
 from pathlib import Path
@@ -20,6 +21,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     body TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS jobs_by_app ON jobs (app, created_at DESC);
+CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, created_at);
 CREATE TABLE IF NOT EXISTS applications (
     key_sha256 TEXT PRIMARY KEY, id TEXT NOT NULL UNIQUE, body TEXT NOT NULL
 );
@@ -135,3 +137,12 @@ class SqliteJobStore:
         with self._lock:
             row = self._db.execute("SELECT body FROM applications WHERE id = ?", (app_id,)).fetchone()
         return Application.model_validate_json(row[0]) if row else None
+
+    def unfinished(self, *, created_before: str, limit: int) -> builtins.list[Job]:
+        """QUEUED or STARTED jobs of every application created before ``created_before``, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT body FROM jobs WHERE status IN (?, ?) AND created_at < ? ORDER BY created_at LIMIT ?",
+                (JobStatus.QUEUED.value, JobStatus.STARTED.value, created_before, limit),
+            ).fetchall()
+        return [Job.model_validate_json(r[0]) for r in rows]
