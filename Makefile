@@ -15,12 +15,15 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: serve test lint typecheck validate unit bench build clean system-deps lock lock-upgrade lock-check
 
-# FluidSynth + the FluidR3 GM SoundFont (Debian packages): the tagging tests render their clips with them
-# (and generation renders with them), so test, serve and bench install them when missing.
+# FluidSynth + the FluidR3 GM, FluidR3 GS and TimGM6mb SoundFonts (Debian packages): generation and the
+# tagging tests render with FluidR3 GM, the separation data recipe (models/separation) with all three, so
+# test, serve and bench install them when missing.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 system-deps:
-	@command -v fluidsynth >/dev/null && test -f /usr/share/sounds/sf2/FluidR3_GM.sf2 || \
-		($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq fluidsynth fluid-soundfont-gm)
+	@command -v fluidsynth >/dev/null && test -f /usr/share/sounds/sf2/FluidR3_GM.sf2 && \
+		test -f /usr/share/sounds/sf2/FluidR3_GS.sf2 && test -f /usr/share/sounds/sf2/TimGM6mb.sf2 || \
+		($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq fluidsynth fluid-soundfont-gm \
+			fluid-soundfont-gs timgm6mb-soundfont)
 
 $(STAMP): $(PIP_LOCK) $(LOCK)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
