@@ -77,7 +77,8 @@ fuzz: $(STAMP) system-deps
 image-check: $(STAMP) system-deps
 	$(BIN)/python -m tools.image_check --report .venv-images/images.md
 
-# bench-setup: FluidSynth + FluidR3_GM SoundFont (apt) and the `bench` extra, each only when missing/stale.
+# bench-setup: FluidSynth + the SoundFonts (apt) and the `bench` extra, each only when missing/stale. The
+# separation bench renders its held-out clips with csound's GM bank, a SoundFont no training uses.
 BENCH_STAMP := $(VENV)/.bench-installed-$(shell cat requirements/bench.txt | sha256sum | cut -c1-12)
 .PHONY: bench-setup
 $(BENCH_STAMP): $(STAMP) requirements/bench.txt
@@ -85,6 +86,8 @@ $(BENCH_STAMP): $(STAMP) requirements/bench.txt
 	@rm -f $(VENV)/.bench-installed-* && touch $@
 
 bench-setup: $(BENCH_STAMP) system-deps
+	@test -f /usr/share/sounds/sf2/sf_GMbank.sf2 || \
+		($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq csound-soundfont)
 
 bench: bench-setup
 	$(BIN)/python bench/job_roundtrip.py --runs 5 --out bench/results/job_roundtrip.json
@@ -93,6 +96,7 @@ bench: bench-setup
 	$(BIN)/python -m bench.tagging.run --out bench/results/tagging.json
 	$(BIN)/python -m bench.generation.run --out bench/results/generation.json
 	$(BIN)/python -m bench.prediction.run --tracks 1000 --out bench/results/prediction.json
+	$(BIN)/python -m bench.separation.run --out bench/results/separation.json
 	$(BIN)/python -m tools.image_check --report bench/results/images.md
 
 # sam build of the layer and every zip function, one by one (the image function needs a Docker engine)
