@@ -1,0 +1,432 @@
+#!/usr/bin/env python3
+"""Train tonearm's separation model (issue 19) on CPU within a time budget, and export it to ONNX.
+
+Run from the repository root (the first stage re-executes in ``models/.venv-separation``, which holds
+torch; create it once as the README says):
+
+    python -m models.separation.train --data DIR --out models/separation/separation.onnx \\
+        --minutes 60 --seed 0
+
+``DIR`` is what ``python -m models.separation.data --out DIR ...`` wrote: one folder per example with
+``<stem>.wav`` for every stem of :data:`models.separation.infer.STEMS` (float32, 44.1 kHz, stereo).
+
+- Split: ``--val-songs`` of the ``song-*`` folders (a seeded draw) are held out for validation; the
+  ``remix-*`` folders built from any of them are dropped from training (they hold its stems).
+- Examples: random crops of ``(CHUNK_FRAMES - 1) * HOP`` samples (2.96 s, exactly 256 STFT frames),
+  read from disk (``soundfile`` seeks, so the dataset never has to fit in memory); with probability
+  ``--remix-prob`` a stem is taken from another training song at another offset (on-the-fly remixing).
+  The mix is the sum of the crops' stems.
+- Loss: L1 between the masked mix magnitude and each stem's magnitude, per channel and bin, averaged.
+- Optimiser: Adam, learning rate on a cosine from ``--lr`` to 0 over the budget (``--minutes``, or
+  ``--steps`` when given, which makes a run repeatable step for step).
+- Validation every ``--val-every`` seconds and at the end: the first ``--val-seconds`` of every held-out
+  song separated by :func:`models.separation.infer.separate` (the inference path: 256-frame chunks,
+  cross-faded masks, numpy iSTFT), SDR per stem with ``tonearm.separation.sdr.sdr`` (also for the sums
+  Music.AI's workflows return: ``drums`` and ``accompaniment``), median over songs whose reference stem
+  is not silent. The best validation state (mean SDR over kick, snare, drums, bass) is exported.
+- Output: ``--out`` (ONNX, opset 17, input ``magnitude`` ``(batch, 2, 256, 1025)``, output ``masks``
+  ``(batch, 6, 256, 1025)``, dynamic batch) and ``<out>.json`` beside it (hyper-parameters, data,
+  throughput, validation history, the exported model's sha256).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+VENV = REPO / "models" / ".venv-separation"
+VENV_PY = VENV / "bin" / "python"
+REQS = HERE / "requirements-train.txt"
+
+
+def _bootstrap() -> None:
+    """Re-execute inside ``models/.venv-separation`` when torch is not importable here."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        if not VENV_PY.exists():
+            sys.exit(
+                f"train.py needs torch: create the training venv first:\n"
+                f"  python3.11 -m venv {VENV.relative_to(REPO)}\n"
+                f"  {VENV.relative_to(REPO)}/bin/pip install --no-deps -r {REQS.relative_to(REPO)}"
+            )
+        if Path(sys.prefix).resolve() == VENV.resolve():
+            sys.exit(f"torch is missing from {VENV}: pip install --no-deps -r {REQS}")
+        os.execv(str(VENV_PY), [str(VENV_PY), "-m", "models.separation.train", *sys.argv[1:]])
+
+
+if __name__ == "__main__":
+    _bootstrap()
+for _path in (REPO, REPO / "layers" / "core"):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+import argparse  # noqa: E402
+import hashlib  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import platform  # noqa: E402
+import random  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+import numpy.typing as npt  # noqa: E402
+import soundfile as sf  # noqa: E402
+import torch  # noqa: E402
+
+from models.separation import infer  # noqa: E402
+from models.separation.model import STEMS, MaskUNet, count_macs  # noqa: E402
+from tonearm.separation.sdr import sdr  # noqa: E402
+
+#: Samples of a training crop: exactly CHUNK_FRAMES centred STFT frames.
+CROP = (infer.CHUNK_FRAMES - 1) * infer.HOP
+#: Stem sums Music.AI's workflows return, validated alongside the stems.
+GROUPS = {
+    "drums": ("kick", "snare", "drums_other"),
+    "accompaniment": tuple(s for s in STEMS if s != "vocals"),
+}
+#: Validation figures whose mean picks the exported state.
+SELECT = ("kick", "snare", "drums", "bass")
+#: A reference below this mean square (-60 dBFS) counts as silent and is not scored.
+SILENT_MS = 1e-6
+
+
+@dataclass(frozen=True)
+class Track:
+    """One example folder of the dataset.
+
+    Attributes
+    ----------
+    folder : Path
+    frames : int
+        Samples per stem file.
+    """
+
+    folder: Path
+    frames: int
+
+
+def split_dataset(root: Path, val_songs: int, seed: int) -> tuple[list[Track], list[Track]]:
+    """Training and validation tracks of a dataset written by ``models.separation.data``.
+
+    Parameters
+    ----------
+    root : Path
+    val_songs : int
+        ``song-*`` folders held out (a seeded draw); remixes using any of them are dropped.
+    seed : int
+
+    Returns
+    -------
+    train, val : list of Track
+    """
+    folders = sorted(p.parent for p in root.glob("*/kick.wav"))
+    songs = [f for f in folders if f.name.startswith("song-")]
+    if len(songs) < val_songs + 1:
+        raise SystemExit(f"{root} holds {len(songs)} songs: need more than --val-songs {val_songs}")
+    rng = random.Random(seed)
+    held = set(rng.sample([f.name for f in songs], val_songs))
+    train, val = [], []
+    for folder in folders:
+        track = Track(folder, sf.info(str(folder / "kick.wav")).frames)
+        if folder.name in held:
+            val.append(track)
+            continue
+        if folder.name.startswith("remix-"):
+            meta = json.loads((folder / "meta.json").read_text())
+            if held & set(meta.get("source", {}).get("stems_from", {}).values()):
+                continue
+        if track.frames >= CROP:
+            train.append(track)
+    return train, val
+
+
+def read_crop(track: Track, stem: str, start: int, length: int) -> npt.NDArray[np.float32]:
+    """``length`` samples of one stem from ``start`` [shape=(2, length)], float32, zero-padded."""
+    audio, _ = sf.read(str(track.folder / f"{stem}.wav"), start=start, stop=start + length, dtype="float32")
+    out = np.zeros((2, length), dtype=np.float32)
+    audio = np.atleast_2d(audio.T)
+    out[:, : audio.shape[1]] = audio[:2]
+    return out
+
+
+def sample_batch(
+    tracks: Sequence[Track], batch: int, rng: np.random.Generator, remix_prob: float
+) -> npt.NDArray[np.float32]:
+    """Random crops [shape=(batch, len(STEMS), 2, CROP)], float32; the mix is their sum over stems."""
+    out = np.empty((batch, len(STEMS), 2, CROP), dtype=np.float32)
+    for b in range(batch):
+        track = tracks[int(rng.integers(len(tracks)))]
+        start = int(rng.integers(track.frames - CROP + 1))
+        for k, stem in enumerate(STEMS):
+            source, offset = track, start
+            if rng.random() < remix_prob:
+                source = tracks[int(rng.integers(len(tracks)))]
+                offset = int(rng.integers(source.frames - CROP + 1))
+            out[b, k] = read_crop(source, stem, offset, CROP)
+    return out
+
+
+def magnitudes(x: torch.Tensor) -> torch.Tensor:
+    """STFT magnitudes of ``x`` [shape=(..., n)] -> [shape=(..., frames, 1025)] (as ``infer.stft``)."""
+    lead = x.shape[:-1]
+    spec = torch.stft(
+        x.reshape(-1, x.shape[-1]),
+        infer.N_FFT,
+        infer.HOP,
+        window=torch.hann_window(infer.N_FFT),
+        center=True,
+        pad_mode="constant",
+        return_complex=True,
+    )
+    return spec.abs().transpose(-1, -2).reshape(*lead, -1, infer.BINS)
+
+
+def batch_loss(
+    model: MaskUNet, crops: torch.Tensor, *, normalise: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """L1 on masked magnitudes, per stem.
+
+    Parameters
+    ----------
+    model : MaskUNet
+    crops : torch.Tensor [shape=(batch, stems, 2, CROP)]
+    normalise : bool
+        Divide each stem's L1 by that stem's mean target magnitude in the batch plus a tenth of the
+        mix's (so quiet, sparse stems such as the kick weigh as much as ``other``; the floor keeps a
+        stem that is silent in the whole batch from dominating).
+
+    Returns
+    -------
+    loss : torch.Tensor, scalar
+        Mean over the stems.
+    per_stem : torch.Tensor [shape=(stems,)]
+        Mean absolute magnitude error per stem, not normalised (detached).
+    """
+    mix = magnitudes(crops.sum(dim=1))  # (batch, 2, frames, bins)
+    target = magnitudes(crops)  # (batch, stems, 2, frames, bins)
+    masks = model(mix)  # (batch, stems, frames, bins)
+    error = (masks[:, :, None] * mix[:, None] - target).abs()
+    per_stem = error.mean(dim=(0, 2, 3, 4))
+    if normalise:
+        scale = target.mean(dim=(0, 2, 3, 4)) + 0.1 * mix.mean()
+        return (per_stem / scale).mean(), per_stem.detach()
+    return per_stem.mean(), per_stem.detach()
+
+
+def torch_mask_fn(model: MaskUNet) -> infer.MaskFn:
+    """The model in eval mode as a numpy :data:`models.separation.infer.MaskFn`."""
+
+    def run(magnitude: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        with torch.no_grad():
+            return model(torch.from_numpy(magnitude)).numpy()
+
+    return run
+
+
+def validate(model: MaskUNet, tracks: Sequence[Track], seconds: float) -> dict[str, Any]:
+    """SDR per stem and group on the held-out tracks (median over non-silent references), dB."""
+    model.eval()
+    scores: dict[str, list[float]] = {name: [] for name in (*STEMS, *GROUPS)}
+    run = torch_mask_fn(model)
+    for track in tracks:
+        n = min(track.frames, round(seconds * infer.SAMPLE_RATE))
+        refs = {s: read_crop(track, s, 0, n) for s in STEMS}
+        mix = np.sum(list(refs.values()), axis=0, dtype=np.float64).astype(np.float32)
+        est = infer.separate(mix, run)
+        for name, members in GROUPS.items():
+            refs[name] = np.sum([refs[m] for m in members], axis=0)
+            est[name] = np.sum([est[m] for m in members], axis=0)
+        for name in scores:
+            if float(np.mean(refs[name].astype(np.float64) ** 2)) > SILENT_MS:
+                scores[name].append(sdr(refs[name], est[name]))
+    model.train()
+    median = {k: (round(float(np.median(v)), 3) if v else None) for k, v in scores.items()}
+    chosen = [v for k in SELECT if (v := median[k]) is not None]
+    return {
+        "sdr_median_db": median,
+        "clips": {k: len(v) for k, v in scores.items()},
+        "select_mean_db": round(float(np.mean(chosen)), 3) if chosen else None,
+    }
+
+
+def export_onnx(model: MaskUNet, path: Path) -> str:
+    """Export ``model`` (eval mode) to ONNX opset 17 with a static 256-frame chunk; returns its sha256."""
+    model.eval()
+    dummy = torch.rand(1, model.channels, infer.CHUNK_FRAMES, infer.BINS) * 10
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.onnx.export(
+        model,
+        (dummy,),
+        str(path),
+        opset_version=17,
+        input_names=["magnitude"],
+        output_names=["masks"],
+        dynamic_axes={"magnitude": {0: "batch"}, "masks": {0: "batch"}},
+        dynamo=False,
+    )
+    model.train()
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _lr(base: float, progress: float) -> float:
+    return base * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The command line: see the module docstring."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, required=True, help="folder written by models.separation.data")
+    parser.add_argument("--out", type=Path, default=HERE / "separation.onnx", help="ONNX file to write")
+    parser.add_argument("--minutes", type=float, default=60.0, help="training time budget [min]")
+    parser.add_argument(
+        "--steps", type=int, default=0, help="stop after this many steps instead (repeatable)"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch", type=int, default=4, help="crops per step")
+    parser.add_argument("--lr", type=float, default=1e-3, help="peak Adam learning rate (cosine to 0)")
+    parser.add_argument("--base", type=int, default=12, help="U-Net width (channels of level 0)")
+    parser.add_argument(
+        "--remix-prob", type=float, default=0.25, help="chance a stem comes from another song"
+    )
+    parser.add_argument("--val-songs", type=int, default=8, help="song-* folders held out")
+    parser.add_argument(
+        "--val-seconds", type=float, default=12.0, help="seconds of each held-out song scored"
+    )
+    parser.add_argument("--val-every", type=float, default=600.0, help="seconds between validations")
+    parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    parser.add_argument(
+        "--normalise-loss", action="store_true", help="divide each stem's L1 by its mean magnitude"
+    )
+    args = parser.parse_args(argv)
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    random.seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    train, val = split_dataset(args.data, args.val_songs, args.seed)
+    if not train:
+        raise SystemExit(f"no training example of at least {CROP} samples in {args.data}")
+    model = MaskUNet(n_stems=len(STEMS), base=args.base)
+    optimiser = torch.optim.Adam(model.parameters(), lr=args.lr)
+    params = sum(p.numel() for p in model.parameters())
+    macs = count_macs(model)
+    print(
+        f"train {len(train)} tracks, val {len(val)}; U-Net base {args.base}: {params} parameters, "
+        f"{macs / 1e9:.2f} GMAC per 256-frame chunk",
+        file=sys.stderr,
+    )
+
+    budget = args.minutes * 60.0
+    history: list[dict[str, Any]] = []
+    best: tuple[float, dict[str, torch.Tensor], dict[str, Any]] | None = None
+    step, examples, read_s, compute_s = 0, 0, 0.0, 0.0
+    running = torch.zeros(len(STEMS))
+    t0 = last_val = time.perf_counter()
+
+    def run_validation() -> None:
+        nonlocal best
+        v0 = time.perf_counter()
+        metrics = validate(model, val, args.val_seconds)
+        metrics.update(step=step, examples=examples, elapsed_s=round(time.perf_counter() - t0, 1))
+        metrics["validate_s"] = round(time.perf_counter() - v0, 1)
+        history.append(metrics)
+        print(f"step {step}: validation {json.dumps(metrics['sdr_median_db'])}", file=sys.stderr)
+        score = metrics["select_mean_db"]
+        if score is not None and (best is None or score > best[0]):
+            state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            best = (score, state, metrics)
+
+    while True:
+        elapsed = time.perf_counter() - t0
+        if (args.steps and step >= args.steps) or (not args.steps and elapsed >= budget):
+            break
+        progress = step / args.steps if args.steps else elapsed / budget
+        for group in optimiser.param_groups:
+            group["lr"] = _lr(args.lr, progress)
+        r0 = time.perf_counter()
+        crops = torch.from_numpy(sample_batch(train, args.batch, rng, args.remix_prob))
+        c0 = time.perf_counter()
+        loss, per_stem = batch_loss(model, crops, normalise=args.normalise_loss)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        c1 = time.perf_counter()
+        read_s += c0 - r0
+        compute_s += c1 - c0
+        step += 1
+        examples += args.batch
+        running = per_stem if step == 1 else 0.98 * running + 0.02 * per_stem
+        if step % 20 == 0:
+            print(
+                f"step {step} ({elapsed:.0f} s, {examples / (read_s + compute_s):.2f} ex/s): "
+                f"L1 {dict(zip(STEMS, [round(float(x), 3) for x in running], strict=True))}",
+                file=sys.stderr,
+            )
+        if val and c1 - last_val >= args.val_every:
+            run_validation()
+            last_val = time.perf_counter()
+    train_s = time.perf_counter() - t0
+    if val and (not history or history[-1]["step"] != step):
+        run_validation()
+    final = history[-1] if history else None
+    if best is not None:
+        model.load_state_dict(best[1])
+    sha = export_onnx(model, args.out)
+    report = {
+        "model": {
+            "architecture": "MaskUNet (models/separation/model.py)",
+            "base": args.base,
+            "parameters": params,
+            "macs_per_chunk": macs,
+            "stems": list(STEMS),
+            "input": {"name": "magnitude", "shape": ["batch", 2, infer.CHUNK_FRAMES, infer.BINS]},
+            "output": {"name": "masks", "shape": ["batch", len(STEMS), infer.CHUNK_FRAMES, infer.BINS]},
+            "stft": {"n_fft": infer.N_FFT, "hop": infer.HOP, "window": "periodic hann", "center": True},
+            "sample_rate": infer.SAMPLE_RATE,
+            "opset": 17,
+            "sha256": sha,
+        },
+        "hyperparameters": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "data": {
+            "root": str(args.data),
+            "train_tracks": len(train),
+            "val_tracks": [t.folder.name for t in val],
+            "crop_samples": CROP,
+        },
+        "training": {
+            "steps": step,
+            "examples": examples,
+            "seconds": round(train_s, 1),
+            "examples_per_s": round(examples / max(read_s + compute_s, 1e-9), 3),
+            "read_s": round(read_s, 1),
+            "compute_s": round(compute_s, 1),
+            "final_l1": dict(zip(STEMS, [round(float(x), 4) for x in running], strict=True)),
+        },
+        "validation": {
+            "exported": best[2] if best else None,
+            "final": final,
+            "history": history,
+        },
+        "environment": {
+            "torch": torch.__version__,
+            "numpy": np.__version__,
+            "python": platform.python_version(),
+            "machine": platform.machine(),
+            "threads": args.threads,
+        },
+    }
+    meta_path = args.out.with_suffix(".json")
+    meta_path.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.out} (sha256 {sha}) and {meta_path}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
