@@ -29,6 +29,7 @@ from typing import Any
 
 from tonearm.errors import ParameterError
 from tonearm.events.signing import sign_webhook
+from tonearm.jobs.model import iso_utc
 from tonearm.net.safe_http import SafeHttpClient, UrlForbiddenError
 
 __all__ = [
@@ -118,7 +119,7 @@ class DeliveryResult:
 
 
 def _iso_utc(epoch_s: float) -> str:
-    return datetime.fromtimestamp(epoch_s, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso_utc(datetime.fromtimestamp(epoch_s, tz=UTC))
 
 
 def _retry_after_s(value: str | None) -> float | None:

@@ -35,9 +35,15 @@ TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
 }
 
 
+def iso_utc(moment: datetime) -> str:
+    """``moment`` as ISO-8601 UTC with millisecond precision and a ``Z`` suffix (``Job.created_at``'s form,
+    so stores can compare these strings)."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def utc_now() -> str:
     """Now as ISO-8601 UTC with millisecond precision and a ``Z`` suffix."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso_utc(datetime.now(UTC))
 
 
 class JobError(BaseModel):

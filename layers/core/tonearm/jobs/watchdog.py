@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 
 from tonearm.jobs.catalogue import Catalogue
 from tonearm.jobs.errors import InvalidTransitionError, JobNotFoundError, UnknownWorkflowError
-from tonearm.jobs.model import Job, JobError, JobStatus
+from tonearm.jobs.model import Job, JobError, JobStatus, iso_utc
 from tonearm.jobs.service import JobService
 from tonearm.ports import Orchestrator
 
@@ -62,7 +62,7 @@ class JobWatchdog:
         """Look at up to ``limit`` jobs unfinished since before ``now - grace_s``, oldest first."""
         cutoff = (now or datetime.now(UTC)) - timedelta(seconds=grace_s)
         report = SweepReport()
-        for job in self.jobs.store.unfinished(created_before=_iso(cutoff), limit=limit):
+        for job in self.jobs.store.unfinished(created_before=iso_utc(cutoff), limit=limit):
             try:
                 self._sweep_one(job, report)
             except Exception:  # one bad record must not stop the sweep
@@ -102,8 +102,3 @@ class JobWatchdog:
             return
         logger.warning("watchdog failed job %s: %s", job.id, why)
         report.failed.append(job.id)
-
-
-def _iso(moment: datetime) -> str:
-    """``Job.created_at``'s format (ISO-8601 UTC, ms, ``Z``): the store compares strings of one format."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
