@@ -47,50 +47,42 @@ class Server:
         return requests.get(self.base_url + path, headers=self.headers(), timeout=10, **kwargs)
 
 
+def start_server(port: int, data_dir: Path, *, api_key: str, log_path: Path) -> subprocess.Popen[bytes]:
+    """Start ``tonearm serve`` on ``port`` with ``data_dir`` (output appended to ``log_path``) and return
+    once ``/health`` answers; a server that exits first fails the test with its log."""
+    env = {
+        **os.environ,
+        "TONEARM_API_KEY": api_key,
+        "TONEARM_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "WEBHOOK_BASE_DELAY_SECONDS": "0.05",
+    }
+    command = [sys.executable, "-m", "tonearm.cli", "serve", "--port", str(port)]
+    command += ["--data-dir", str(data_dir), "--project-root", str(PROJECT_ROOT)]
+    with log_path.open("ab") as log:  # the child keeps its own descriptor
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base_url = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(log_path.read_text(errors="replace"))
+        try:
+            return requests.get(base_url + "/health", timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+
+    wait_for(up, timeout_s=60, interval_s=0.05)
+    return process
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """``tonearm serve`` on a free port with a fresh data folder."""
     port = free_port()
     data_dir = tmp_path_factory.mktemp("server-data")
-    env = {
-        **os.environ,
-        "TONEARM_API_KEY": API_KEY,
-        "TONEARM_WEBHOOK_SECRET": WEBHOOK_SECRET,
-        "WEBHOOK_BASE_DELAY_SECONDS": "0.05",
-    }
-    log = (data_dir / "server.log").open("wb")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tonearm.cli",
-            "serve",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(data_dir),
-            "--project-root",
-            str(PROJECT_ROOT),
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        if process.poll() is not None:
-            raise AssertionError((data_dir / "server.log").read_text())
-        try:
-            return requests.get(base_url + "/health", timeout=1).status_code == 200
-        except requests.ConnectionError:
-            return False
-
-    wait_for(up, timeout_s=60, interval_s=0.1)
-    yield Server(base_url=base_url, data_dir=data_dir, process=process)
+    process = start_server(port, data_dir, api_key=API_KEY, log_path=data_dir / "server.log")
+    yield Server(base_url=f"http://127.0.0.1:{port}", data_dir=data_dir, process=process)
     process.terminate()
     process.wait(timeout=20)
-    log.close()
 
 
 @dataclass

@@ -24,7 +24,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections import defaultdict
@@ -37,11 +36,10 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import PROJECT_ROOT, encode, render_tone, wait_for
-from tests.e2e.conftest import free_port
+from tests.conftest import encode, render_tone, wait_for
+from tests.e2e.conftest import free_port, start_server
 
 API_KEY = "chaos-api-key"
-WEBHOOK_SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 RUNS = int(os.environ.get("CHAOS_RUNS", "1"))
 SUBMISSIONS = int(os.environ.get("CHAOS_SUBMISSIONS", "120"))
 KILLS = int(os.environ.get("CHAOS_KILLS", "3"))
@@ -92,28 +90,9 @@ class KillableServer:
         self.starts = 0
 
     def start(self) -> None:
-        env = {
-            **os.environ,
-            "TONEARM_API_KEY": API_KEY,
-            "TONEARM_WEBHOOK_SECRET": WEBHOOK_SECRET,
-            "WEBHOOK_BASE_DELAY_SECONDS": "0.05",
-        }
-        log = (self.data_dir / f"server-{self.starts}.log").open("wb")
+        log_path = self.data_dir / f"server-{self.starts}.log"
         self.starts += 1
-        command = [sys.executable, "-m", "tonearm.cli", "serve", "--port", str(self.port)]
-        command += ["--data-dir", str(self.data_dir), "--project-root", str(PROJECT_ROOT)]
-        self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-
-        def up() -> bool:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                raise AssertionError(self.log_text())
-            try:
-                return requests.get(self.base_url + "/health", timeout=1).status_code == 200
-            except requests.RequestException:
-                return False
-
-        wait_for(up, timeout_s=60, interval_s=0.05)
+        self.process = start_server(self.port, self.data_dir, api_key=API_KEY, log_path=log_path)
 
     def kill(self) -> None:
         assert self.process is not None
