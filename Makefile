@@ -25,6 +25,13 @@ system-deps:
 		($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq fluidsynth fluid-soundfont-gm \
 			fluid-soundfont-gs timgm6mb-soundfont)
 
+# Debian's chromium and its chromedriver: tests/browser drive the page and /docs in it, headless and
+# offline (Selenium from the dev lock talks to the driver; nothing is downloaded at test time).
+.PHONY: browser-deps
+browser-deps:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium chromium-driver)
+
 $(STAMP): $(PIP_LOCK) $(LOCK)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP_INSTALL) -r $(PIP_LOCK)
@@ -59,7 +66,7 @@ typecheck: $(STAMP)
 validate: $(STAMP)
 	$(BIN)/sam validate --lint --template template.yaml
 
-test: lock-check lint typecheck validate build system-deps image-check
+test: lock-check lint typecheck validate build system-deps browser-deps image-check
 	$(BIN)/pytest -q
 
 # The long fuzz runs (tests marked `fuzz`: the hostile audio files that cost gigabytes to decode, on every
@@ -97,7 +104,9 @@ bench: bench-setup
 	$(BIN)/python -m bench.generation.run --out bench/results/generation.json
 	$(BIN)/python -m bench.prediction.run --tracks 1000 --out bench/results/prediction.json
 	$(BIN)/python -m bench.separation.run --out bench/results/separation.json
+	$(BIN)/python -m bench.separation.real --out bench/results/separation_real.json
 	$(BIN)/python -m tools.image_check --report bench/results/images.md
+	$(BIN)/python -m bench.cold_start --runs 7 --out bench/results/cold_start.json
 
 # sam build of the layer and every zip function, one by one (the image function needs a Docker engine)
 ZIP_FUNCTIONS = $(shell $(BIN)/python -c "from tonearm.local_stack.template import LocalTemplate as T; \

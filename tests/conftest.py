@@ -85,3 +85,18 @@ def local_runtime(tmp_path: Path) -> Iterator[object]:
     )
     yield runtime
     runtime.close()
+
+
+@pytest.fixture
+def tiny_separation_models(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``TONEARM_MODELS_DIR`` pointed, for this test, at a models folder whose separation model is a tiny
+    stand-in with the real one's interface (``tests/separation_model.py``); the process-wide registry is
+    rebuilt on first use and restored afterwards. Tests using it check plumbing, never separation quality."""
+    pytest.importorskip("onnx")
+    from tests.separation_model import tiny_models_dir
+    from tonearm.models import registry
+
+    root = tiny_models_dir(tmp_path_factory.mktemp("tiny-models"))
+    monkeypatch.setenv("TONEARM_MODELS_DIR", str(root))
+    monkeypatch.setattr(registry, "_default", None)
+    return root

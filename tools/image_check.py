@@ -1057,6 +1057,7 @@ SEED_JOBS: dict[str, tuple[str, dict[str, Any]]] = {
         {"prompt": "calm piano", "duration_seconds": 2, "seed": 7},
     ),
     "00000000-0000-4000-8000-000000000006": ("tonearm/analyze", {}),
+    "00000000-0000-4000-8000-000000000009": ("music-ai/isolate-drums", {}),
 }
 #: The application the API sample events authenticate as (appkey / token in their bodies).
 SEED_APP = ("local", "contract-key")

@@ -23,11 +23,21 @@ thread (``bench.common``). Speed is seconds per 30 s of 44.1 kHz stereo for each
 calls after a warm-up). Targets (issue 19): the model must beat the best baseline by 4 dB on drums and
 bass and by 3 dB on kick and snare; no baseline of ``tonearm.separation`` returns a bass stem, so the
 benchmark adds a bench-only one (:func:`lowpass_bass`) to have a bass floor.
+
+The model row. When ``models/separation/separation.onnx`` (``--model``) exists, the trained model is
+scored on the same clips and inputs through the streaming engine (:func:`tonearm.separation.streaming.
+iter_separate`, what the service runs), for every stem and for ``drums`` and ``accompaniment``, next to
+the baselines but never counted among them for the targets; and its speed is measured through the
+service (:func:`tonearm.separation.service.separate_to_files`: decode, separation, three WAV outputs) in
+a subprocess per input (:mod:`bench.separation.model_speed`: wall time and peak RSS of that process
+alone), on 30 s of the clips as 16-bit WAV and on those 30 s repeated to 10 minutes as FLAC (a
+10-minute 16-bit stereo WAV is over the 100 MiB upload limit). Without the file there is no model row
+and ``separation.md`` says so.
 """
 
 from __future__ import annotations
 
-from bench.common import ROOT, cap_thread_pools, default_cpu, pin
+from bench.common import ROOT, cap_thread_pools, default_cpu, pin, single_thread_env
 
 cap_thread_pools()  # before numpy loads its BLAS
 
@@ -41,6 +51,7 @@ import os  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -54,7 +65,10 @@ from scipy import signal  # noqa: E402
 from bench.tagging.common import machine  # noqa: E402
 from models.separation import data  # noqa: E402
 from tonearm.separation.baselines import BASELINES, hpss  # noqa: E402
+from tonearm.separation.masking import STEMS as MODEL_STEMS  # noqa: E402
+from tonearm.separation.masking import onnx_mask_fn  # noqa: E402
 from tonearm.separation.sdr import framewise_sdr, sdr  # noqa: E402
+from tonearm.separation.streaming import iter_separate  # noqa: E402
 
 SR = data.SAMPLE_RATE
 #: The default held-out SoundFont and what is known about it.
@@ -114,6 +128,57 @@ SEPARATORS: dict[str, tuple[Separator, dict[str, tuple[str, ...]]]] = {
 }
 #: The issue's margins over the best baseline, dB, and the separator stems that count for each.
 TARGETS = {"drums": 4.0, "bass": 4.0, "kick": 3.0, "snare": 3.0}
+
+#: The trained model, scored when the file exists (the model row).
+MODEL_FILE = ROOT / "models/separation/separation.onnx"
+MODEL_ROW = "model (separation.onnx, streaming)"
+#: The model's outputs scored: every stem, and the sums the workflows return.
+MODEL_GROUPS: dict[str, tuple[str, ...]] = {
+    **{s: (s,) for s in ALL},
+    "drums": DRUMS,
+    "accompaniment": _rest("vocals"),
+}
+#: Lengths of the model's speed runs [s] and the file format of each input.
+MODEL_SPEED_RUNS = {"30 s": (TIMING_SECONDS, "WAV"), "10 min": (600.0, "FLAC")}
+
+
+def model_separators(path: Path = MODEL_FILE) -> dict[str, tuple[Separator, dict[str, tuple[str, ...]]]]:
+    """The model row, ``{MODEL_ROW: (separator, MODEL_GROUPS)}``, or nothing when ``path`` is absent.
+
+    The separator runs the streaming engine on one onnxruntime thread; it takes 44.1 kHz input only.
+    """
+    if not path.is_file():
+        return {}
+    if MODEL_STEMS != ALL:
+        raise SystemExit(f"the model's stems {MODEL_STEMS} are not the data recipe's {ALL}")
+    mask_fn = onnx_mask_fn(path, threads=1)
+    groups = [tuple(ALL.index(s) for s in parts) for parts in MODEL_GROUPS.values()]
+
+    def separate(mix: Any, sr: int) -> dict[str, npt.NDArray[np.float32]]:
+        if sr != SR:
+            raise ValueError(f"the model row runs at {SR} Hz, got {sr}")
+        out = np.concatenate(list(iter_separate(mix, mask_fn, groups=groups)), axis=-1)
+        return dict(zip(MODEL_GROUPS, out, strict=True))
+
+    return {MODEL_ROW: (separate, MODEL_GROUPS)}
+
+
+def model_speed(path: Path, mix30: npt.NDArray[np.float32], cpu: int | None) -> dict[str, Any]:
+    """The service's time and peak RSS on 30 s and 10 minutes of the clips, one subprocess each."""
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, (seconds, fmt) in MODEL_SPEED_RUNS.items():
+            source = Path(tmp) / f"input.{fmt.lower()}"
+            with sf.SoundFile(source, "w", samplerate=SR, channels=2, format=fmt, subtype="PCM_16") as fh:
+                for _ in range(math.ceil(seconds / TIMING_SECONDS)):
+                    fh.write(mix30.T)
+            cmd = [sys.executable, "-m", "bench.separation.model_speed", "--model", str(path)]
+            cmd += ["--input", str(source)] + ([] if cpu is None else ["--cpu", str(cpu)])
+            done = subprocess.run(cmd, capture_output=True, text=True, env=single_thread_env(), cwd=ROOT)
+            if done.returncode != 0:
+                raise RuntimeError(f"model speed run failed:\n{done.stderr[-3000:]}")
+            out[label] = {"format": fmt, **json.loads(done.stdout.strip().splitlines()[-1])}
+    return out
 
 
 def heldout_kit(path: Path) -> data.SoundFontKit:
@@ -186,13 +251,29 @@ def _energy_db(x: npt.NDArray[np.float32], ref: npt.NDArray[np.float32]) -> floa
     return 10.0 * math.log10((num + 1e-20) / (den + 1e-20))
 
 
+def bss_eval_sdr(ref: npt.NDArray[np.float32], est: npt.NDArray[np.float32]) -> float:
+    """BSS Eval SDR (``fast_bss_eval.sdr``: a 512-tap distortion filter, as museval's v4), mean over channels.
+
+    Each channel is scored as one source against its reference; unlike :func:`sdr`, a filtered copy of
+    the reference counts as signal, and a silent estimate reads far below 0 dB, not 0 dB.
+    """
+    import fast_bss_eval
+
+    value = fast_bss_eval.sdr(ref[:, None, :].astype(np.float64), est[:, None, :].astype(np.float64))
+    return float(np.mean(value))
+
+
 def evaluate_clip(
-    stems: npt.NDArray[np.float32], notes: dict[str, int], inputs: dict[str, npt.NDArray[np.float32]]
+    stems: npt.NDArray[np.float32],
+    notes: dict[str, int],
+    inputs: dict[str, npt.NDArray[np.float32]],
+    separators: dict[str, tuple[Separator, dict[str, tuple[str, ...]]]] | None = None,
 ) -> dict[str, Any]:
-    """Every separator on every input of one clip: SDRs per estimated stem, and the silent-vocal check."""
+    """Every separator (default :data:`SEPARATORS`) on every input of one clip: SDRs per estimated stem,
+    and the silent-vocal check."""
     index = {s: k for k, s in enumerate(ALL)}
     out: dict[str, Any] = {}
-    for name, (fn, groups) in SEPARATORS.items():
+    for name, (fn, groups) in (SEPARATORS if separators is None else separators).items():
         out[name] = {}
         for kind, mix in inputs.items():
             t0 = time.perf_counter()
@@ -207,6 +288,7 @@ def evaluate_clip(
                 row[stem] = {
                     "sdr": round(sdr(ref, est[stem]), 3),
                     "framewise_sdr": round(framewise_sdr(ref, est[stem], SR), 3),
+                    "bss_sdr": round(bss_eval_sdr(ref, est[stem]), 3),
                 }
             if "vocals" in groups and notes["vocals"] == 0:
                 row["silent_vocals_energy_db"] = round(_energy_db(est["vocals"], mix), 2)
@@ -219,10 +301,13 @@ def _median(values: list[float]) -> float | None:
     return round(statistics.median(values), 2) if values else None
 
 
-def summarise(per_clip: dict[str, Any]) -> dict[str, Any]:
-    """Per separator, stem and input: the median over clips of the global and framewise SDRs."""
+def summarise(
+    per_clip: dict[str, Any],
+    separators: dict[str, tuple[Separator, dict[str, tuple[str, ...]]]] | None = None,
+) -> dict[str, Any]:
+    """Per separator (default :data:`SEPARATORS`), stem and input: the medians over clips of the SDRs."""
     summary: dict[str, Any] = {}
-    for name, (_, groups) in SEPARATORS.items():
+    for name, (_, groups) in (SEPARATORS if separators is None else separators).items():
         summary[name] = {}
         for stem in groups:
             summary[name][stem] = {}
@@ -233,6 +318,7 @@ def summarise(per_clip: dict[str, Any]) -> dict[str, Any]:
                     "clips": len(rows),
                     "sdr_median": _median([r["sdr"] for r in rows]),
                     "framewise_sdr_median": _median([r["framewise_sdr"] for r in rows]),
+                    "bss_sdr_median": _median([r.get("bss_sdr") for r in rows]),
                 }
         if "vocals" in groups:
             for kind in ("wav", "mp3"):
@@ -253,8 +339,10 @@ def targets(summary: dict[str, Any]) -> dict[str, Any]:
     """The best baseline per target stem and what the model must reach, per input and metric.
 
     The floor is the silent estimate, which reads 0 dB on either metric: where every DSP baseline is
-    below it, the target is 0 dB + margin (a model must at least beat doing nothing by the margin).
+    below it, the target is 0 dB + margin (a model must at least beat doing nothing by the margin). Only
+    the rows of :data:`SEPARATORS` count (never the model row).
     """
+    summary = {name: stems for name, stems in summary.items() if name in SEPARATORS}
     out: dict[str, Any] = {}
     for stem, margin in TARGETS.items():
         out[stem] = {"margin_db": margin}
@@ -311,12 +399,14 @@ def markdown(result: dict[str, Any]) -> str:
         f"lag {result['mp3']['lag_samples']} samples, SDR of the MP3 mix against the WAV mix "
         f"{result['mp3']['mix_sdr_median']} dB (median). References are always the rendered WAV stems.",
         "",
-        "SDR = `tonearm.separation.sdr.sdr` (global, no distortion filter; a silent estimate reads 0 dB) "
-        "and `framewise_sdr` (median of 1 s windows); each cell is the median over the clips whose "
-        "reference stem is not silent.",
+        "SDR = `tonearm.separation.sdr.sdr` (global, no distortion filter; a silent estimate reads 0 dB), "
+        "`framewise_sdr` (median of 1 s windows) and BSS Eval SDR (`fast_bss_eval.sdr`, 512-tap "
+        "distortion filter as museval's v4, mean over the two channels); each cell is the median over "
+        "the clips whose reference stem is not silent.",
         "",
-        "| baseline | stem | clips | WAV SDR | WAV framewise | MP3 SDR | MP3 framewise |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| separator | stem | clips | WAV SDR | WAV framewise | WAV BSS Eval | MP3 SDR | MP3 framewise "
+        "| MP3 BSS Eval |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, stems in result["summary"].items():
         for stem, row in stems.items():
@@ -325,7 +415,8 @@ def markdown(result: dict[str, Any]) -> str:
             w, m = row["wav"], row["mp3"]
             lines.append(
                 f"| {name} | {stem} | {w['clips']} | {w['sdr_median']} | {w['framewise_sdr_median']} | "
-                f"{m['sdr_median']} | {m['framewise_sdr_median']} |"
+                f"{w.get('bss_sdr_median')} | {m['sdr_median']} | {m['framewise_sdr_median']} | "
+                f"{m.get('bss_sdr_median')} |"
             )
     lines += [
         "",
@@ -366,8 +457,45 @@ def markdown(result: dict[str, Any]) -> str:
         "|---|---:|",
     ]
     lines += [f"| {name} | {row['median_s']} |" for name, row in result["speed"].items()]
-    lines.append("")
+    lines += ["", *model_markdown(result)]
     return "\n".join(lines)
+
+
+def model_markdown(result: dict[str, Any]) -> list[str]:
+    """The model section of ``separation.md``: against the targets, and its speed (or why it is absent)."""
+    model = result.get("model") or {}
+    if not model.get("present"):
+        return [
+            "## Model",
+            "",
+            f"No model row: `{model.get('file', 'models/separation/separation.onnx')}` is absent.",
+            "",
+        ]
+    lines = [
+        "## Model against the targets (median SDR over the clips, dB)",
+        "",
+        f"`{model['file']}` (sha256 `{model['sha256'][:12]}...`), streaming engine, one thread.",
+        "",
+        "| stem | WAV SDR | target | MP3 SDR | target | met |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    row = result["summary"][MODEL_ROW]
+    for stem, t in result["targets"].items():
+        wav, mp3 = row[stem]["wav"]["sdr_median"], row[stem]["mp3"]["sdr_median"]
+        need_wav, need_mp3 = t["wav_sdr"]["model_must_reach_db"], t["mp3_sdr"]["model_must_reach_db"]
+        met = wav is not None and mp3 is not None and wav >= need_wav and mp3 >= need_mp3
+        lines.append(f"| {stem} | {wav} | {need_wav} | {mp3} | {need_mp3} | {'yes' if met else 'no'} |")
+    lines += [
+        "",
+        "## Model speed: the service (decode, separation, three 24-bit WAVs), one subprocess per input",
+        "",
+        "| input | format | seconds | peak RSS MiB |",
+        "|---|---|---:|---:|",
+    ]
+    for label, run in model["speed"].items():
+        lines.append(f"| {label} | {run['format']} | {run['seconds']} | {run['peak_rss_mb']} |")
+    lines.append("")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -378,12 +506,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=SET_SEED, help="set seed: clip i uses SeedSequence([S, i])")
     ap.add_argument("--soundfont", type=Path, default=HELDOUT_SOUNDFONT, help="held-out SoundFont file")
     ap.add_argument("--cpu", type=int, default=default_cpu(), help="CPU the measurements run on")
+    ap.add_argument("--model", type=Path, default=MODEL_FILE, help="the model row's ONNX file, if present")
     args = ap.parse_args(argv)
     started = time.perf_counter()
     out = args.out if args.out.is_absolute() else Path.cwd() / args.out
     applied = pin(args.cpu)
     host = machine()
     kit = heldout_kit(args.soundfont)
+    separators = {**SEPARATORS, **model_separators(args.model)}
     sf_path = kit.paths[0]
     info = HELDOUT_INFO.get(str(sf_path), {"package": None, "licence": "unknown"})
 
@@ -417,14 +547,20 @@ def main(argv: list[str] | None = None) -> int:
             "programs": src["programs"],
             "drum_kit": src["drum_kit"],
             "notes_per_stem": notes,
-            "separators": evaluate_clip(stems, notes, {"wav": mix, "mp3": mp3}),
+            "separators": evaluate_clip(stems, notes, {"wav": mix, "mp3": mp3}, separators),
         }
         print(f"clip {i}: {src['style']}, {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     mix30 = np.concatenate(timing_parts, axis=1)[:, : int(TIMING_SECONDS * SR)]
     if mix30.shape[1] < TIMING_SECONDS * SR:  # fewer clips than 30 s: repeat them
         reps = math.ceil(TIMING_SECONDS * SR / mix30.shape[1])
         mix30 = np.tile(mix30, reps)[:, : int(TIMING_SECONDS * SR)]
-    summary = summarise(per_clip)
+    summary = summarise(per_clip, separators)
+    shown = args.model.resolve()
+    shown = shown.relative_to(ROOT) if shown.is_relative_to(ROOT) else shown
+    model: dict[str, Any] = {"present": MODEL_ROW in separators, "file": str(shown)}
+    if model["present"]:
+        model["sha256"] = hashlib.sha256(args.model.read_bytes()).hexdigest()
+        model["speed"] = model_speed(args.model, mix30, args.cpu)
     try:
         command = "python -m bench.separation.run --out " + str(out.relative_to(ROOT))
     except ValueError:
@@ -472,14 +608,16 @@ def main(argv: list[str] | None = None) -> int:
         "metric": {
             "sdr": "tonearm.separation.sdr.sdr: 10 log10(|s|^2 / |s - s_hat|^2), all channels, no filter",
             "framewise_sdr": "tonearm.separation.sdr.framewise_sdr: median over 1 s windows, silent skipped",
+            "bss_sdr": "fast_bss_eval.sdr (512-tap distortion filter, BSS Eval v4 style), mean over channels",
             "aggregate": "median over the clips whose reference stem has notes",
             "silent_vocals_energy_db": "10 log10(|vocal estimate|^2 / |input mix|^2) on clips with no voice",
             "references": "the rendered WAV stems, for WAV and MP3 inputs alike",
         },
-        "stem_map": {name: groups for name, (_, groups) in SEPARATORS.items()},
+        "stem_map": {name: groups for name, (_, groups) in separators.items()},
         "summary": summary,
         "targets": targets(summary),
         "speed": {"seconds_of_audio": TIMING_SECONDS, "channels": 2, "sample_rate": SR, **speed(mix30)},
+        "model": model,
         "per_clip": per_clip,
         "load_average_end": [round(x, 2) for x in os.getloadavg()],
     }

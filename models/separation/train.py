@@ -173,8 +173,8 @@ def sample_batch(
     return out
 
 
-def magnitudes(x: torch.Tensor) -> torch.Tensor:
-    """STFT magnitudes of ``x`` [shape=(..., n)] -> [shape=(..., frames, 1025)] (as ``infer.stft``)."""
+def spectra(x: torch.Tensor) -> torch.Tensor:
+    """Complex STFT of ``x`` [shape=(..., n)] -> [shape=(..., frames, 1025)] (as ``infer.stft``)."""
     lead = x.shape[:-1]
     spec = torch.stft(
         x.reshape(-1, x.shape[-1]),
@@ -185,39 +185,77 @@ def magnitudes(x: torch.Tensor) -> torch.Tensor:
         pad_mode="constant",
         return_complex=True,
     )
-    return spec.abs().transpose(-1, -2).reshape(*lead, -1, infer.BINS)
+    return spec.transpose(-1, -2).reshape(*lead, -1, infer.BINS)
+
+
+def magnitudes(x: torch.Tensor) -> torch.Tensor:
+    """STFT magnitudes of ``x`` [shape=(..., n)] -> [shape=(..., frames, 1025)] (as ``infer.stft``)."""
+    return spectra(x).abs()
+
+
+def inverse(spec: torch.Tensor, n: int) -> torch.Tensor:
+    """Inverse of :func:`spectra`: [shape=(..., frames, 1025)] -> [shape=(..., n)]."""
+    lead = spec.shape[:-2]
+    wave = torch.istft(
+        spec.reshape(-1, *spec.shape[-2:]).transpose(-1, -2),
+        infer.N_FFT,
+        infer.HOP,
+        window=torch.hann_window(infer.N_FFT),
+        center=True,
+        length=n,
+    )
+    return wave.reshape(*lead, n)
+
+
+#: Floor of the SDR loss's energies, relative to the mix's energy in the batch (-30 dB): a stem that is
+#: silent in the whole batch is then penalised for leakage with a bounded gradient, not an infinite one.
+SDR_FLOOR = 1e-3
 
 
 def batch_loss(
-    model: MaskUNet, crops: torch.Tensor, *, normalise: bool = False
+    model: MaskUNet, crops: torch.Tensor, *, loss: str = "sdr", normalise: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """L1 on masked magnitudes, per stem.
+    """The training loss, per stem.
 
     Parameters
     ----------
     model : MaskUNet
     crops : torch.Tensor [shape=(batch, stems, 2, CROP)]
+    loss : {"sdr", "l1"}
+        ``"sdr"``: minus the SDR of each stem's waveform (masked complex STFT of the mix, inverted),
+        with energies summed over the batch and both channels, in dB, with a floor of
+        :data:`SDR_FLOOR` times the mix's energy. It is a squared error (it seeks the mean, not the
+        median) normalised per stem, so a quiet, sparse stem such as the kick weighs as much as a loud
+        one; the plain L1 on magnitudes (``"l1"``) lets the kick, snare and vocal masks collapse to zero
+        because, for a stem present in fewer than half of the bins that look alike, zero *is* the L1
+        optimum (TRAINING.md).
     normalise : bool
-        Divide each stem's L1 by that stem's mean target magnitude in the batch plus a tenth of the
-        mix's (so quiet, sparse stems such as the kick weigh as much as ``other``; the floor keeps a
-        stem that is silent in the whole batch from dominating).
+        ``"l1"`` only: divide each stem's L1 by that stem's mean target magnitude in the batch plus a
+        tenth of the mix's.
 
     Returns
     -------
     loss : torch.Tensor, scalar
         Mean over the stems.
     per_stem : torch.Tensor [shape=(stems,)]
-        Mean absolute magnitude error per stem, not normalised (detached).
+        The per-stem term (``"sdr"``: -SDR in dB; ``"l1"``: mean absolute magnitude error), detached.
     """
-    mix = magnitudes(crops.sum(dim=1))  # (batch, 2, frames, bins)
-    target = magnitudes(crops)  # (batch, stems, 2, frames, bins)
+    mix_spec = spectra(crops.sum(dim=1))  # (batch, 2, frames, bins), complex
+    mix = mix_spec.abs()
     masks = model(mix)  # (batch, stems, frames, bins)
-    error = (masks[:, :, None] * mix[:, None] - target).abs()
-    per_stem = error.mean(dim=(0, 2, 3, 4))
+    if loss == "sdr":
+        estimate = inverse(masks[:, :, None] * mix_spec[:, None], crops.shape[-1])
+        floor = SDR_FLOOR * crops.sum(dim=1).pow(2).sum()
+        error = (estimate - crops).pow(2).sum(dim=(0, 2, 3))
+        reference = crops.pow(2).sum(dim=(0, 2, 3))
+        per_stem = 10.0 * (torch.log10(error + floor) - torch.log10(reference + floor))
+        return per_stem.mean(), per_stem.detach()
+    target = magnitudes(crops)  # (batch, stems, 2, frames, bins)
+    l1 = (masks[:, :, None] * mix[:, None] - target).abs().mean(dim=(0, 2, 3, 4))
     if normalise:
         scale = target.mean(dim=(0, 2, 3, 4)) + 0.1 * mix.mean()
-        return (per_stem / scale).mean(), per_stem.detach()
-    return per_stem.mean(), per_stem.detach()
+        return (l1 / scale).mean(), l1.detach()
+    return l1.mean(), l1.detach()
 
 
 def torch_mask_fn(model: MaskUNet) -> infer.MaskFn:
@@ -302,7 +340,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--val-every", type=float, default=600.0, help="seconds between validations")
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     parser.add_argument(
-        "--normalise-loss", action="store_true", help="divide each stem's L1 by its mean magnitude"
+        "--init", type=Path, default=None, help="start from this state (a previous run's <out>.pt)"
+    )
+    parser.add_argument(
+        "--loss", choices=("sdr", "l1"), default="sdr", help="per-stem waveform SDR, or magnitude L1"
+    )
+    parser.add_argument(
+        "--normalise-loss", action="store_true", help="l1: divide each stem's L1 by its mean magnitude"
     )
     args = parser.parse_args(argv)
 
@@ -314,6 +358,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not train:
         raise SystemExit(f"no training example of at least {CROP} samples in {args.data}")
     model = MaskUNet(n_stems=len(STEMS), base=args.base)
+    if args.init is not None:  # continue an earlier run: its exported state (``<out>.pt``)
+        model.load_state_dict(torch.load(args.init, weights_only=True))
     optimiser = torch.optim.Adam(model.parameters(), lr=args.lr)
     params = sum(p.numel() for p in model.parameters())
     macs = count_macs(model)
@@ -353,7 +399,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         r0 = time.perf_counter()
         crops = torch.from_numpy(sample_batch(train, args.batch, rng, args.remix_prob))
         c0 = time.perf_counter()
-        loss, per_stem = batch_loss(model, crops, normalise=args.normalise_loss)
+        loss, per_stem = batch_loss(model, crops, loss=args.loss, normalise=args.normalise_loss)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
@@ -366,7 +412,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if step % 20 == 0:
             print(
                 f"step {step} ({elapsed:.0f} s, {examples / (read_s + compute_s):.2f} ex/s): "
-                f"L1 {dict(zip(STEMS, [round(float(x), 3) for x in running], strict=True))}",
+                f"{args.loss} {dict(zip(STEMS, [round(float(x), 3) for x in running], strict=True))}",
                 file=sys.stderr,
             )
         if val and c1 - last_val >= args.val_every:
@@ -379,6 +425,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if best is not None:
         model.load_state_dict(best[1])
     sha = export_onnx(model, args.out)
+    # the exported state, so that a later run can continue from it (--init); not shipped
+    torch.save(model.state_dict(), args.out.with_suffix(".pt"))
     report = {
         "model": {
             "architecture": "MaskUNet (models/separation/model.py)",
@@ -407,7 +455,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "examples_per_s": round(examples / max(read_s + compute_s, 1e-9), 3),
             "read_s": round(read_s, 1),
             "compute_s": round(compute_s, 1),
-            "final_l1": dict(zip(STEMS, [round(float(x), 4) for x in running], strict=True)),
+            "final_loss": dict(zip(STEMS, [round(float(x), 4) for x in running], strict=True)),
         },
         "validation": {
             "exported": best[2] if best else None,

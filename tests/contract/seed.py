@@ -27,6 +27,8 @@ CONTRACT_ANALYZE_JOB = "00000000-0000-4000-8000-000000000006"
 CONTRACT_DELETED_JOB = "00000000-0000-4000-8000-000000000007"
 #: a tonearm/batch job over uploads/local/batch/ (one WAV), with its Map's results (``events/BatchFunction``)
 CONTRACT_BATCH_JOB = "00000000-0000-4000-8000-000000000008"
+#: a music-ai/isolate-drums job (``events/SeparateFunction``)
+CONTRACT_SEPARATE_JOB = "00000000-0000-4000-8000-000000000009"
 BATCH_ITEM = f"uploads/{CONTRACT_APP}/batch/song.wav"
 BATCH_RESULTS = f"results/{CONTRACT_BATCH_JOB}/Items-run"
 
@@ -58,6 +60,7 @@ def seed_contract_fixtures(store: JobStore, blobs: BlobStore, *, webhook_secret:
         (CONTRACT_ANALYZE_JOB, "tonearm/analyze", analyze),
         (CONTRACT_CHORDS_JOB, "music-ai/generate-chords", {"inputUrl": url}),
         (CONTRACT_TRANSCRIBE_JOB, "tonearm/transcribe", {"inputUrl": url}),
+        (CONTRACT_SEPARATE_JOB, "music-ai/isolate-drums", {"inputUrl": url}),
         (CONTRACT_GENERATE_JOB, "tonearm/generate", generate),
         (CONTRACT_DELETED_JOB, "tonearm/audio-info", {"inputUrl": url}),
         (CONTRACT_BATCH_JOB, "tonearm/batch", batch),
@@ -101,6 +104,7 @@ EVENT_ORDER = [
     "TaggingFunction",
     "BeatsAndChordsFunction",
     "TranscribeFunction",
+    "SeparateFunction",
     "GenerateFunction",
     "WebhookFunction",
     "IngestFunction",

@@ -106,6 +106,9 @@ def _expectations(logical_id: str, name: str, result: Any) -> None:
         assert result["outputs"]["chordsMidi"].endswith("/chords.mid")
     elif logical_id == "TranscribeFunction":
         assert set(result["outputs"]) == {"midi", "notes"} and result["result"]["noteCount"] >= 1
+    elif logical_id == "SeparateFunction":
+        assert set(result["outputs"]) == {"Kick drum", "Snare drum", "Other"}, result
+        assert result["outputs"]["Kick drum"].endswith("/kick-drum.wav") and result["result"] == {}
     elif logical_id == "GenerateFunction":
         assert set(result["outputs"]) == {"wav", "midi", "plan"} and result["result"]["seed"] == 7
         assert result["outputs"]["wav"].endswith("/generated.wav")

@@ -237,6 +237,7 @@ def test_image_functions_and_their_environment_resolve() -> None:
                 "TaggingFunction",
                 "BeatsAndChordsFunction",
                 "TranscribeFunction",
+                "SeparateFunction",
             ],
             "functions/worker/Dockerfile",
         ),

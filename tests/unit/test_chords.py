@@ -147,7 +147,7 @@ def test_labels_round_trip(chord: Chord) -> None:
 def test_label_spelling() -> None:
     assert harte_to_musicai("C:maj") == "Cmaj"
     assert harte_to_musicai("A:min7") == "Amin7"
-    assert harte_to_musicai("Bb:min7") == "A#min7"  # always sharps, like the key names
+    assert harte_to_musicai("Bb:min7") == "A#min7"  # sharps by default; names in a key: test_spelling.py
     assert harte_to_musicai("F#:7") == "F#7"
     assert harte_to_musicai("N") == "N" and musicai_to_harte("N") == "N"
     assert musicai_to_harte("Ebmaj7") == "D#:maj7"

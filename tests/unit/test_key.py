@@ -71,8 +71,17 @@ def test_all_24_keys(tonic: int, mode: int) -> None:
 
 def test_names() -> None:
     assert KeyEstimate(tonic=9, mode=0, confidence=0.5).name == "A minor"
-    assert KeyEstimate(tonic=1, mode=1, confidence=0.5).name == "C# major"
-    assert KeyEstimate(tonic=10, mode=1, confidence=0.5).name == "A# major"
+    # spelled as the key is written: the name with the fewer accidentals (Gb major and Eb minor by
+    # convention where both have six)
+    assert KeyEstimate(tonic=1, mode=1, confidence=0.5).name == "Db major"
+    assert KeyEstimate(tonic=1, mode=0, confidence=0.5).name == "C# minor"
+    assert KeyEstimate(tonic=10, mode=1, confidence=0.5).name == "Bb major"
+    assert KeyEstimate(tonic=7, mode=0, confidence=0.5).name == "G minor"
+    assert KeyEstimate(tonic=3, mode=0, confidence=0.5).name == "Eb minor"
+    assert KeyEstimate(tonic=6, mode=1, confidence=0.5).name == "Gb major"
+    assert KeyEstimate(tonic=8, mode=0, confidence=0.5).name == "G# minor"
+    assert KeyEstimate(tonic=10, mode=1, confidence=0.5).spelled("sharps") == "A# major"
+    assert KeyEstimate(tonic=1, mode=0, confidence=0.5).spelled("flats") == "Db minor"
     assert PITCH_CLASSES[0] == "C" and PITCH_CLASSES[11] == "B" and len(PITCH_CLASSES) == 12
 
 

@@ -147,13 +147,22 @@ def _input_file(name: str) -> Path:
     return path
 
 
+def _local_bar(args: argparse.Namespace, what: str, path: Path) -> Any:
+    """The bar of a local analysis: on a terminal, not with ``--json``, gone once the work is done."""
+    from tonearm.client.progress import ProgressBar, bars_wanted
+
+    enabled = bars_wanted(json_output=getattr(args, "json", False))
+    return ProgressBar(f"{what} {path.name}", enabled=enabled, transient=True)
+
+
 def _analyze(args: argparse.Namespace) -> int:
     import json
 
     from tonearm.analysis.analyze import analyze_source
 
     path = _input_file(args.file)
-    info, analysis = analyze_source(path, size_bytes=path.stat().st_size)
+    with _local_bar(args, "analyze", path) as bar:
+        info, analysis = analyze_source(path, size_bytes=path.stat().st_size, progress=bar.fraction)
     result = analysis.to_result()
     if args.json:
         print(json.dumps(result.model_dump(mode="json"), indent=2))
@@ -177,13 +186,13 @@ def _chords(args: argparse.Namespace) -> int:
     import tempfile
 
     from tonearm.chords.workflow import beats_and_chords
-    from tonearm.jobs.spec import no_progress
 
     path = _input_file(args.file)
     with tempfile.TemporaryDirectory(prefix="tonearm-chords-") as tmp:
         out_dir = Path(args.out) if args.out else Path(tmp)
         out_dir.mkdir(parents=True, exist_ok=True)
-        produced = beats_and_chords(path, out_dir, {}, no_progress)
+        with _local_bar(args, "chords", path) as bar:
+            produced = beats_and_chords(path, out_dir, {"spelling": args.spelling}, bar.percent)
         if args.json:
             document = {
                 **produced.values,
@@ -204,12 +213,12 @@ def _transcribe(args: argparse.Namespace) -> int:
     import shutil
     import tempfile
 
-    from tonearm.jobs.spec import no_progress
     from tonearm.transcription.workflow import transcribe
 
     path = _input_file(args.file)
     with tempfile.TemporaryDirectory(prefix="tonearm-transcribe-") as tmp:
-        produced = transcribe(path, Path(tmp), {}, no_progress)
+        with _local_bar(args, "transcribe", path) as bar:
+            produced = transcribe(path, Path(tmp), {}, bar.percent)
         midi_out = Path(args.output) if args.output else path.with_suffix(".mid")
         shutil.copyfile(produced.files["midi"], midi_out)
         if args.notes:
@@ -220,6 +229,37 @@ def _transcribe(args: argparse.Namespace) -> int:
         return 0
     bpm = produced.values["bpm"]
     print(f"{path.name}: {produced.values['noteCount']} notes, {bpm if bpm else 'no'} BPM -> {midi_out}")
+    return 0
+
+
+def _separate(args: argparse.Namespace) -> int:
+    import json
+    import shutil
+    import tempfile
+
+    from tonearm.separation.workflow import separate, stem_set
+
+    path = _input_file(args.file)
+    try:
+        stems = stem_set(args.stems)
+    except ValueError as exc:
+        print(f"tonearm: {exc}", file=sys.stderr)
+        return 2
+    out_dir = Path(args.out) if args.out else path.parent / f"{path.stem}-stems"
+    written: dict[str, str] = {}
+    with tempfile.TemporaryDirectory(prefix="tonearm-separate-") as tmp:
+        with _local_bar(args, "separate", path) as bar:
+            files = separate(path, Path(tmp), stems, bar.percent)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for name, produced in files.items():
+            target = out_dir / stems.file_name(name)
+            shutil.move(produced, target)
+            written[name] = str(target)
+    if args.json:  # like the other commands' --json: the result on stdout, nothing else
+        print(json.dumps(written, indent=2))
+        return 0
+    for name, written_to in written.items():
+        print(f"{name}: {written_to}")
     return 0
 
 
@@ -411,6 +451,12 @@ def main(argv: list[str] | None = None) -> int:
     chords.add_argument(
         "-o", "--out", help="also write beatMap.json, chordMap.json, chords.mid and chords.txt to this folder"
     )
+    chords.add_argument(
+        "--spelling",
+        choices=("key", "sharps", "flats"),
+        default="key",
+        help="chord roots and key: as the key writes them (Bb in G minor; default), or all sharps or flats",
+    )
     chords.set_defaults(func=_chords)
     transcribe = sub.add_parser("transcribe", help="the notes of an audio file as MIDI (basic-pitch)")
     transcribe.add_argument("file")
@@ -420,6 +466,7 @@ def main(argv: list[str] | None = None) -> int:
         "--json", action="store_true", help="print noteCount, bpm, the MIDI file's path and the notes as JSON"
     )
     transcribe.set_defaults(func=_transcribe)
+    _add_separate_command(sub)
     apps = sub.add_parser("app", help="manage applications (API keys)")
     app_sub = apps.add_subparsers(dest="app_command", required=True)
     create = app_sub.add_parser(
@@ -460,7 +507,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     heads_list.set_defaults(func=_heads_list)
     _add_musicflow_commands(sub, data_dir)
+    _add_client_commands(sub)
+    _add_deployment_flags(parser)
     args = parser.parse_args(argv)
+    args.json = getattr(args, "json", False)
     from tonearm.errors import TonearmError
 
     # a missing input is a usage error (2); audio or processing the command refuses is 1
@@ -472,6 +522,43 @@ def main(argv: list[str] | None = None) -> int:
     except TonearmError as exc:
         print(f"tonearm: {exc.code}: {exc.message}", file=sys.stderr)
         return 1
+
+
+def _add_separate_command(sub: Any) -> None:
+    from tonearm.separation.workflow import STEM_SETS, STEMS
+
+    sets = "\n".join(
+        f"  {name:<21} {', '.join(s.file_name(o) for o in s.outputs)}" for name, s in STEM_SETS.items()
+    )
+    separate = sub.add_parser(
+        "separate",
+        help="split an audio file into stems (WAV files that sum to it)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "Split FILE into stems with the separation model, locally (no server): one WAV per stem at\n"
+            "FILE's sample rate and channel count, written to DIR. The files always sum to FILE: the last\n"
+            "one is the input minus the others."
+        ),
+        epilog=(
+            f"--stems takes a set, which writes:\n{sets}\n"
+            f"or a comma-separated list of {', '.join(STEMS)} (drums = kick + snare +\n"
+            "drums_other), each written to STEM.wav, with whatever the list leaves out in rest.wav.\n"
+            "e.g. `tonearm separate song.mp3 --stems vocals,bass -o out/` writes vocals.wav, bass.wav and\n"
+            "rest.wav"
+        ),
+    )
+    separate.add_argument("file")
+    separate.add_argument(
+        "--stems",
+        default="stems",
+        metavar="SET|STEM,...",
+        help=f"which stems: {', '.join(STEM_SETS)}, or a list (default: stems); see below",
+    )
+    separate.add_argument("-o", "--out", metavar="DIR", help="the folder to write to (default: FILE-stems/)")
+    separate.add_argument(
+        "--json", action="store_true", help="print {stem: path} of the files written as JSON"
+    )
+    separate.set_defaults(func=_separate)
 
 
 def _add_musicflow_commands(sub: Any, data_dir: str) -> None:
@@ -509,6 +596,335 @@ def _add_musicflow_commands(sub: Any, data_dir: str) -> None:
     predict.add_argument("--artist")
     predict.add_argument("--data-dir", default=data_dir)
     predict.set_defaults(func=_musicflow_predict)
+
+
+# --- client commands: talk to a deployment (tonearm.client) ---------------------------------------
+#: Exit statuses of the client commands: the job FAILED or the server failed (1), a usage or
+#: configuration error (2), the server refused the request (3: 4xx, e.g. unauthorized, job_not_found,
+#: invalid_params), the server could not be reached or did not finish in time (4).
+EXIT_FAILED, EXIT_USAGE, EXIT_REFUSED, EXIT_UNREACHABLE = 1, 2, 3, 4
+
+
+def _client(args: argparse.Namespace) -> Any:
+    from tonearm.client import Client, load_config
+
+    url, key, timeout = (getattr(args, name, None) for name in ("url", "api_key", "timeout"))
+    return Client.from_config(load_config(url, key, timeout_s=timeout))
+
+
+def _emit(args: argparse.Namespace, document: Any, text: str) -> None:
+    """``--json``: ``document`` as JSON on stdout; else ``text``."""
+    import json
+
+    if args.json:
+        print(json.dumps(document, indent=2))
+    elif text:
+        print(text)
+
+
+def _params(pairs: list[str]) -> dict[str, Any]:
+    """``-p key=value`` pairs: a value that parses as JSON is that (numbers, lists, true), else a string."""
+    import json
+
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise _UsageError(f"-p takes key=value, not {pair!r}")
+        try:
+            params[key] = json.loads(value)
+        except ValueError:
+            params[key] = value
+    return params
+
+
+class _UsageError(Exception):
+    """A client command's arguments cannot be used (exit status 2)."""
+
+
+def _scalar_lines(result: dict[str, Any]) -> list[str]:
+    """A job's result for people: scalars as they are, lists and objects by size, URLs left out."""
+    lines = []
+    width = max((len(k) for k in result), default=0)
+    for key, value in result.items():
+        if isinstance(value, str) and value.startswith(("http://", "https://")):
+            continue
+        if isinstance(value, list):
+            shown = f"[{len(value)} items]"
+        elif isinstance(value, dict):
+            shown = f"{{{len(value)} keys}}"
+        elif isinstance(value, float):
+            shown = f"{value:g}"
+        else:
+            shown = str(value)
+        lines.append(f"  {key:<{width}}  {shown}")
+    return lines
+
+
+def _job_line(job: Any) -> str:
+    progress = f" {job.progress:.0f}%" if job.progress is not None and not job.status.terminal else ""
+    return f"{job.id}  {job.status.value:<9}{progress}  {job.workflow}  {job.name}  {job.createdAt}"
+
+
+def _job_text(job: Any, *, hint: bool = True) -> str:
+    lines = [_job_line(job)]
+    if job.error is not None:
+        lines.append(f"  error: {job.error.code}: {job.error.message}")
+    lines += _scalar_lines(job.result)
+    urls = [k for k, v in job.result.items() if isinstance(v, str) and v.startswith(("http://", "https://"))]
+    if urls and hint:
+        lines.append(f"  files: {', '.join(urls)} (download with `tonearm jobs wait {job.id} -o DIR`)")
+    return "\n".join(lines)
+
+
+def _watch_job(args: argparse.Namespace, client: Any, job_id: str, *, label: str) -> Any:
+    """Wait for a job with a live bar (percent when the workflow reports it, the status always)."""
+    from tonearm.client.progress import ProgressBar, bars_wanted
+
+    with ProgressBar(label, enabled=bars_wanted(json_output=args.json)) as bar:
+
+        def seen(job: Any) -> None:
+            bar.update(
+                job.progress or (100.0 if job.status.terminal else 0.0),
+                description=f"{label} {job.status.value}",
+            )
+
+        return client.wait(job_id, timeout_s=args.wait_timeout, on_update=seen)
+
+
+def _finish(args: argparse.Namespace, client: Any, job: Any, out: str | None) -> int:
+    """Download a finished job's files (``out``) and report it; FAILED is exit status 1."""
+    from tonearm.client import JobStatus, RunResult
+
+    done = RunResult(job=job)
+    if out is not None and job.status is JobStatus.SUCCEEDED:
+        done.files = client.download_outputs(job, out)
+    text = _job_text(job, hint=not done.files)
+    if done.files:
+        text += f"\nwrote {len(done.files)} file(s) to {out}:\n" + "\n".join(
+            f"  {name}  {path}" for name, path in done.files.items()
+        )
+    _emit(args, done.to_json(), text)
+    return 0 if job.status is JobStatus.SUCCEEDED else EXIT_FAILED
+
+
+def _run(args: argparse.Namespace) -> int:
+    from tonearm.client.progress import ProgressBar, bars_wanted
+
+    path = _input_file(args.file)
+    params = _params(args.param)
+    client = _client(args)
+    client.workflow(args.workflow)  # an unknown slug fails before the upload
+    size = path.stat().st_size
+    with ProgressBar(f"upload {path.name}", total=size, enabled=bars_wanted(json_output=args.json)) as bar:
+        input_url = client.upload(path, on_bytes=lambda done, _total: bar.update(done))
+    job_id = client.create_job(args.workflow, {**params, "inputUrl": input_url}, name=args.name or path.name)
+    if not args.json:
+        print(f"job {job_id} ({args.workflow}) started", file=sys.stderr, flush=True)
+    job = _watch_job(args, client, job_id, label=args.workflow)
+    out = args.out or f"{path.stem}-{args.workflow.rsplit('/', 1)[-1]}"
+    return _finish(args, client, job, out)
+
+
+def _jobs_list(args: argparse.Namespace) -> int:
+    jobs = _client(args).jobs(status=args.status or (), workflow=args.workflow or (), size=args.limit)
+    text = "\n".join(_job_line(j) for j in jobs) if jobs else "no jobs"
+    _emit(args, [j.model_dump(mode="json") for j in jobs], text)
+    return 0
+
+
+def _jobs_get(args: argparse.Namespace) -> int:
+    job = _client(args).job(args.id)
+    _emit(args, job.model_dump(mode="json"), _job_text(job))
+    return 0
+
+
+def _jobs_wait(args: argparse.Namespace) -> int:
+    client = _client(args)
+    job = _watch_job(args, client, args.id, label=args.id[:8])
+    return _finish(args, client, job, args.out)
+
+
+def _jobs_delete(args: argparse.Namespace) -> int:
+    client = _client(args)
+    for job_id in args.ids:
+        client.delete_job(job_id)
+    _emit(args, {"deleted": args.ids}, "\n".join(f"deleted {i}" for i in args.ids))
+    return 0
+
+
+def _workflows(args: argparse.Namespace) -> int:
+    found = _client(args).workflows()
+    width = max((len(w.slug) for w in found), default=0)
+    text = "\n".join(f"{w.slug:<{width}}  {w.name}" for w in found)
+    _emit(args, [w.model_dump(mode="json") for w in found], text)
+    return 0
+
+
+def _tag(args: argparse.Namespace) -> int:
+    path = _input_file(args.file)
+    result = _client(args).tag(path, task_types=args.task or ("Genre", "Mood"), top_num=args.top)
+    lines = [f"{path.name}: {result.duration:.1f} s" if result.duration is not None else path.name]
+    for task in result.tasks:
+        if task.error:
+            lines.append(f"  {task.task_type}: {task.error}")
+            continue
+        lines.append(f"  {task.task_type}: " + ", ".join(f"{label} {p:.2f}" for label, p in task.tags))
+    _emit(args, result.model_dump(mode="json"), "\n".join(lines))
+    return 0
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from tonearm.client.progress import ProgressBar, bars_wanted
+
+    client = _client(args)
+    params = {"duration_seconds": args.duration, "bpm": args.bpm, "scale": args.scale, "seed": args.seed}
+    with ProgressBar("generate", enabled=bars_wanted(json_output=args.json)) as bar:
+        status, written = client.generate(
+            args.prompt,
+            args.out,
+            timeout_s=args.wait_timeout,
+            on_update=lambda s: bar.update(s.progress_percentage, description=f"generate {s.status}"),
+            **params,
+        )
+    document = {**status.model_dump(mode="json"), "file": str(written) if written else None}
+    if written is None:
+        _emit(args, document, f"generation {status.task_id} failed: {status.error}")
+        return EXIT_FAILED
+    _emit(args, document, f"wrote {written} (task {status.task_id})")
+    return 0
+
+
+def _client_command(func: Any) -> Any:
+    """Wrap a client command: server refusals, unreachable servers and bad settings become a message
+    (or, with ``--json``, ``{"error": {...}}`` on stdout) and an exit status."""
+    import json
+
+    def run(args: argparse.Namespace) -> int:
+        from tonearm.client import ApiError, ConfigError
+
+        try:
+            return int(func(args))
+        except ApiError as exc:
+            error = exc
+            if exc.code == "no_api_key":
+                status = EXIT_USAGE
+            elif exc.status == 0:
+                status = EXIT_UNREACHABLE
+            else:
+                status = EXIT_REFUSED if exc.status < 500 else EXIT_FAILED
+        except (ConfigError, _UsageError) as exc:
+            error, status = ApiError(0, "usage", str(exc)), EXIT_USAGE
+        except _NoSuchFileError as exc:
+            error, status = ApiError(0, "no_such_file", f"no such file: {exc}"), EXIT_USAGE
+        except TimeoutError as exc:
+            error, status = ApiError(0, "timeout", str(exc)), EXIT_UNREACHABLE
+        if args.json:
+            print(json.dumps(error.to_json(), indent=2))
+        else:
+            print(f"tonearm: {error.code}: {error.message}", file=sys.stderr)
+        return status
+
+    return run
+
+
+def _add_deployment_flags(parser: argparse.ArgumentParser) -> None:
+    """``--url``, ``--api-key``, ``--timeout`` and ``--json``, before or after the command's name (unset
+    flags stay absent, so that neither place overrides the other)."""
+    group = parser.add_argument_group("deployment (flags > TONEARM_URL/TONEARM_API_KEY > config file)")
+    hide = argparse.SUPPRESS
+    group.add_argument(
+        "--url", default=hide, help="base URL (default http://127.0.0.1:3000, the local stack)"
+    )
+    group.add_argument(
+        "--api-key",
+        default=hide,
+        help="API key (default: TONEARM_API_KEY, the config file, the local stack's)",
+    )
+    group.add_argument("--timeout", type=float, default=hide, help="seconds per HTTP request (30)")
+    parser.add_argument(
+        "--json", action="store_true", default=hide, help="print machine-readable JSON (errors too)"
+    )
+
+
+def _add_client_commands(sub: Any) -> None:
+    common = argparse.ArgumentParser(add_help=False)
+    _add_deployment_flags(common)
+    waiting = argparse.ArgumentParser(add_help=False)
+    waiting.add_argument(
+        "--wait-timeout", type=float, metavar="S", help="give up waiting after S seconds (exit status 4)"
+    )
+    epilog = (
+        "exit status: 0 done; 1 the job failed (or the server did); 2 usage or configuration; "
+        "3 refused by the server (4xx); 4 unreachable or timed out"
+    )
+
+    def add(
+        name: str, func: Any, help_text: str, *, parents: list[Any] | None = None, into: Any = sub
+    ) -> Any:
+        parser = into.add_parser(name, help=help_text, parents=parents or [common], epilog=epilog)
+        parser.set_defaults(func=_client_command(func))
+        return parser
+
+    run = add(
+        "run",
+        _run,
+        "upload FILE, run WORKFLOW on it with a progress bar, download every output",
+        parents=[common, waiting],
+    )
+    run.add_argument(
+        "workflow", metavar="WORKFLOW", help="a workflow slug, e.g. tonearm/analyze (`tonearm workflows`)"
+    )
+    run.add_argument("file", metavar="FILE")
+    run.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a workflow param (repeatable); VALUE is JSON when it parses as JSON, else a string",
+    )
+    run.add_argument(
+        "-o", "--out", metavar="DIR", help="where to write the outputs (default: FILE-WORKFLOW/)"
+    )
+    run.add_argument("--name", help="the job's name (default: the file's name)")
+    add("workflows", _workflows, "the deployment's workflows")
+    jobs = sub.add_parser("jobs", help="list, show, wait for and delete jobs on a deployment")
+    jobs_sub = jobs.add_subparsers(dest="jobs_command", required=True)
+    listing = add("list", _jobs_list, "your jobs, newest first", into=jobs_sub)
+    listing.add_argument("--status", action="append", choices=["QUEUED", "STARTED", "SUCCEEDED", "FAILED"])
+    listing.add_argument("--workflow", action="append", metavar="SLUG")
+    listing.add_argument("--limit", type=int, default=20, help="at most this many (20; up to 100)")
+    add("get", _jobs_get, "one job", into=jobs_sub).add_argument("id")
+    wait = add(
+        "wait", _jobs_wait, "wait for a job with a progress bar", into=jobs_sub, parents=[common, waiting]
+    )
+    wait.add_argument("id")
+    wait.add_argument("-o", "--out", metavar="DIR", help="download its file outputs here")
+    add("delete", _jobs_delete, "delete jobs and their outputs", into=jobs_sub).add_argument(
+        "ids", nargs="+", metavar="ID"
+    )
+    tag = add("tag", _tag, "tag an audio clip (genre, mood, ...) through the SAMI route")
+    tag.add_argument("file", metavar="FILE")
+    tag.add_argument(
+        "--task",
+        action="append",
+        metavar="TYPE",
+        help="a task type (repeatable; default Genre and Mood), e.g. MusicTaggingMTT, Instrument",
+    )
+    tag.add_argument("--top", type=int, default=5, help="each task's most probable labels (5)")
+    gen = add(
+        "generate",
+        _generate,
+        "generate music from a text prompt (Sofy's routes) into a WAV",
+        parents=[common, waiting],
+    )
+    gen.add_argument("prompt", metavar="PROMPT")
+    gen.add_argument("-o", "--out", required=True, metavar="FILE.wav")
+    gen.add_argument("--duration", type=int, help="seconds (default 25)")
+    gen.add_argument("--bpm", type=int)
+    gen.add_argument("--scale", help="e.g. C major, A minor")
+    gen.add_argument("--seed", type=int, help="same seed, same prompt: the same track")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,12 @@ from tonearm.chords.workflow import BEATS_AND_CHORDS, GENERATE_CHORDS
 from tonearm.generation.workflow import GENERATE
 from tonearm.jobs.catalogue import Catalogue
 from tonearm.prediction.workflow import feeding_library
+from tonearm.separation.workflow import (
+    ISOLATE_DRUMS,
+    STEMS_WORKFLOW,
+    VOCALS_ACCOMPANIMENT,
+    VOCALS_ACCOMPANIMENT_MUSIC_AI,
+)
 from tonearm.tagging.workflow import GENRE, TAGGING
 from tonearm.transcription.workflow import TRANSCRIBE
 
@@ -27,6 +33,10 @@ _WORKFLOWS = [
     BEATS_AND_CHORDS,
     GENERATE_CHORDS,
     TRANSCRIBE,
+    ISOLATE_DRUMS,
+    VOCALS_ACCOMPANIMENT,
+    VOCALS_ACCOMPANIMENT_MUSIC_AI,
+    STEMS_WORKFLOW,
     GENERATE,
 ]
 #: ``tonearm/batch`` runs any of the workflows above that take an input file over many objects

@@ -80,12 +80,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from tonearm.analysis.spectral import Spectrogram
+from tonearm.analysis.spelling import SHARPS, Spelling, key_name
 from tonearm.errors import ParameterError
 
 __all__ = ["PITCH_CLASSES", "KeyEstimate", "chromagram", "estimate_key"]
 
-#: Pitch-class names, index = Spotify's key integer (sharps, as Spotify's docs).
-PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+#: Pitch-class names, index = Spotify's key integer (sharps, as Spotify's docs). Names in the key:
+#: :mod:`tonearm.analysis.spelling`.
+PITCH_CLASSES = SHARPS
 
 #: Lowest peak frequency [Hz]: below ~50 Hz the 10.8 Hz bins are > 3.5 semitones apart and the
 #: content is mostly rumble, kick drum and the weak fundamentals of the lowest bass notes.
@@ -173,8 +175,13 @@ class KeyEstimate:
 
     @property
     def name(self) -> str:
-        """Human-readable name, e.g. ``"A minor"``, ``"C# major"``."""
-        return f"{PITCH_CLASSES[self.tonic]} {'major' if self.mode == 1 else 'minor'}"
+        """Human-readable name spelled as the key is written, e.g. ``"A minor"``, ``"Bb major"``,
+        ``"C# minor"`` (:func:`tonearm.analysis.spelling.key_name`)."""
+        return key_name(self.tonic, self.mode)
+
+    def spelled(self, spelling: Spelling) -> str:
+        """The name in ``spelling``: ``"key"`` (as :attr:`name`), ``"sharps"`` or ``"flats"``."""
+        return key_name(self.tonic, self.mode, spelling)
 
 
 @dataclass(frozen=True)

@@ -29,8 +29,9 @@ def analyze_audio(
 ) -> TaskOutput:
     """``tonearm/analyze``: decode every supported format and analyse it in one streaming pass."""
     from tonearm.analysis.analyze import analyze_source
+    from tonearm.audio.progress import percent
 
-    _, analysis = analyze_source(input_path, size_bytes=input_path.stat().st_size)
+    _, analysis = analyze_source(input_path, size_bytes=input_path.stat().st_size, progress=percent(progress))
     return TaskOutput(values=analysis.to_json())
 
 

@@ -17,6 +17,7 @@ from tonearm.api.metrics import install_metrics
 from tonearm.api.openapi_errors import install_openapi_errors
 from tonearm.api.rate_limit import RateLimits
 from tonearm.api.sofy import install_sofy
+from tonearm.api.web import install_web
 from tonearm.runtime import Services
 
 DESCRIPTION = """
@@ -69,6 +70,8 @@ def create_app(services: Services) -> FastAPI:
         version=tonearm.__version__,
         description=DESCRIPTION,
         root_path=services.settings.api_root_path,
+        docs_url=None,  # install_web serves /docs and /redoc with their files from the package, not a CDN
+        redoc_url=None,
     )
     app.state.services = services
     app.state.validation_shapers = {}
@@ -79,6 +82,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(acousticsense_webhook.router)
     install_sofy(app, services.settings, limits)
     _include_model_routes(app, limits)
+    install_web(app)  # the page at / (and /ui/...), /docs, /redoc: none of them in the OpenAPI document
     # last: its middleware is the outermost, so it also counts 429s
     install_metrics(app, api_key=services.settings.metrics_api_key)
     install_openapi_errors(app)

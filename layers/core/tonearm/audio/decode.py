@@ -340,6 +340,7 @@ def decode_stream(
     size_bytes: int | None = None,
     limits: AudioLimits = DEFAULT_LIMITS,
     block_frames: int = _STREAM_BLOCK,
+    progress: Callable[[float], None] | None = None,
 ) -> AudioInfo:
     """Decode an input block by block into ``consumer``, never holding the whole signal.
 
@@ -361,6 +362,9 @@ def decode_stream(
         libsndfile and raw PCM are also read in steps of at most this many frames (and at most 65536);
         FFmpeg's codec frames are split to fit. Memory besides the decoder's is at most
         ``min(block_frames * channels * 4, BLOCK_BYTES)`` bytes plus one read buffer of the same size.
+    progress : callable, optional
+        ``progress(fraction)`` after each block: the share (0-1) of the frames the header declares (or
+        the decoder estimates) decoded so far; an estimate, capped at 1.
 
     Returns
     -------
@@ -379,7 +383,8 @@ def decode_stream(
     src: AudioSource = io.BytesIO(source) if isinstance(source, bytes | bytearray) else source
 
     def sink(channels: int, capacity: int, sr: int) -> _BlockSink:
-        return _StreamSink(consumer, channels=channels, sr=sr, block_frames=block_frames)
+        target = consumer if progress is None else _ReportingConsumer(consumer, capacity, progress)
+        return _StreamSink(target, channels=channels, sr=sr, block_frames=block_frames)
 
     with decode_slot():
         result = _decode_any(
@@ -398,6 +403,21 @@ def decode_stream(
         frames=frames,
         duration_s=frames / result.sr,
     )
+
+
+class _ReportingConsumer:
+    """A consumer that reports, after each block, the share of ``expected`` frames passed on."""
+
+    def __init__(self, consumer: BlockConsumer, expected: int, progress: Callable[[float], None]) -> None:
+        self._consumer, self._expected, self._progress, self._frames = consumer, max(1, expected), progress, 0
+
+    def start(self, *, sr: int, channels: int) -> None:
+        self._consumer.start(sr=sr, channels=channels)
+
+    def feed(self, block: npt.NDArray[np.float32]) -> None:
+        self._consumer.feed(block)
+        self._frames += block.shape[1]
+        self._progress(min(1.0, self._frames / self._expected))
 
 
 class _BlockSink(Protocol):

@@ -4,6 +4,10 @@
 * :func:`lead_sheet_text`: a ``chords.txt`` a musician can read, one bar per cell, four bars a line.
 * :func:`chords_midi`: a Standard MIDI File with one block chord (the root in the bass and the chord in
   close position above it) per chord segment, at the track's tempo, so it lines up with the audio in a DAW.
+
+The text exports take a ``spelling`` (:mod:`tonearm.analysis.spelling`): ``"key"`` (the default: roots
+and the key named as the track's key writes them, ``Bbmaj`` in G minor), ``"sharps"`` (Music.AI's
+convention, the default of ``music-ai/generate-chords``) or ``"flats"``.
 """
 
 from __future__ import annotations
@@ -12,11 +16,12 @@ from typing import Any
 
 import numpy as np
 
+from tonearm.analysis.spelling import Spelling, key_name, parse_key, pitch_names
 from tonearm.chords.labels import NO_CHORD, harte_to_musicai, parse_harte
 from tonearm.chords.recognize import BeatsAndChords
 from tonearm.midi import smf
 
-__all__ = ["beat_map_json", "chord_map_json", "chords_midi", "lead_sheet_text"]
+__all__ = ["beat_map_json", "chord_map_json", "chords_midi", "key_label", "lead_sheet_text", "root_names"]
 
 #: Decimal places of times in the JSON exports (1 ms).
 _TIME_DECIMALS = 3
@@ -32,13 +37,32 @@ _VELOCITY = 80
 _CHORD_PROGRAM, _BASS_PROGRAM = 0, 32
 
 
-def chord_map_json(result: BeatsAndChords) -> list[dict[str, Any]]:
+def _key_of(result: BeatsAndChords) -> tuple[int, int] | None:
+    try:
+        return parse_key(result.key)
+    except ValueError:
+        return None
+
+
+def root_names(result: BeatsAndChords, spelling: Spelling = "key") -> tuple[str, ...]:
+    """The twelve chord-root names of ``result`` in ``spelling`` (``"key"``: in the track's key)."""
+    return pitch_names(spelling, _key_of(result))
+
+
+def key_label(result: BeatsAndChords, spelling: Spelling = "key") -> str:
+    """The track's key in ``spelling``: ``"Bb major"``, or ``"A# major"`` with ``"sharps"``."""
+    key = _key_of(result)
+    return result.key if key is None else key_name(*key, spelling)
+
+
+def chord_map_json(result: BeatsAndChords, spelling: Spelling = "key") -> list[dict[str, Any]]:
     """Music.AI ``chordMap``: ``[{"start": s, "end": s, "label": "Cmaj"}, ...]`` (times in seconds)."""
+    names = root_names(result, spelling)
     return [
         {
             "start": round(c.start_s, _TIME_DECIMALS),
             "end": round(c.end_s, _TIME_DECIMALS),
-            "label": harte_to_musicai(c.label_harte),
+            "label": harte_to_musicai(c.label_harte, names),
         }
         for c in result.chords
     ]
@@ -49,18 +73,18 @@ def beat_map_json(result: BeatsAndChords) -> list[dict[str, Any]]:
     return [{"time": round(t, _TIME_DECIMALS), "beatNum": int(n)} for t, n in result.beats]
 
 
-def _labels_at(result: BeatsAndChords, times: np.ndarray) -> list[str]:
+def _labels_at(result: BeatsAndChords, times: np.ndarray, roots: tuple[str, ...]) -> list[str]:
     """Music.AI label of the chord sounding at each time (the segment that contains it)."""
     if not result.chords:
         return [NO_CHORD] * len(times)
     starts = np.array([c.start_s for c in result.chords])
     # A beat a few ms before a chord boundary (rounding) belongs to the chord that starts there.
     idx = np.clip(np.searchsorted(starts, times + 0.02, side="right") - 1, 0, len(starts) - 1)
-    names = [harte_to_musicai(c.label_harte) for c in result.chords]
+    names = [harte_to_musicai(c.label_harte, roots) for c in result.chords]
     return [names[i] for i in idx]
 
 
-def lead_sheet_text(result: BeatsAndChords) -> str:
+def lead_sheet_text(result: BeatsAndChords, spelling: Spelling = "key") -> str:
     """A readable chord chart (``chords.txt``).
 
     The header gives key, tempo, meter and length; then one cell per bar, four bars a line, each beat
@@ -73,9 +97,10 @@ def lead_sheet_text(result: BeatsAndChords) -> str:
     audio) the chart lists the chord segments with their times instead.
     """
     r = result
+    roots = root_names(r, spelling)
     meter = f"{r.time_signature}/4"
     lines = [
-        f"Key: {r.key}",
+        f"Key: {key_label(r, spelling)}",
         f"Tempo: {r.bpm:.1f} BPM" if r.bpm > 0 else "Tempo: n/a",
         f"Time signature: {meter}",
         f"Length: {int(r.duration_s // 60)}:{r.duration_s % 60:04.1f}",
@@ -83,11 +108,13 @@ def lead_sheet_text(result: BeatsAndChords) -> str:
     ]
     if not r.beats:
         lines.append("(no beat found; chords with times)")
-        lines += [f"{c.start_s:7.2f} - {c.end_s:7.2f}  {harte_to_musicai(c.label_harte)}" for c in r.chords]
+        lines += [
+            f"{c.start_s:7.2f} - {c.end_s:7.2f}  {harte_to_musicai(c.label_harte, roots)}" for c in r.chords
+        ]
         return "\n".join(lines) + "\n"
     times = np.array([t for t, _ in r.beats])
     numbers = [n for _, n in r.beats]
-    labels = _labels_at(r, times)
+    labels = _labels_at(r, times, roots)
     bars: list[list[str]] = []
     previous = None
     for i, (label, number) in enumerate(zip(labels, numbers, strict=True)):

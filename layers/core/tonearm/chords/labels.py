@@ -6,18 +6,21 @@
 * **Music.AI** (``chordMap`` of generate-chords): root and quality run together, ``"Cmaj"``,
   ``"Amin7"``, ``"F#7"``, ``"N"``.
 
-Spelling: roots are always written with sharps (``C#``, ``D#``, ``F#``, ``G#``, ``A#``), the same
-spelling as :data:`tonearm.analysis.key.PITCH_CLASSES`, which names the key (``"A# major"``), so chord
-names and key names agree on one track. Parsers accept flats too (``"Bb:min"``, ``"Ebmaj7"``); spelling
-is cosmetic for scoring, which compares pitch classes.
+Spelling: Harte labels (internal) write roots with sharps (``C#``, ``D#``, ``F#``, ``G#``, ``A#``).
+Music.AI labels are named with the twelve root names of a spelling (:func:`harte_to_musicai`'s ``names``,
+from :func:`tonearm.analysis.spelling.pitch_names`): in the key (``Bbmaj`` in G minor, ``G#min`` in E
+major; tonearm's own workflows and the command line), or with sharps (Music.AI's slug, by default) or
+flats. Parsers accept either accidental (``"Bb:min"``, ``"Ebmaj7"``, ``"A#min"``); spelling is
+cosmetic for scoring, which compares pitch classes.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tonearm.analysis.key import PITCH_CLASSES
+from tonearm.analysis.spelling import SHARPS
 from tonearm.errors import ParameterError
 
 __all__ = [
@@ -77,12 +80,16 @@ class Chord:
     @property
     def harte(self) -> str:
         """Harte label, e.g. ``"C#:min7"``."""
-        return f"{PITCH_CLASSES[self.root]}:{self.quality}"
+        return f"{SHARPS[self.root]}:{self.quality}"
 
     @property
     def musicai(self) -> str:
-        """Music.AI label, e.g. ``"C#min7"``."""
-        return f"{PITCH_CLASSES[self.root]}{self.quality}"
+        """Music.AI label with a sharp root, e.g. ``"C#min7"``."""
+        return self.musicai_in(SHARPS)
+
+    def musicai_in(self, names: Sequence[str]) -> str:
+        """Music.AI label with the root named from ``names`` (index = pitch class), e.g. ``"Dbmin7"``."""
+        return f"{names[self.root]}{self.quality}"
 
     @property
     def pitch_classes(self) -> tuple[int, ...]:
@@ -137,10 +144,14 @@ def parse_harte(label: str) -> Chord | None:
     return Chord(root, quality)
 
 
-def harte_to_musicai(label: str) -> str:
-    """``"C:maj"`` -> ``"Cmaj"``, ``"Bb:min7"`` -> ``"A#min7"``, ``"N"`` -> ``"N"``."""
+def harte_to_musicai(label: str, names: Sequence[str] = SHARPS) -> str:
+    """``"C:maj"`` -> ``"Cmaj"``, ``"Bb:min7"`` -> ``"A#min7"``, ``"N"`` -> ``"N"``.
+
+    ``names`` names the roots (index = pitch class; default sharps): with
+    ``pitch_names("key", (7, 0))`` (G minor), ``"A#:maj"`` -> ``"Bbmaj"``.
+    """
     chord = parse_harte(label)
-    return NO_CHORD if chord is None else chord.musicai
+    return NO_CHORD if chord is None else chord.musicai_in(names)
 
 
 def musicai_to_harte(label: str) -> str:

@@ -101,6 +101,7 @@ from tonearm.analysis.spectral import ANALYSIS_SR, Spectrogram, stft_magnitude
 from tonearm.audio.decode import PcmFormat, decode_stream
 from tonearm.audio.limits import DEFAULT_LIMITS, AudioLimits
 from tonearm.audio.mono import MonoResampleStream
+from tonearm.audio.progress import FractionProgress, span
 from tonearm.chords.labels import NO_CHORD, VOCABULARY
 from tonearm.errors import ParameterError
 
@@ -139,7 +140,9 @@ class BeatsAndChords:
     bpm : float >= 0 [beats per minute]
         Global tempo (0 when no beat was found).
     key : str
-        ``"A minor"`` style (sharps, as :attr:`tonearm.analysis.key.KeyEstimate.name`).
+        ``"A minor"`` style, spelled in the key (``"Bb major"``, as
+        :attr:`tonearm.analysis.key.KeyEstimate.name`); the exports respell it
+        (:func:`tonearm.chords.export.key_label`).
     beats : list of (float, int)
         Beat time [s] and its number in the bar, 1 = downbeat .. ``time_signature``.
     chords : list of ChordSegment
@@ -553,10 +556,17 @@ def _mono_preparer() -> MonoResampleStream:
     return MonoResampleStream(ANALYSIS_SR, quality="HQ")
 
 
-def _from_mono(mono: npt.NDArray[np.float32], duration_s: float, params: _Params) -> BeatsAndChords:
+def _from_mono(
+    mono: npt.NDArray[np.float32],
+    duration_s: float,
+    params: _Params,
+    progress: FractionProgress | None = None,
+) -> BeatsAndChords:
     spec = stft_magnitude(mono, sr=ANALYSIS_SR)
     front = _front_end(spec)
     del spec
+    if progress is not None:
+        progress(0.8)
     r = front.rhythm
     chords = recognize_chords(
         front.notes,
@@ -613,6 +623,7 @@ def beats_and_chords_source(
     size_bytes: int | None = None,
     pcm: PcmFormat | None = None,
     limits: AudioLimits = DEFAULT_LIMITS,
+    progress: FractionProgress | None = None,
 ) -> BeatsAndChords:
     """Decode and recognise in one streaming pass, never holding the full-rate signal.
 
@@ -621,6 +632,8 @@ def beats_and_chords_source(
     source, size_bytes, pcm, limits
         As for :func:`tonearm.audio.decode.decode` (``size_bytes``: the input's size when ``source``
         is a stream, for the size limit).
+    progress : callable, optional
+        ``progress(fraction)`` (0-1) per decoded block, then per stage.
 
     Returns
     -------
@@ -632,8 +645,13 @@ def beats_and_chords_source(
         Every error :func:`tonearm.audio.decode.decode` raises, in the same cases.
     """
     preparer = _mono_preparer()
-    decode_stream(source, preparer, pcm=pcm, size_bytes=size_bytes, limits=limits)
-    return _from_mono(preparer.finish(), preparer.duration_s, DEFAULT_PARAMS)
+    decode_stream(
+        source, preparer, pcm=pcm, size_bytes=size_bytes, limits=limits, progress=span(progress, 0.0, 0.35)
+    )
+    result = _from_mono(preparer.finish(), preparer.duration_s, DEFAULT_PARAMS, span(progress, 0.35, 1.0))
+    if progress is not None:
+        progress(1.0)
+    return result
 
 
 def with_params(**changes: object) -> _Params:

@@ -1,26 +1,10 @@
-"""Source separation: DSP baselines (:mod:`.baselines`) and the SDR metrics (:mod:`.sdr`) (issue 19).
+"""Source separation (issue 19): the separation model's engine, its workflows, DSP baselines and metrics.
 
-The baselines are what a trained separation model is measured against on the same clips; they take and
-return ``(channels, n)`` float32 signals, and the stems each one returns sum to its input. The metrics are
-imported from their module (``from tonearm.separation.sdr import sdr, si_sdr``).
+:mod:`~tonearm.separation.service` (``separate_to_files``) runs the model over a file into one WAV per
+output; :mod:`~tonearm.separation.workflow` declares the workflows (``music-ai/isolate-drums``,
+``tonearm/vocals-accompaniment``, ``tonearm/stems``); :mod:`~tonearm.separation.baselines` holds the DSP
+baselines a trained model is measured against (they take and return ``(channels, n)`` float32 signals,
+and the stems each one returns sum to its input) and :mod:`~tonearm.separation.sdr` the SDR metrics. Import
+them from their modules (``from tonearm.separation.baselines import hpss``): nothing is imported here, so
+the light API function can read the workflow declarations without numpy.
 """
-
-from __future__ import annotations
-
-from tonearm.separation.baselines import (
-    BASELINES,
-    hpss,
-    iter_chunks,
-    kick_snare_bands,
-    mid_side,
-    repet_sim,
-)
-
-__all__ = [
-    "BASELINES",
-    "hpss",
-    "iter_chunks",
-    "kick_snare_bands",
-    "mid_side",
-    "repet_sim",
-]

@@ -13,6 +13,8 @@ librosa), so it is reproduced step for step rather than approximated:
    and ``log10(1 + 10000 x)`` is taken in float32.
 5. Patches of 187 frames (3 s), without overlap; the frames after the last whole patch are dropped
    (musicnn's batching) unless ``cover_tail`` asks for one more patch ending at the last frame.
+   Such a tail patch overlaps the last whole one and is not musicnn's: a track-level answer averages
+   only the first :func:`track_patch_count` patches, as musicnn's does (see ``tonearm.tagging.tagger``).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ __all__ = [
     "patch_starts",
     "patches",
     "tagging_signal",
+    "track_patch_count",
 ]
 
 #: Sample rate of the tagging front end [Hz].
@@ -177,6 +180,29 @@ def patch_starts(n_frames: int, *, cover_tail: bool = False) -> npt.NDArray[np.i
         if n_frames % PATCH_FRAMES:
             starts = np.append(starts, n_frames - PATCH_FRAMES)
     return starts
+
+
+def track_patch_count(n_frames: int) -> int:
+    """How many of the first ``cover_tail`` patches of a spectrogram are musicnn's own.
+
+    musicnn 0.1.0 (``extractor.batch_data``) cuts whole, non-overlapping patches from frame 0 and drops
+    the frames after the last one; a track's tags are the mean over those patches. Of the patches
+    :func:`patches` cuts with ``cover_tail``, these come first; the tail patch (if any) comes last.
+    A spectrogram shorter than one patch, for which musicnn has no patch at all, counts its one
+    looped patch.
+
+    Parameters
+    ----------
+    n_frames : int >= 0
+
+    Returns
+    -------
+    int >= 0
+        ``max(1, n_frames // PATCH_FRAMES)``, or 0 for an empty spectrogram.
+    """
+    if n_frames <= 0:
+        return 0
+    return max(1, n_frames // PATCH_FRAMES)
 
 
 def patches(spec: npt.NDArray[np.float32], *, cover_tail: bool = False) -> npt.NDArray[np.float32]:

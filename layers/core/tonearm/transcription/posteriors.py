@@ -38,6 +38,7 @@ import numpy.typing as npt
 from numpy.lib.stride_tricks import as_strided
 
 from tonearm.audio.mono import MonoResampleStream, fix_length, mono_at_rate, resampled_length
+from tonearm.audio.progress import FractionProgress
 from tonearm.errors import ParameterError
 from tonearm.models.registry import ModelRegistry, default_registry
 
@@ -268,7 +269,11 @@ def unwrap(output: npt.NDArray[np.float32], *, n_samples: int) -> npt.NDArray[np
 
 
 def posteriors_from_signal(
-    signal: npt.NDArray[np.float32], *, registry: ModelRegistry | None = None, contour: bool = True
+    signal: npt.NDArray[np.float32],
+    *,
+    registry: ModelRegistry | None = None,
+    contour: bool = True,
+    progress: FractionProgress | None = None,
 ) -> Posteriors:
     """Run the model over a :data:`SAMPLE_RATE` mono signal.
 
@@ -280,6 +285,8 @@ def posteriors_from_signal(
         Where ``basic_pitch_nmp`` is loaded from; default: :func:`tonearm.models.registry.default_registry`.
     contour : bool
         Keep the pitch contour (3x the memory of the note posterior; note decoding does not need it).
+    progress : callable, optional
+        ``progress(fraction)`` (0-1) after each chunk of windows the model ran.
 
     Returns
     -------
@@ -295,8 +302,11 @@ def posteriors_from_signal(
     }
     if contour:
         targets[CONTOUR_OUTPUT] = np.empty((n_frames, CONTOUR_BINS), dtype=np.float32)
-    for first in range(0, window_count(signal.shape[0]), _CHUNK_WINDOWS):
+    n_windows = window_count(signal.shape[0])
+    for first in range(0, n_windows, _CHUNK_WINDOWS):
         out = model.run(windows(signal, first=first, count=_CHUNK_WINDOWS))
+        if progress is not None:
+            progress(min(1.0, (first + _CHUNK_WINDOWS) / n_windows))
         lo = first * KEPT_FRAMES
         for name, dest in targets.items():
             kept = out[name][:, EDGE_FRAMES : WINDOW_FRAMES - EDGE_FRAMES, :].reshape(-1, dest.shape[1])

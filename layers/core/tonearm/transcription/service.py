@@ -20,6 +20,7 @@ import numpy.typing as npt
 from tonearm.analysis.rhythm import analyze_rhythm
 from tonearm.analysis.spectral import ANALYSIS_SR, stft_magnitude
 from tonearm.audio.decode import decode_stream
+from tonearm.audio.progress import FractionProgress, span
 from tonearm.errors import ParameterError
 from tonearm.midi import smf
 from tonearm.models.registry import ModelRegistry
@@ -140,11 +141,20 @@ def transcribe(
 
 
 def _transcribe_signal(
-    signal: npt.NDArray[np.float32], *, duration_s: float, registry: ModelRegistry | None, tempo: bool
+    signal: npt.NDArray[np.float32],
+    *,
+    duration_s: float,
+    registry: ModelRegistry | None,
+    tempo: bool,
+    progress: FractionProgress | None = None,
 ) -> Transcription:
     """``transcribe`` from the 22050 Hz mono signal."""
-    post = posteriors_from_signal(signal, registry=registry, contour=False)
+    post = posteriors_from_signal(
+        signal, registry=registry, contour=False, progress=span(progress, 0.0, 0.85)
+    )
     found = extract_notes(post.note, post.onset)
+    if progress is not None:
+        progress(0.9)
     times = post.times
     del post  # the posteriors are not needed for the tempo
     velocity = np.clip(np.round(127.0 * found.amplitude), 1, 127).astype(np.int64)
@@ -159,6 +169,8 @@ def _transcribe_signal(
     )
     notes = [NoteEvent(start_s=s, end_s=e, pitch=p, velocity=v) for s, e, p, v in rows]
     bpm = estimate_bpm(signal) if tempo else None
+    if progress is not None:
+        progress(1.0)
     return Transcription(notes=notes, duration_s=duration_s, bpm=bpm)
 
 
@@ -167,6 +179,7 @@ def transcribe_source(
     *,
     size_bytes: int | None = None,
     registry: ModelRegistry | None = None,
+    progress: FractionProgress | None = None,
 ) -> Transcription:
     """Decode an audio input and transcribe it, with its tempo.
 
@@ -182,6 +195,8 @@ def transcribe_source(
     size_bytes : int, optional
         The input's size if already known (an S3 object's ``ContentLength``).
     registry : ModelRegistry, optional
+    progress : callable, optional
+        ``progress(fraction)`` (0-1) per decoded block, then per chunk of model windows.
 
     Returns
     -------
@@ -194,8 +209,14 @@ def transcribe_source(
         Every error :func:`tonearm.audio.decode.decode` raises, in the same cases.
     """
     collector = SignalCollector()
-    info = decode_stream(source, collector, size_bytes=size_bytes)
-    return _transcribe_signal(collector.finish(), duration_s=info.duration_s, registry=registry, tempo=True)
+    info = decode_stream(source, collector, size_bytes=size_bytes, progress=span(progress, 0.0, 0.15))
+    return _transcribe_signal(
+        collector.finish(),
+        duration_s=info.duration_s,
+        registry=registry,
+        tempo=True,
+        progress=span(progress, 0.15, 1.0),
+    )
 
 
 def notes_to_midi(notes: Iterable[NoteEvent], *, bpm: float | None) -> bytes:

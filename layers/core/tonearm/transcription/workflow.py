@@ -12,9 +12,10 @@ from tonearm.jobs.spec import InputParams, OutputSpec, Progress, TaskOutput, Wor
 
 def transcribe(input_path: Path, work_dir: Path, params: Mapping[str, Any], progress: Progress) -> TaskOutput:
     """``tonearm/transcribe``: the notes (basic-pitch) as MIDI and JSON."""
+    from tonearm.audio.progress import percent
     from tonearm.transcription.service import notes_to_midi, transcribe_source
 
-    result = transcribe_source(input_path, size_bytes=input_path.stat().st_size)
+    result = transcribe_source(input_path, size_bytes=input_path.stat().st_size, progress=percent(progress))
     notes = [
         {"start": round(n.start_s, 4), "end": round(n.end_s, 4), "pitch": n.pitch, "velocity": n.velocity}
         for n in result.notes

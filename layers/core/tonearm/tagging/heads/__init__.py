@@ -7,8 +7,8 @@ like a builtin one (``task_type: <name>``).
 Features
     Every track is decoded and run through both musicnn models (:func:`tonearm.tagging.tagger.tag_signal`);
     a patch (3 s) is described by the concatenation of the two models' 200-d embeddings, MSD_musicnn
-    first (400-d in all). At run time a track is described by the mean of its patch rows, a segment by
-    its patch's row.
+    first (400-d in all). At run time a track is described by the mean of its patch rows over musicnn's
+    whole patches (``TagScores.track_mean``: the tail patch is left out), a segment by its patch's row.
 Model
     Multinomial logistic regression on standardised features, L2-regularised, fitted with L-BFGS
     (scipy). Training rows are the patches of every training file and the file's mean row, weighted so

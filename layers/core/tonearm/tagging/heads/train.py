@@ -161,8 +161,14 @@ class TrainingReport:
     misclassified: list[tuple[Path, str, str]]
 
 
-def _embed_file(path: Path, registry: ModelRegistry) -> npt.NDArray[np.float32]:
-    """Per-patch concatenated embeddings of one file, shape ``(p, 400)``."""
+def _embed_file(
+    path: Path, registry: ModelRegistry
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """Per-patch concatenated embeddings of one file, shape ``(p, 400)``, and its track row, ``(400,)``.
+
+    The track row is what a request's answer reads: the mean over the track's patches (musicnn's whole
+    patches; the tail patch is a training row, but not part of the mean), ``TagScores.track_mean``.
+    """
     from tonearm.audio.decode import decode
     from tonearm.tagging.tagger import patch_embeddings, tag_signal
 
@@ -173,7 +179,8 @@ def _embed_file(path: Path, registry: ModelRegistry) -> npt.NDArray[np.float32]:
     except OSError as exc:
         raise HeadDataError(f"cannot read {path}: {exc}") from exc
     scores = tag_signal(audio.y, sr=audio.sr, models=frozenset(EMBEDDING_MODELS), registry=registry)
-    return patch_embeddings(scores, EMBEDDING_MODELS)
+    rows = patch_embeddings(scores, EMBEDDING_MODELS)
+    return rows, scores.track_mean(rows)
 
 
 def train_head(
@@ -244,20 +251,20 @@ def train_head(
     registry = registry or ModelRegistry()
 
     total = sum(len(paths) for paths in files.values())
-    embedded: list[tuple[int, Path, bool, npt.NDArray[np.float32]]] = []
+    embedded: list[tuple[int, Path, bool, npt.NDArray[np.float32], npt.NDArray[np.float32]]] = []
     for k, label in enumerate(labels):
         for path, held_out in zip(files[label], masks[k], strict=True):
             if progress is not None:
                 progress(f"[{len(embedded) + 1}/{total}] {label}/{path.name}")
-            embedded.append((k, path, bool(held_out), _embed_file(path, registry)))
+            embedded.append((k, path, bool(held_out), *_embed_file(path, registry)))
 
     # training rows: every patch and the file's mean (the runtime's track input); per label, files
     # weigh the same, and labels weigh the same
-    train = [(k, rows) for k, _, held_out, rows in embedded if not held_out]
-    files_per_label = np.bincount([k for k, _ in train], minlength=len(labels))
+    train = [(k, rows, track) for k, _, held_out, rows, track in embedded if not held_out]
+    files_per_label = np.bincount([k for k, _, _ in train], minlength=len(labels))
     x_parts, y_parts, w_parts = [], [], []
-    for k, rows in train:
-        x_parts.append(np.vstack([rows, rows.mean(axis=0, keepdims=True)]))
+    for k, rows, track in train:
+        x_parts.append(np.vstack([rows, track[np.newaxis, :]]))
         n_rows = rows.shape[0] + 1
         y_parts.append(np.full(n_rows, k))
         w_parts.append(np.full(n_rows, 1.0 / (files_per_label[k] * n_rows)))
@@ -269,7 +276,7 @@ def train_head(
         l2=l2,
     )
 
-    test = [(k, path, rows.mean(axis=0)) for k, path, held_out, rows in embedded if held_out]
+    test = [(k, path, track) for k, path, held_out, _, track in embedded if held_out]
     predicted = model.predict_proba(np.vstack([x for _, _, x in test])).argmax(axis=1)
     truth = np.array([k for k, _, _ in test])
     correct = predicted == truth
