@@ -26,7 +26,7 @@ import soundfile as sf
 from tonearm.audio.decode import decode_stream
 from tonearm.audio.limits import DEFAULT_LIMITS, AudioLimits
 from tonearm.separation.baselines import iter_chunks
-from tonearm.separation.service import to_pcm24
+from tonearm.separation.service import discard_outputs, finish_outputs
 
 __all__ = ["separate_vocals_repet"]
 
@@ -109,19 +109,10 @@ def separate_vocals_repet(
             writers[0].write(vocals.T)
             writers[1].write(rest.T)
             report(0.2 + 0.8 * stop / max(raw.frames, 1))
-        for writer in writers:
-            writer.close()
         del mix
-        for source, path in zip(partial, paths, strict=True):
-            if peak <= 1.0:
-                to_pcm24(source, path)
-            else:
-                source.replace(path)
+        finish_outputs(writers, partial, paths, peak)
     except BaseException:
-        for writer in writers:
-            writer.close()
-        for path in [*partial, *paths]:
-            path.unlink(missing_ok=True)
+        discard_outputs(writers, partial, paths)
         raise
     finally:
         raw.path.unlink(missing_ok=True)

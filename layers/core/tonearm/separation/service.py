@@ -123,6 +123,28 @@ def _expected_frames(path: Path, limits: AudioLimits) -> int | None:
     return info.frames if info.frames > 0 and math.isfinite(info.duration_s) else None
 
 
+def finish_outputs(
+    writers: Sequence[sf.SoundFile], partial: Sequence[Path], paths: Sequence[Path], peak: float
+) -> None:
+    """Close the float work files and move each to its path: 24-bit PCM when every output lies within
+    full scale (``peak <= 1``), else the float file as written (nothing clipped, the sum still holds)."""
+    for writer in writers:
+        writer.close()
+    for source, path in zip(partial, paths, strict=True):
+        if peak <= 1.0:
+            to_pcm24(source, path)
+        else:
+            source.replace(path)
+
+
+def discard_outputs(writers: Sequence[sf.SoundFile], partial: Sequence[Path], paths: Sequence[Path]) -> None:
+    """Close the work files and remove every file a failed separation wrote."""
+    for writer in writers:
+        writer.close()
+    for path in [*partial, *paths]:
+        path.unlink(missing_ok=True)
+
+
 def to_pcm24(source: Path, path: Path) -> None:
     """Rewrite a float WAV whose samples lie within full scale as 24-bit PCM, block by block."""
     info = sf.info(source)
@@ -222,18 +244,9 @@ def separate_to_files(
     try:
         decode_stream(input_path, pipeline, limits=limits)
         pipeline.finish()
-        for writer in writers:
-            writer.close()
-        for source, path in zip(partial, paths, strict=True):
-            if peak[0] <= 1.0:
-                to_pcm24(source, path)
-            else:
-                source.replace(path)
+        finish_outputs(writers, partial, paths, peak[0])
     except BaseException:
-        for writer in writers:
-            writer.close()
-        for path in [*partial, *paths]:
-            path.unlink(missing_ok=True)
+        discard_outputs(writers, partial, paths)
         raise
     report(1.0)
     return dict(zip(names, paths, strict=True))
