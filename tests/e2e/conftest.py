@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -47,26 +47,42 @@ class Server:
         return requests.get(self.base_url + path, headers=self.headers(), timeout=10, **kwargs)
 
 
-def start_server(port: int, data_dir: Path, *, api_key: str, log_path: Path) -> subprocess.Popen[bytes]:
+def start_server(
+    port: int,
+    data_dir: Path,
+    *,
+    api_key: str,
+    log_path: Path,
+    https: bool = False,
+    env: Mapping[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
     """Start ``tonearm serve`` on ``port`` with ``data_dir`` (output appended to ``log_path``) and return
-    once ``/health`` answers; a server that exits first fails the test with its log."""
-    env = {
+    once ``/health`` answers; a server that exits first fails the test with its log. ``https``: serve
+    with ``--https`` and check health against the CA it writes (``data_dir/tls/ca.pem``); ``env``: more
+    environment for the server."""
+    server_env = {
         **os.environ,
         "TONEARM_API_KEY": api_key,
         "TONEARM_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "WEBHOOK_BASE_DELAY_SECONDS": "0.05",
+        **(env or {}),
     }
     command = [sys.executable, "-m", "tonearm.cli", "serve", "--port", str(port)]
     command += ["--data-dir", str(data_dir), "--project-root", str(PROJECT_ROOT)]
+    command += ["--https"] if https else []
     with log_path.open("ab") as log:  # the child keeps its own descriptor
-        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base_url = f"http://127.0.0.1:{port}"
+        process = subprocess.Popen(command, env=server_env, stdout=log, stderr=subprocess.STDOUT)
+    base_url = f"{'https' if https else 'http'}://127.0.0.1:{port}"
+    ca = data_dir / "tls" / "ca.pem"
 
     def up() -> bool:
         if process.poll() is not None:
             raise AssertionError(log_path.read_text(errors="replace"))
+        if https and not ca.is_file():
+            return False
         try:
-            return requests.get(base_url + "/health", timeout=1).status_code == 200
+            verify: str | bool = str(ca) if https else True
+            return requests.get(base_url + "/health", timeout=1, verify=verify).status_code == 200
         except requests.RequestException:
             return False
 

@@ -17,8 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import PROJECT_ROOT, wait_for
-from tests.e2e.conftest import API_KEY, free_port
+from tests.e2e.conftest import API_KEY, free_port, start_server
 from tests.workflows.test_chords_transcribe_workflow import progression_mp3  # noqa: F401
 
 pytestmark = pytest.mark.e2e
@@ -57,34 +56,14 @@ music_ai.delete_job(job_id)
 def https_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     port = free_port()
     data_dir = tmp_path_factory.mktemp("https-data")
-    env = {**os.environ, "TONEARM_API_KEY": API_KEY}
-    log = (data_dir / "server.log").open("wb")
-    command = [sys.executable, "-m", "tonearm.cli", "serve", "--https", "--port", str(port)]
-    process = subprocess.Popen(
-        [*command, "--data-dir", str(data_dir), "--project-root", str(PROJECT_ROOT)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base_url = f"https://127.0.0.1:{port}"
-    ca = data_dir / "tls" / "ca.pem"
-
-    def up() -> bool:
-        if process.poll() is not None:
-            raise AssertionError((data_dir / "server.log").read_text())
-        try:
-            return ca.is_file() and requests.get(base_url + "/health", timeout=1, verify=str(ca)).ok
-        except requests.ConnectionError:
-            return False
-
-    wait_for(up, timeout_s=60, interval_s=0.1)
+    log_path = data_dir / "server.log"
+    process = start_server(port, data_dir, api_key=API_KEY, log_path=log_path, https=True)
     try:
-        yield base_url, ca
+        yield f"https://127.0.0.1:{port}", data_dir / "tls" / "ca.pem"
     finally:
         process.terminate()
         process.wait(timeout=20)
-        log.close()
-    assert f"export REQUESTS_CA_BUNDLE={ca}" in (data_dir / "server.log").read_text()
+    assert f"export REQUESTS_CA_BUNDLE={data_dir / 'tls' / 'ca.pem'}" in log_path.read_text()
 
 
 def test_the_quick_start_downloads_its_files(

@@ -21,8 +21,8 @@ import pytest
 import requests
 from musicai_sdk import MusicAiClient
 
-from tests.conftest import PROJECT_ROOT, encode, wait_for
-from tests.e2e.conftest import API_KEY, free_port
+from tests.conftest import encode
+from tests.e2e.conftest import API_KEY, free_port, start_server
 from tests.separation_model import check_stems, mix, pcm16, tiny_models_dir
 
 pytestmark = pytest.mark.e2e
@@ -73,33 +73,14 @@ def https_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str
     port = free_port()
     data_dir = tmp_path_factory.mktemp("separation-https")
     models = tiny_models_dir(tmp_path_factory.mktemp("separation-models"))
-    env = {**os.environ, "TONEARM_API_KEY": API_KEY, "TONEARM_MODELS_DIR": str(models)}
-    log = (data_dir / "server.log").open("wb")
-    command = [sys.executable, "-m", "tonearm.cli", "serve", "--https", "--port", str(port)]
-    process = subprocess.Popen(
-        [*command, "--data-dir", str(data_dir), "--project-root", str(PROJECT_ROOT)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base_url = f"https://127.0.0.1:{port}"
-    ca = data_dir / "tls" / "ca.pem"
-
-    def up() -> bool:
-        if process.poll() is not None:
-            raise AssertionError((data_dir / "server.log").read_text())
-        try:
-            return ca.is_file() and requests.get(base_url + "/health", timeout=1, verify=str(ca)).ok
-        except requests.ConnectionError:
-            return False
-
-    wait_for(up, timeout_s=60, interval_s=0.1)
+    env = {"TONEARM_MODELS_DIR": str(models)}
+    log_path = data_dir / "server.log"
+    process = start_server(port, data_dir, api_key=API_KEY, log_path=log_path, https=True, env=env)
     try:
-        yield base_url, ca
+        yield f"https://127.0.0.1:{port}", data_dir / "tls" / "ca.pem"
     finally:
         process.terminate()
         process.wait(timeout=20)
-        log.close()
 
 
 @pytest.fixture(scope="module")
