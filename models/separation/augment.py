@@ -24,11 +24,14 @@ __all__ = [
     "MP3_BITRATES",
     "Stems",
     "apply_gain",
+    "apply_reverb",
     "apply_shelf_eq",
+    "bus_compress",
     "mix_of",
     "mp3_round_trip",
     "pan",
     "remix",
+    "room_impulse",
     "shelf_sos",
 ]
 
@@ -264,3 +267,143 @@ def mp3_round_trip(stems: Stems, sr: int, compression: float = 0.5) -> Stems:
         m = min(n, decoded.shape[0])
         out[k, :, :m] = decoded[:m].T
     return out
+
+
+def room_impulse(
+    sr: int, rt60_s: float, rng: np.random.Generator, *, pre_delay_s: float = 0.01
+) -> npt.NDArray[np.float32]:
+    """A synthetic stereo room response: exponentially decaying, decorrelated noise per channel.
+
+    The late field of a room is well modelled by Gaussian noise under an exponential envelope whose
+    energy falls by 60 dB in ``rt60_s`` (Polack's model); the two channels draw independent noise, so
+    the reverb widens a stem as a real room does. A one-pole low-pass whose corner falls from 8 kHz
+    to 2 kHz over the tail stands for air and wall absorption (high frequencies die first).
+
+    Parameters
+    ----------
+    sr : int [Hz]
+    rt60_s : float [s]
+        Reverberation time, > 0. The response is ``rt60_s`` long (-60 dB at its end).
+    rng : np.random.Generator
+        Draws the noise.
+    pre_delay_s : float [s]
+        Silence before the response starts (direct sound to first reflection).
+
+    Returns
+    -------
+    np.ndarray [shape=(2, round((pre_delay_s + rt60_s) * sr))], float32
+        Each channel scaled to unit energy, so ``wet`` in :func:`apply_reverb` is the reverb's
+        energy relative to the dry stem for a stationary input.
+    """
+    if rt60_s <= 0.0:
+        raise ValueError(f"rt60_s must be positive, got {rt60_s}")
+    n = max(1, round(rt60_s * sr))
+    t = np.arange(n) / sr
+    envelope = 10.0 ** (-3.0 * t / rt60_s)  # amplitude: -60 dB at rt60
+    noise = rng.standard_normal((2, n)) * envelope
+    # time-varying low-pass, applied as a cross-fade between two fixed one-pole filters (vectorised)
+    bright = signal.lfilter(*_one_pole(8000.0, sr), noise, axis=-1)
+    dark = signal.lfilter(*_one_pole(2000.0, sr), noise, axis=-1)
+    fade = t / t[-1] if n > 1 else np.zeros(1)
+    tail = (1.0 - fade) * bright + fade * dark
+    tail /= np.sqrt(np.sum(tail**2, axis=-1, keepdims=True)) + 1e-12
+    pre = np.zeros((2, max(0, round(pre_delay_s * sr))))
+    return np.concatenate([pre, tail], axis=-1).astype(np.float32)
+
+
+def _one_pole(corner_hz: float, sr: int) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """``lfilter`` coefficients of a one-pole low-pass with unit DC gain."""
+    pole = np.exp(-2.0 * np.pi * corner_hz / sr)
+    return np.array([1.0 - pole]), np.array([1.0, -pole])
+
+
+def apply_reverb(
+    stems: Stems, impulse: npt.NDArray[np.float32], wet: Sequence[float] | npt.ArrayLike
+) -> Stems:
+    """Add each stem's reverb, the same room for all, at a per-stem send level.
+
+    Parameters
+    ----------
+    stems : np.ndarray [shape=(n_stems, 2, n)], float32
+    impulse : np.ndarray [shape=(2, m)], float32
+        A stereo room response (:func:`room_impulse`); channel ``c`` of a stem goes through
+        ``impulse[c]``.
+    wet : sequence of float [shape=(n_stems,)]
+        Send level per stem (linear amplitude): ``out = dry + wet * (dry * impulse)``; 0 leaves the
+        stem dry. The reverb belongs to the stem (a separated stem keeps its room, as in a real mix).
+
+    Returns
+    -------
+    np.ndarray [shape=(n_stems, 2, n)], float32
+        As long as the input: the tail past the end is cut.
+    """
+    _check(stems)
+    if impulse.ndim != 2 or impulse.shape[0] != 2:
+        raise ValueError(f"impulse must have shape (2, m), got {impulse.shape}")
+    sends = _per_stem(wet, stems.shape[0], "wet")
+    n = stems.shape[-1]
+    out = stems.astype(np.float32, copy=True)
+    active = np.flatnonzero(sends != 0.0)
+    if active.size:
+        tails = signal.oaconvolve(stems[active].astype(np.float64), impulse[None].astype(np.float64), axes=-1)
+        out[active] += (sends[active, None, None] * tails[..., :n]).astype(np.float32)
+    return out
+
+
+def bus_compress(
+    stems: Stems,
+    sr: int,
+    *,
+    threshold_db: float,
+    ratio: float,
+    release_s: float = 0.15,
+    frame: int = 512,
+) -> Stems:
+    """Downward compression of the mix bus, applied to every stem alike.
+
+    The gain is computed from the mix and multiplies each stem by the same curve (a side-chained bus
+    compressor), so the compressed mix is still exactly the sum of the compressed stems, and what the
+    network learns is the pumping and levelling of a mastered mix.
+
+    Parameters
+    ----------
+    stems : np.ndarray [shape=(n_stems, 2, n)], float32
+    sr : int [Hz]
+    threshold_db : float [dBFS]
+        RMS level (per ``frame``, both channels) above which the gain is reduced.
+    ratio : float
+        Compression ratio, >= 1 (1 is no compression): above the threshold the level rises by
+        ``1 / ratio`` dB per dB.
+    release_s : float [s]
+        Time constant of the one-pole smoothing of the gain reduction (attack is one frame).
+    frame : int [samples]
+        Hop and length of the RMS detector.
+
+    Returns
+    -------
+    np.ndarray [shape=(n_stems, 2, n)], float32
+        With make-up gain: the mix's peak is restored to its value before compression.
+    """
+    _check(stems)
+    if ratio < 1.0:
+        raise ValueError(f"ratio must be >= 1, got {ratio}")
+    mix = mix_of(stems).astype(np.float64)
+    n = mix.shape[-1]
+    n_frames = max(1, -(-n // frame))
+    padded = np.zeros((2, n_frames * frame))
+    padded[:, :n] = mix
+    rms = np.sqrt(np.mean(padded.reshape(2, n_frames, frame) ** 2, axis=(0, 2)) + 1e-12)
+    level_db = 20.0 * np.log10(rms)
+    reduction_db = np.maximum(0.0, level_db - threshold_db) * (1.0 - 1.0 / ratio)
+    # release smoothing on the frame rate; taking the max with the raw curve keeps the attack instant
+    pole = np.exp(-frame / (release_s * sr))
+    smoothed = signal.lfilter([1.0 - pole], [1.0, -pole], reduction_db)
+    reduction_db = np.maximum(reduction_db, smoothed)
+    centres = (np.arange(n_frames) + 0.5) * frame
+    gain = 10.0 ** (-np.interp(np.arange(n), centres, reduction_db) / 20.0)
+    out = stems.astype(np.float64) * gain
+    before = float(np.max(np.abs(mix), initial=0.0))
+    after = float(np.max(np.abs(out.sum(axis=0)), initial=0.0))
+    if after > 0.0:
+        out *= before / after
+    return out.astype(np.float32)

@@ -15,7 +15,13 @@ torch; create it once as the README says):
 - Examples: random crops of ``(CHUNK_FRAMES - 1) * HOP`` samples (2.96 s, exactly 256 STFT frames),
   read from disk (``soundfile`` seeks, so the dataset never has to fit in memory); with probability
   ``--remix-prob`` a stem is taken from another training song at another offset (on-the-fly remixing).
-  The mix is the sum of the crops' stems.
+  Then, drawn afresh per crop (:func:`augment_crops`): a synthetic room (``--reverb-prob``, one
+  stereo response per crop, a send level per stem) and a bus compressor driven by the crop's mix
+  (``--compress-prob``), both applied to the stems so the mix stays their exact sum. The mix is the
+  sum of the crops' stems.
+- Fine-tuning: ``--init-onnx FILE`` starts from an exported model (its fused weights, batch norms
+  frozen, :func:`load_onnx_weights`); the starting model is validated first and is exported unless a
+  later state validates better.
 - Loss: L1 between the masked mix magnitude and each stem's magnitude, per channel and bin, averaged.
 - Optimiser: Adam, learning rate on a cosine from ``--lr`` to 0 over the budget (``--minutes``, or
   ``--steps`` when given, which makes a run repeatable step for step).
@@ -80,7 +86,7 @@ import numpy.typing as npt  # noqa: E402
 import soundfile as sf  # noqa: E402
 import torch  # noqa: E402
 
-from models.separation import infer  # noqa: E402
+from models.separation import augment, infer  # noqa: E402
 from models.separation.model import STEMS, MaskUNet, count_macs  # noqa: E402
 from tonearm.separation.sdr import sdr  # noqa: E402
 
@@ -171,6 +177,108 @@ def sample_batch(
                 offset = int(rng.integers(source.frames - CROP + 1))
             out[b, k] = read_crop(source, stem, offset, CROP)
     return out
+
+
+#: Ranges of the training-time room and bus-compression augmentations (:func:`augment_crops`).
+RT60_RANGE_S = (0.2, 1.2)
+WET_RANGE = (0.0, 0.5)
+THRESHOLD_RANGE_DB = (-30.0, -12.0)
+RATIO_RANGE = (2.0, 8.0)
+
+
+def augment_crops(
+    crops: npt.NDArray[np.float32], rng: np.random.Generator, *, reverb_prob: float, compress_prob: float
+) -> tuple[npt.NDArray[np.float32], dict[str, int]]:
+    """Training-time room reverb and bus compression of a batch of crops, crop by crop.
+
+    Drawn afresh for every crop (so no two epochs see the same room): with probability
+    ``reverb_prob`` one room (:func:`models.separation.augment.room_impulse`, RT60 uniform in
+    :data:`RT60_RANGE_S`) with a send level per stem uniform in :data:`WET_RANGE` (the kick and snare
+    usually drier in a real mix get the same range: the network must not assume a dry kick); then,
+    with probability ``compress_prob``, a bus compressor on the crop's mix (threshold in
+    :data:`THRESHOLD_RANGE_DB`, ratio in :data:`RATIO_RANGE`) applied to every stem alike. Both keep
+    the mix the exact sum of the stems, so the targets stay exact.
+
+    Parameters
+    ----------
+    crops : np.ndarray [shape=(batch, stems, 2, CROP)], float32
+    rng : np.random.Generator
+    reverb_prob, compress_prob : float in [0, 1]
+
+    Returns
+    -------
+    crops : np.ndarray [shape=(batch, stems, 2, CROP)], float32
+    counts : dict
+        How many crops got each augmentation (``"reverb"``, ``"compress"``).
+    """
+    out = crops.copy()
+    counts = {"reverb": 0, "compress": 0}
+    for b in range(crops.shape[0]):  # a few crops per batch; the samples are processed by scipy
+        if rng.random() < reverb_prob:
+            impulse = augment.room_impulse(infer.SAMPLE_RATE, float(rng.uniform(*RT60_RANGE_S)), rng)
+            out[b] = augment.apply_reverb(out[b], impulse, rng.uniform(*WET_RANGE, size=crops.shape[1]))
+            counts["reverb"] += 1
+        if rng.random() < compress_prob and np.any(out[b]):
+            out[b] = augment.bus_compress(
+                out[b],
+                infer.SAMPLE_RATE,
+                threshold_db=float(rng.uniform(*THRESHOLD_RANGE_DB)),
+                ratio=float(rng.uniform(*RATIO_RANGE)),
+            )
+            counts["compress"] += 1
+    return out, counts
+
+
+def load_onnx_weights(model: MaskUNet, path: Path) -> None:
+    """Load an exported model's weights into ``model`` for fine-tuning (``--init-onnx``).
+
+    The TorchScript exporter folds each eval-mode batch norm into the convolution before it, so the
+    ONNX file holds fused convolutions (weight and bias) and no statistics. They are loaded as the
+    convolution's weight and an identity batch norm carrying the bias (running mean 0, variance 1,
+    scale ``sqrt(1 + eps)``): the model then computes exactly what the ONNX file does, as long as
+    its batch norms stay in eval mode (:func:`freeze_norms`) -- in training mode they would
+    normalise by the batch's statistics instead.
+
+    Parameters
+    ----------
+    model : MaskUNet
+        Same ``base`` as the exported model.
+    path : Path
+        An ONNX file written by :func:`export_onnx`.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(path)).graph
+    weights = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in graph.initializer}
+    fused = [node for node in graph.node if node.op_type == "Conv"]
+    pairs: list[tuple[torch.nn.Conv2d, torch.nn.BatchNorm2d]] = []
+    for block in [*model.enc, *model.dec]:
+        pairs += [(block[0], block[1]), (block[3], block[4])]
+    if len(fused) != len(pairs):
+        raise ValueError(f"{path}: {len(fused)} convolutions, the model has {len(pairs)}")
+    state = model.state_dict()
+    for name in state:
+        if name in weights:  # input_norm (not fused: no convolution before it), up.*, head.*
+            state[name] = weights[name]
+    model.load_state_dict(state)
+    with torch.no_grad():
+        for node, (conv, norm) in zip(fused, pairs, strict=True):
+            weight, bias = weights[node.input[1]], weights[node.input[2]]
+            if weight.shape != conv.weight.shape:
+                raise ValueError(f"{path}: {node.input[1]} has shape {tuple(weight.shape)}")
+            conv.weight.copy_(weight)
+            norm.running_mean.zero_()
+            norm.running_var.fill_(1.0)
+            norm.weight.fill_(math.sqrt(1.0 + norm.eps))
+            norm.bias.copy_(bias)
+
+
+def freeze_norms(model: MaskUNet) -> None:
+    """Put every batch norm in eval mode (fixed statistics; scale and shift still learn)."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.eval()
 
 
 def spectra(x: torch.Tensor) -> torch.Tensor:
@@ -343,6 +451,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--init", type=Path, default=None, help="start from this state (a previous run's <out>.pt)"
     )
     parser.add_argument(
+        "--init-onnx",
+        type=Path,
+        default=None,
+        help="fine-tune an exported model (batch norms frozen: the export fused them)",
+    )
+    parser.add_argument("--reverb-prob", type=float, default=0.3, help="chance a crop gets a synthetic room")
+    parser.add_argument(
+        "--compress-prob", type=float, default=0.3, help="chance a crop's mix bus is compressed"
+    )
+    parser.add_argument(
         "--loss", choices=("sdr", "l1"), default="sdr", help="per-stem waveform SDR, or magnitude L1"
     )
     parser.add_argument(
@@ -360,6 +478,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     model = MaskUNet(n_stems=len(STEMS), base=args.base)
     if args.init is not None:  # continue an earlier run: its exported state (``<out>.pt``)
         model.load_state_dict(torch.load(args.init, weights_only=True))
+    frozen = args.init_onnx is not None
+    if frozen:
+        load_onnx_weights(model, args.init_onnx)
+        freeze_norms(model)
     optimiser = torch.optim.Adam(model.parameters(), lr=args.lr)
     params = sum(p.numel() for p in model.parameters())
     macs = count_macs(model)
@@ -374,6 +496,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     best: tuple[float, dict[str, torch.Tensor], dict[str, Any]] | None = None
     step, examples, read_s, compute_s = 0, 0, 0.0, 0.0
     running = torch.zeros(len(STEMS))
+    augmented = {"reverb": 0, "compress": 0}
     t0 = last_val = time.perf_counter()
 
     def run_validation() -> None:
@@ -382,6 +505,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         metrics = validate(model, val, args.val_seconds)
         metrics.update(step=step, examples=examples, elapsed_s=round(time.perf_counter() - t0, 1))
         metrics["validate_s"] = round(time.perf_counter() - v0, 1)
+        if frozen:  # validate() put the model back in training mode
+            freeze_norms(model)
         history.append(metrics)
         print(f"step {step}: validation {json.dumps(metrics['sdr_median_db'])}", file=sys.stderr)
         score = metrics["select_mean_db"]
@@ -389,6 +514,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             best = (score, state, metrics)
 
+    if frozen and val:  # the starting model is a candidate: export it unless training beats it
+        run_validation()
+        last_val = time.perf_counter()
     while True:
         elapsed = time.perf_counter() - t0
         if (args.steps and step >= args.steps) or (not args.steps and elapsed >= budget):
@@ -397,7 +525,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         for group in optimiser.param_groups:
             group["lr"] = _lr(args.lr, progress)
         r0 = time.perf_counter()
-        crops = torch.from_numpy(sample_batch(train, args.batch, rng, args.remix_prob))
+        batch, counts = augment_crops(
+            sample_batch(train, args.batch, rng, args.remix_prob),
+            rng,
+            reverb_prob=args.reverb_prob,
+            compress_prob=args.compress_prob,
+        )
+        augmented = {k: augmented[k] + counts[k] for k in augmented}
+        crops = torch.from_numpy(batch)
         c0 = time.perf_counter()
         loss, per_stem = batch_loss(model, crops, loss=args.loss, normalise=args.normalise_loss)
         optimiser.zero_grad(set_to_none=True)
@@ -455,6 +590,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "examples_per_s": round(examples / max(read_s + compute_s, 1e-9), 3),
             "read_s": round(read_s, 1),
             "compute_s": round(compute_s, 1),
+            "augmented_crops": augmented,
             "final_loss": dict(zip(STEMS, [round(float(x), 4) for x in running], strict=True)),
         },
         "validation": {

@@ -1,9 +1,9 @@
 """Separation model (issue 19): the torch-free inference helpers of ``models/separation/infer.py``.
 
-The trained ``separation.onnx`` is not in the repository yet, so the ONNX path is checked with a tiny
-hand-built graph of the same interface; the tests that need torch (the network itself, the training
-STFT) are skipped where torch is not installed (the main environment: torch lives in
-``models/.venv-separation``).
+The ONNX path is checked with a tiny hand-built graph of the same interface (the shipped model has its
+golden test); the tests that need torch (the network itself, the training STFT, fine-tuning from the
+shipped model, the training-time augmentations) are skipped where torch is not installed (the main
+environment: torch lives in ``models/.venv-separation``).
 """
 
 from __future__ import annotations
@@ -154,3 +154,35 @@ def test_training_stft_matches_inference_stft() -> None:
     x = (RNG.standard_normal((2, 30_000)) * 0.3).astype(np.float32)
     expected = np.abs(infer.stft(x))
     np.testing.assert_allclose(magnitudes(torch.from_numpy(x)).numpy(), expected, atol=1e-3)
+
+
+def test_fine_tuning_starts_from_exactly_the_shipped_model() -> None:
+    """``train.py --init-onnx``: the fused ONNX weights loaded into the torch model give its output."""
+    torch = pytest.importorskip("torch")
+    ort = pytest.importorskip("onnxruntime")
+    from models.separation.model import MaskUNet
+    from models.separation.train import freeze_norms, load_onnx_weights
+
+    shipped = Path(infer.__file__).with_name("separation.onnx")
+    model = MaskUNet(base=12)
+    load_onnx_weights(model, shipped)
+    freeze_norms(model)
+    x = (RNG.random((1, 2, infer.CHUNK_FRAMES, infer.BINS)) * 30).astype(np.float32)
+    with torch.no_grad():
+        ours = model(torch.from_numpy(x)).numpy()
+    theirs = ort.InferenceSession(str(shipped)).run(None, {"magnitude": x})[0]
+    np.testing.assert_allclose(ours, theirs, atol=1e-5)
+
+
+def test_training_augmentations_keep_crops_exact_sums() -> None:
+    pytest.importorskip("torch")
+    from models.separation.train import CROP, augment_crops
+
+    rng = np.random.default_rng(0)
+    crops = (rng.standard_normal((2, len(infer.STEMS), 2, CROP)) * 0.05).astype(np.float32)
+    out, counts = augment_crops(crops, rng, reverb_prob=1.0, compress_prob=1.0)
+    assert counts == {"reverb": 2, "compress": 2}
+    assert out.shape == crops.shape and out.dtype == np.float32 and not np.array_equal(out, crops)
+    same, none = augment_crops(crops, rng, reverb_prob=0.0, compress_prob=0.0)
+    np.testing.assert_array_equal(same, crops)
+    assert none == {"reverb": 0, "compress": 0}
