@@ -10,9 +10,11 @@ in a clean interpreter; the test fails naming the heavy module and the chain of 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,6 +30,8 @@ ZIP_FUNCTIONS = sorted(
 )
 #: Top-level packages a zip function's import must not load.
 HEAVY = ("numpy", "scipy", "onnxruntime", "soundfile", "av", "soxr")
+#: Not loaded either unless the deployment asks for it (tonearm.handlers.tracing): 0.25 s of import.
+XRAY_SDK = "aws_xray_sdk"
 
 #: Run in a clean interpreter: record who first imports a heavy package (the import statements on the
 #: stack, innermost tonearm frames kept), import the handler module as Lambda does, report.
@@ -62,23 +66,45 @@ def test_the_template_has_zip_functions() -> None:
     assert {"ApiFunction", "AuthorizerFunction", "IngestFunction", "JobStatusFunction"} <= set(ZIP_FUNCTIONS)
 
 
-@pytest.mark.parametrize("logical_id", ZIP_FUNCTIONS)
-def test_a_zip_function_import_pulls_in_no_audio_or_model_stack(logical_id: str) -> None:
-    module_file = TEMPLATE.functions()[logical_id].module_file
+def _probe(module_file: Path, heavy: tuple[str, ...], *, xray_sdk: str | None = None) -> dict[str, object]:
+    env = {k: v for k, v in os.environ.items() if k != "TONEARM_XRAY_SDK"}
+    if xray_sdk is not None:
+        env["TONEARM_XRAY_SDK"] = xray_sdk
     done = subprocess.run(
-        [sys.executable, "-c", _PROBE, str(module_file), json.dumps(HEAVY)],
+        [sys.executable, "-c", _PROBE, str(module_file), json.dumps(heavy)],
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
+        env=env,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(done.stdout.strip().splitlines()[-1])
+    report: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    return report
+
+
+@pytest.mark.parametrize("logical_id", ZIP_FUNCTIONS)
+def test_a_zip_function_import_pulls_in_no_audio_or_model_stack(logical_id: str) -> None:
+    module_file = TEMPLATE.functions()[logical_id].module_file
+    report: dict[str, Any] = _probe(module_file, (*HEAVY, XRAY_SDK))
     chains = "\n".join(
         f"{name}, imported from:\n  " + "\n  ".join(chain) for name, chain in report["chains"].items()
     )
     assert report["loaded"] == [], f"{logical_id} ({module_file.name}) imports {report['loaded']}:\n{chains}"
+
+
+def test_the_xray_sdk_loads_when_the_deployment_asks_for_it() -> None:
+    """``XRaySdk: "true"``: the handlers get Powertools' Tracer, which imports the X-Ray SDK."""
+    module_file = TEMPLATE.functions()["JobStatusFunction"].module_file
+    assert _probe(module_file, (XRAY_SDK,), xray_sdk="true")["loaded"] == [XRAY_SDK]
+    assert _probe(module_file, (XRAY_SDK,), xray_sdk="false")["loaded"] == []
+
+
+def test_the_template_passes_the_xray_choice_to_every_function() -> None:
+    variables = TEMPLATE.data["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["TONEARM_XRAY_SDK"] == {"Ref": "XRaySdk"}
+    assert TEMPLATE.parameters["XRaySdk"]["Default"] == "false"
 
 
 def test_the_probe_sees_a_heavy_import(tmp_path: Path) -> None:

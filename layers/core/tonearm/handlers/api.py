@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from mangum import Mangum
 
 from tonearm.api.app import create_app
 from tonearm.bootstrap import get_services
+from tonearm.handlers.tracing import handler_tracer
 from tonearm.runtime import Services
 
 logger = Logger()
-tracer = Tracer()
+tracer = handler_tracer()
 
 _built: tuple[Services, Mangum] | None = None
 

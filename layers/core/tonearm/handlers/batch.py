@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -18,11 +18,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from tonearm.batch.service import BatchService
 from tonearm.bootstrap import get_services
 from tonearm.errors import TonearmError
+from tonearm.handlers.tracing import handler_tracer
 from tonearm.jobs.task_failures import JobTaskError
 from tonearm.workflows import CATALOGUE
 
 logger = Logger()
-tracer = Tracer()
+tracer = handler_tracer()
 metrics = Metrics()
 
 

@@ -13,18 +13,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tonearm.bootstrap import get_services
+from tonearm.handlers.tracing import handler_tracer
 from tonearm.jobs.errors import InvalidTransitionError, JobNotFoundError
 from tonearm.jobs.model import JobError, JobStatus
 from tonearm.jobs.watchdog import DEFAULT_BATCH, DEFAULT_GRACE_S, JobWatchdog
 
 logger = Logger()
-tracer = Tracer()
+tracer = handler_tracer()
 metrics = Metrics()
 
 

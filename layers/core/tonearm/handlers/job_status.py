@@ -4,19 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict
 
 from tonearm.bootstrap import get_services
+from tonearm.handlers.tracing import handler_tracer
 from tonearm.jobs.errors import InvalidTransitionError, JobNotFoundError
 from tonearm.jobs.model import JobStatus
 from tonearm.jobs.task_failures import job_error_from_catch
 
 logger = Logger()
-tracer = Tracer()
+tracer = handler_tracer()
 metrics = Metrics()
 
 
