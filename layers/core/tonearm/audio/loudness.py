@@ -57,7 +57,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy import ndimage, signal
+from scipy import signal
 
 from tonearm.errors import ParameterError
 
@@ -112,7 +112,9 @@ _TP_KAISER_BETA = 5.0
 #: Frames per true-peak sub-block: bounds the float64 work arrays (two of channels x frames) to 128 KiB
 #: each in stereo, whatever the size of the block passed to the meter, and is the granularity at which
 #: quiet passages are skipped.
-_TP_CHUNK = 8192
+_TP_CHUNK = 65536
+#: Rows of the true-peak kernel holding the taps of x[k] and x[k + 1] (offsets 0 and 1 of -7 .. 8).
+_NEAR_TAPS = (TRUE_PEAK_TAPS // 2 - 1, TRUE_PEAK_TAPS // 2)
 #: Samples (all channels) a meter filters at a time: bounds its float64 temporaries (the block in
 #: float64, its magnitudes, the filtered signal, its squares) to ~2 MiB each, whatever the size and
 #: channel count of the block passed to it (a 4 MiB block of 8-channel float32 would otherwise make
@@ -297,6 +299,13 @@ class _TruePeak:
         # No interpolated value exceeds the largest input magnitude in its window times the largest
         # absolute tap sum of any phase (2.1, i.e. +6.4 dB); the margin covers rounding.
         self._gain = float(np.abs(self._kernel).sum(axis=0).max(initial=0.0)) * (1.0 + 1e-9)
+        # A tighter bound per window: the two taps nearest the instant (x[k], x[k + 1]) weigh most
+        # (up to 1.26 together), the fourteen others at most 0.84, so a value is at most
+        # near_gain * max(|x[k]|, |x[k + 1]|) + far_gain * (the window's largest magnitude).
+        near = np.abs(self._kernel[list(_NEAR_TAPS)]).sum(axis=0)
+        far = np.abs(self._kernel).sum(axis=0) - near
+        self._near_gain = float(near.max(initial=0.0)) * (1.0 + 1e-9)
+        self._far_gain = float(far.max(initial=0.0)) * (1.0 + 1e-9)
         # The samples before the first block are zeros, as for a one-shot filter run.
         self._history: npt.NDArray[np.float64] = np.zeros((channels, TRUE_PEAK_TAPS - 1), dtype=np.float64)
         self._peak = 0.0  # largest interpolated magnitude so far (in-between phases only)
@@ -321,26 +330,44 @@ class _TruePeak:
             # Exact shortcut: if even the worst-case interpolation of this sub-block stays below what
             # has already been found (or is known to come), its values cannot change the maximum. Quiet
             # passages of dynamic music are skipped this way; dense, loud masters are not.
-            if self._gain * level > max(self._peak, self._floor):
-                self._peak = max(self._peak, self._interpolated_peak(joined))
+            best = max(self._peak, self._floor)
+            if self._gain * level > best:
+                self._peak = max(self._peak, self._interpolated_peak(joined, above=best))
             self._history = joined[:, -(TRUE_PEAK_TAPS - 1) :].copy()
 
-    def _interpolated_peak(self, joined: npt.NDArray[np.float64]) -> float:
-        # Phase p at instant k is a 16-tap correlation of x[k - 7 .. k + 8] with its kernel column.
-        # correlate1d (a C loop, fastest of the numpy/scipy options measured) centres the kernel on
-        # output index i = window start + 8; only windows lying wholly inside `joined` are kept, so that
-        # its zero padding never stands in for samples the next block will supply.
+    def _interpolated_peak(self, joined: npt.NDArray[np.float64], *, above: float = 0.0) -> float:
+        """Largest in-between magnitude over the windows lying wholly inside ``joined`` that can exceed
+        ``above`` (0.0 when none can).
+
+        Phase p at instant k is a 16-tap dot product of x[k - 7 .. k + 8] with its kernel column. A
+        window whose bound (``near_gain`` times its two nearest magnitudes' maximum plus ``far_gain``
+        times its largest magnitude) stays at or below ``above`` cannot produce a larger value, so only
+        the other windows are gathered and multiplied (one matrix product for all phases): exact, and
+        on music (the benchmark's renders, 30 s and 10 min) 4-7 % of the windows remain, where the
+        plain bound (largest magnitude times 2.1) left 12-25 %. Only windows wholly inside ``joined``
+        are used, so that no zero stands in for samples the next block will supply.
+        """
         n = joined.shape[1]
         if n < TRUE_PEAK_TAPS:
             return 0.0
-        half = TRUE_PEAK_TAPS // 2
-        out = np.empty_like(joined)
-        peak = 0.0
-        for phase in range(self._kernel.shape[1]):
-            ndimage.correlate1d(joined, self._kernel[:, phase], axis=-1, output=out, mode="constant")
-            valid = out[:, half : n - half + 1]
-            peak = max(peak, float(valid.max()), -float(valid.min()))
-        return peak
+        # The bound per window (see __init__): the largest magnitude of window w (frames w .. w + 15)
+        # is at most the larger maximum of the aligned 16-frame blocks w // 16 and w // 16 + 1 (cheap
+        # to get); its instant's two nearest frames are w + 7 and w + 8.
+        size = TRUE_PEAK_TAPS
+        magnitude = np.abs(joined).max(axis=0)
+        blocks = -(-n // size)
+        padded = np.zeros(blocks * size)
+        padded[:n] = magnitude
+        block_max = padded.reshape(blocks, size).max(axis=1)
+        reach = np.repeat(np.maximum(block_max, np.append(block_max[1:], 0.0)), size)[: n - size + 1]
+        lo, hi = _NEAR_TAPS
+        nearest = np.maximum(magnitude[lo : n - size + 1 + lo], magnitude[hi : n - size + 1 + hi])
+        starts = np.flatnonzero(self._near_gain * nearest + self._far_gain * reach > above)
+        if starts.size == 0:
+            return 0.0
+        windows = np.lib.stride_tricks.sliding_window_view(joined, TRUE_PEAK_TAPS, axis=-1)[:, starts]
+        values = windows @ self._kernel  # (channels, candidates, factor - 1)
+        return max(float(values.max()), -float(values.min()))
 
     def peak(self) -> float:
         """Largest interpolated magnitude, including the ringing after the last sample."""
