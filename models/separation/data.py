@@ -4,6 +4,7 @@
 Run from the repository root:
 
     python -m models.separation.data --out DIR --songs N --seed S [--seconds 30] [--soundfont NAME]...
+        [--scores N]  (examples from music21's corpus scores: models/separation/score_source.py)
 
 Each example is one song of tonearm's own generator (``tonearm.generation``: a random style, tempo,
 key, density and seed, then random General MIDI programs per part), rendered with FluidSynth one stem
@@ -37,7 +38,7 @@ import json
 import struct
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -499,6 +500,7 @@ def make_example(
     soundfonts: Sequence[SoundFontKit] | None = None,
     augmentations: bool = True,
     workers: int = 1,
+    source: Callable[..., tuple[Song, dict[str, Any]]] | None = None,
 ) -> Example:
     """Generate, render and augment one example, deterministically from ``seed``.
 
@@ -513,6 +515,9 @@ def make_example(
     augmentations : bool
     workers : int
         FluidSynth processes at once.
+    source : callable, optional
+        ``source(rng, seconds=..., presets=...) -> (Song, info)``, called with the song stream. Default:
+        :func:`generate_song`; ``models.separation.score_source.corpus_song`` renders a corpus score.
 
     Returns
     -------
@@ -524,7 +529,8 @@ def make_example(
         raise SoundFontNotAllowedError("none of the allowed SoundFonts is installed")
     song_ss, font_ss, aug_ss = np.random.SeedSequence(seed).spawn(3)
     kit = kits[int(np.random.default_rng(font_ss).integers(len(kits)))]
-    song, info = generate_song(np.random.default_rng(song_ss), seconds=seconds, presets=kit.presets())
+    source = generate_song if source is None else source
+    song, info = source(np.random.default_rng(song_ss), seconds=seconds, presets=kit.presets())
     t0 = time.perf_counter()
     stems = render_stems(song, kit, seconds=seconds, workers=workers)
     render_s = time.perf_counter() - t0
@@ -621,6 +627,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         help=f"kit name or file ({', '.join(SOUNDFONTS)}); repeatable; default: all installed",
     )
     parser.add_argument("--remix", type=int, default=0, help="extra cross-song remix examples")
+    parser.add_argument(
+        "--scores", type=int, default=0, help="extra examples of music21 corpus scores (needs music21)"
+    )
     parser.add_argument("--no-augment", action="store_true", help="render clean examples")
     parser.add_argument("--workers", type=int, default=2, help="FluidSynth processes at once")
     args = parser.parse_args(argv)
@@ -644,6 +653,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         names.append(name)
         print(
             f"{name}: {example.meta['source']['style']} on {example.meta['soundfont']['name']}, "
+            f"{time.perf_counter() - t0:.1f} s",
+            file=sys.stderr,
+        )
+    from models.separation.score_source import corpus_song  # it imports this module; music21 lazily
+
+    for i in range(args.scores):
+        t0 = time.perf_counter()
+        seed = int(np.random.SeedSequence([args.seed, 2**30 + i]).generate_state(1)[0])
+        example = make_example(
+            seed,
+            seconds=args.seconds,
+            soundfonts=kits,
+            augmentations=not args.no_augment,
+            workers=args.workers,
+            source=corpus_song,
+        )
+        name = f"score-{i:05d}"
+        example.meta["dataset"] = {"seed": args.seed, "score": i}
+        write_example(example, args.out / name)
+        print(
+            f"{name}: {example.meta['source']['piece']} on {example.meta['soundfont']['name']}, "
             f"{time.perf_counter() - t0:.1f} s",
             file=sys.stderr,
         )
