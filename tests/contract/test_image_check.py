@@ -244,7 +244,7 @@ def test_image_functions_and_their_environment_resolve() -> None:
         "GenerateFunction": "functions/generator/Dockerfile",
     }
     api = functions["ModelApiFunction"]
-    assert api.command == ("app.model_api_handler",) and api.memory_mb == 3008 and api.timeout_s == 29
+    assert api.command == ("app.model_api_handler",) and api.memory_mb == 1769 and api.timeout_s == 29
     assert functions["GenerateFunction"].command == ("app.generate_handler",)
     refs = ic.referenced_resources(api.environment)
     assert {"Bucket", "JobsTable", "EventBus", "SpotifySecretArn"} <= refs
