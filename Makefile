@@ -98,7 +98,7 @@ bench-setup: $(BENCH_STAMP) system-deps
 
 bench: bench-setup
 	$(BIN)/python bench/job_roundtrip.py --runs 5 --out bench/results/job_roundtrip.json
-	$(BIN)/python -m bench.analysis.run --clips 48 --out bench/results/analysis.json
+	$(BIN)/python -m bench.analysis.run --clips 48 --set both --out bench/results/analysis.json
 	$(BIN)/python -m bench.transcription.run --out bench/results/transcription.json
 	$(BIN)/python -m bench.tagging.run --out bench/results/tagging.json
 	$(BIN)/python -m bench.generation.run --out bench/results/generation.json

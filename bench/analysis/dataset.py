@@ -1,4 +1,11 @@
-"""Build (or reuse) the rendered benchmark set under ``bench/analysis/data/`` and its manifest."""
+"""Build (or reuse) the rendered benchmark sets and their manifests.
+
+* ``constant`` (``bench/analysis/data/``): constant tempo, FluidR3_GM, WAV + 192 kbit/s MP3, plus the
+  10-minute track.
+* ``realistic`` (``bench/analysis/data/realistic/``): the same clip specifications played with tempo maps,
+  swing, humanisation, three SoundFonts, production and MP3/AAC/Opus (``performance.py``); WAV (after
+  production) + the coded file (files key ``coded``). No 10-minute track.
+"""
 
 from __future__ import annotations
 
@@ -15,11 +22,20 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
+from . import performance
 from .corpus import ClipSpec, plan
 from .render import SOUNDFONT, SR, encode_mp3, render_clip, render_key
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 LONG_SECONDS = 600.0
+SETS = ("constant", "realistic")
+#: Bumped when the realistic set's rendering changes (part of its clips' cache keys).
+REALISTIC_VERSION = 1
+
+
+def set_dir(name: str, data_dir: Path = DATA_DIR) -> Path:
+    """Where a set's clips and manifest live (the constant set keeps the historical location)."""
+    return data_dir if name == "constant" else data_dir / name
 
 
 def renderer_env(soundfont: Path = SOUNDFONT) -> dict[str, str]:
@@ -41,8 +57,8 @@ def renderer_env(soundfont: Path = SOUNDFONT) -> dict[str, str]:
     }
 
 
-def _render_one(args: tuple[ClipSpec, str, str, str]) -> dict[str, Any]:
-    spec, data_dir, soundfont, key = args
+def _render_one(args: tuple[ClipSpec, str, str, str, performance.Performance | None]) -> dict[str, Any]:
+    spec, data_dir, soundfont, key, perf = args
     clip_dir = Path(data_dir) / spec.clip_id
     labels_path = clip_dir / "labels.json"
     if labels_path.is_file():
@@ -53,17 +69,30 @@ def _render_one(args: tuple[ClipSpec, str, str, str]) -> dict[str, Any]:
                 return old
         except (json.JSONDecodeError, KeyError):
             pass
-    labels = render_clip(spec, clip_dir, Path(soundfont))
+    labels = render_clip(spec, clip_dir, Path(soundfont), perf)
     labels["render_key"] = key
     labels_path.write_text(json.dumps(labels, indent=1))
     labels["cached"] = False
     return labels
 
 
+def _realistic_key(spec: ClipSpec, env: dict[str, str], perf: performance.Performance) -> str:
+    blob = json.dumps(
+        {"base": render_key(spec, env), "perf": perf.as_dict(), "v": REALISTIC_VERSION}, sort_keys=True
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
 def build(
-    n_clips: int, data_dir: Path = DATA_DIR, jobs: int = 2, soundfont: Path = SOUNDFONT, force: bool = False
+    n_clips: int,
+    data_dir: Path = DATA_DIR,
+    jobs: int = 2,
+    soundfont: Path = SOUNDFONT,
+    force: bool = False,
+    set_name: str = "constant",
 ) -> dict[str, Any]:
-    """Render every clip (in ``jobs`` processes, cached by spec + renderer versions) and the 10-min track."""
+    """Render every clip (in ``jobs`` processes, cached by spec + renderer versions) and, for the constant
+    set, the 10-min track. ``data_dir`` is the set's own directory (:func:`set_dir`)."""
     t0 = time.perf_counter()
     data_dir.mkdir(parents=True, exist_ok=True)
     env = renderer_env(soundfont)
@@ -71,20 +100,39 @@ def build(
     if force:
         for s in specs:
             shutil.rmtree(data_dir / s.clip_id, ignore_errors=True)
-    work = [(s, str(data_dir), str(soundfont), render_key(s, env)) for s in specs]
+    if set_name == "realistic":
+        for name, files in performance.SOUNDFONTS.items():
+            for f in files:
+                path = performance.SOUNDFONT_DIR / f
+                if not path.is_file():
+                    raise SystemExit(
+                        f"SoundFont {path} ({name}) not found: "
+                        "apt-get install -y fluid-soundfont-gs timgm6mb-soundfont"
+                    )
+                env[f"soundfont:{f}"] = str(path.stat().st_size)
+        perfs = [performance.draw(s) for s in specs]
+        work = [
+            (s, str(data_dir), str(soundfont), _realistic_key(s, env, pf), pf)
+            for s, pf in zip(specs, perfs, strict=True)
+        ]
+    elif set_name == "constant":
+        work = [(s, str(data_dir), str(soundfont), render_key(s, env), None) for s in specs]
+    else:
+        raise ValueError(f"unknown set {set_name!r}")
     if jobs > 1:
         with ProcessPoolExecutor(jobs) as ex:
             clips = list(ex.map(_render_one, work))
     else:
         clips = [_render_one(w) for w in work]
     render_s = time.perf_counter() - t0
-    long_info = build_long(clips, data_dir)
+    long_info = build_long(clips, data_dir) if set_name == "constant" else None
     set_digest = hashlib.sha256(
         json.dumps(
             [[c["clip_id"], c["sha256"], c["beats"], c["downbeats"], c["key"], c["chords"]] for c in clips]
         ).encode()
     ).hexdigest()[:16]
     manifest = {
+        "set": set_name,
         "renderer": env,
         "set_sha256": set_digest,
         "clips": clips,
@@ -136,5 +184,11 @@ def build_long(clips: list[dict[str, Any]], data_dir: Path, seconds: float = LON
 if __name__ == "__main__":  # pragma: no cover - manual use: python -m bench.analysis.dataset 48
     import sys
 
-    m = build(int(sys.argv[1]) if len(sys.argv) > 1 else 48, jobs=int(os.environ.get("JOBS", "2")))
+    name = sys.argv[2] if len(sys.argv) > 2 else "constant"
+    m = build(
+        int(sys.argv[1]) if len(sys.argv) > 1 else 48,
+        set_dir(name),
+        jobs=int(os.environ.get("JOBS", "2")),
+        set_name=name,
+    )
     print(json.dumps({k: v for k, v in m.items() if k != "clips"}, indent=1))

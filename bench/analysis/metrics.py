@@ -8,6 +8,12 @@
 * Key: ``mir_eval.key.weighted_score`` (MIREX: 1 same key, 0.5 fifth, 0.3 relative, 0.2 parallel, else 0).
 * Chords: weighted chord symbol recall (WCSR) under mir_eval's ``majmin`` and ``sevenths`` rules
   (:func:`chord_scores`); per clip, then the mean over clips.
+* Local tempo (realistic set, whose labels carry a per-beat tempo ``local_tempo`` = 60 / the inter-beat
+  interval that starts at each beat): the median absolute percent error (MdAPE) over the reference beats
+  after 5 s of the tool's tempo curve (``tempo_curve``: ``[time, bpm]`` rows) evaluated at the middle of
+  each reference inter-beat interval (:func:`local_tempo_mdape`); n/a for a tool without a tempo curve.
+  The same error of the curve implied by the tool's *beats* (60 / its inter-beat intervals, placed at
+  their midpoints) is a diagnostic every beat tracker gets (``beat_tempo_mdape``). Over clips: median.
 * A clip a tool failed on scores 0 everywhere (and is counted in ``n_errors``).
 """
 
@@ -113,11 +119,63 @@ def chord_score(ref: list[list[Any]], est: Any) -> float | None:
     return None if scores is None else scores["majmin"]
 
 
+def _curve_rows(curve: Any) -> np.ndarray | None:
+    """``[[t, bpm], ...]`` or ``[{"time"|"t", "bpm"}, ...]`` -> (n, 2) array sorted by time, or None."""
+    if not curve:
+        return None
+    try:
+        rows = [
+            (float(r.get("time", r.get("t"))), float(r["bpm"]))
+            if isinstance(r, dict)
+            else (float(r[0]), float(r[1]))
+            for r in curve
+        ]
+    except (TypeError, ValueError, KeyError, IndexError):
+        return None
+    arr = np.array(sorted(rows), dtype=float)
+    arr = arr[np.isfinite(arr).all(axis=1) & (arr[:, 1] > 0)]
+    return arr if len(arr) else None
+
+
+def beats_to_curve(beats: Iterable[float] | None) -> np.ndarray | None:
+    """A tempo curve implied by beat times: 60 / each inter-beat interval, at the interval's midpoint."""
+    b = np.sort(np.asarray([] if beats is None else list(beats), dtype=float))
+    if len(b) < 2:
+        return None
+    ibi = np.diff(b)
+    ok = ibi > 1e-3
+    if not ok.any():
+        return None
+    return np.stack([(b[:-1] + b[1:])[ok] / 2, 60.0 / ibi[ok]], axis=1)
+
+
+def local_tempo_mdape(
+    ref_beats: Iterable[float], ref_tempo: Iterable[float], curve: Any, *, skip_s: float = 5.0
+) -> float | None:
+    """Median absolute percent error of a tempo curve against the per-beat reference tempo.
+
+    Reference beat ``i`` (at or after ``skip_s``) has the tempo ``ref_tempo[i]`` over the interval it starts;
+    the curve (linear interpolation, held at its ends) is read at the interval's middle (for the last beat,
+    half its own interval after it). ``None`` when there is no curve.
+    """
+    c = curve if isinstance(curve, np.ndarray) else _curve_rows(curve)
+    b = np.asarray(list(ref_beats), dtype=float)
+    r = np.asarray(list(ref_tempo), dtype=float)
+    if c is None or len(b) == 0 or len(b) != len(r):
+        return None
+    mid = b + 30.0 / r  # half of each interval after its beat
+    keep = b >= skip_s
+    if not keep.any():
+        return None
+    est = np.interp(mid[keep], c[:, 0], c[:, 1])
+    return float(np.median(np.abs(est - r[keep]) / r[keep]) * 100.0)
+
+
 def score_row(clip: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
     """Per-clip metrics for one tool's row."""
     if "error" in row:
         out = {"acc1": 0.0, "acc2": 0.0, "beat_f": 0.0, "key_weighted": 0.0}
-        out["downbeat_f"] = 0.0 if row.get("tool") == "tonearm" else None
+        out["downbeat_f"] = 0.0 if row.get("tool") in ("tonearm", "madmom") else None
         return out
     acc1, acc2 = tempo_acc(clip["tempo"], row.get("bpm"))
     out: dict[str, Any] = {"acc1": acc1, "acc2": acc2, "beat_f": beat_f(clip["beats"], row.get("beats"))}
@@ -135,6 +193,13 @@ def score_row(clip: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
     cf = chord_scores(clip["chords"], row.get("chords_frames"))
     if cf is not None:
         out["chord_majmin_frames"], out["chord_sevenths_frames"] = cf["majmin"], cf["sevenths"]
+    if clip.get("local_tempo") is not None:
+        out["local_tempo_mdape"] = local_tempo_mdape(
+            clip["beats"], clip["local_tempo"], row.get("tempo_curve")
+        )
+        out["beat_tempo_mdape"] = local_tempo_mdape(
+            clip["beats"], clip["local_tempo"], beats_to_curve(row.get("beats"))
+        )
     return out
 
 
@@ -159,6 +224,8 @@ METRICS = (
     "chord_sevenths",
     "chord_majmin_frames",
     "chord_sevenths_frames",
+    "local_tempo_mdape",
+    "beat_tempo_mdape",
 )
 
 
@@ -172,6 +239,8 @@ def aggregate(
         vals = [r["metrics"].get(m) for r in sel]
         if m == "downbeat_f" and all(v is None for v in vals):
             out[m] = None
+        elif m.endswith("_mdape"):  # lower is better: a failed clip is left out (counted in n_errors)
+            out[m] = _median(vals)
         elif m.startswith("chord_") and all(v is None for v in vals):
             continue
         else:
@@ -179,9 +248,8 @@ def aggregate(
     out["median_beat_offset_ms"] = _median([r["metrics"].get("beat_offset_ms") for r in sel])
     for t in ("decode_s", "analysis_s", "total_s", "cpu_s", "bc_s", "bc_total_s"):
         out[f"median_{t}"] = _median([r.get(t) for r in sel])
-    out["p90_total_s"] = (
-        float(np.percentile([r["total_s"] for r in sel if "total_s" in r], 90)) if sel else None
-    )
+    totals = [r["total_s"] for r in sel if "total_s" in r]
+    out["p90_total_s"] = float(np.percentile(totals, 90)) if totals else None
     extra: dict[str, list[float]] = {}
     for r in sel:
         for k, v in (r.get("extra_decode_s") or {}).items():

@@ -57,7 +57,9 @@ import soundfile as sf
 
 from tonearm.midi import smf as midi
 
+from . import performance
 from .corpus import CHORD_ROOT_NAMES, ENSEMBLES, FOLK_ENSEMBLES, MAJOR, ClipSpec, split_key
+from .performance import Performance, TempoMap
 
 SR = 44100
 CLIP_SECONDS = 30.0
@@ -281,16 +283,31 @@ def score_chords(info: ScoreInfo, q_hi: float) -> list[tuple[float, float, set[i
     return out
 
 
-def render_clip(spec: ClipSpec, clip_dir: Path, soundfont: Path = SOUNDFONT) -> dict[str, Any]:
-    """Render ``spec`` into ``clip_dir`` (clip.wav, clip.mp3, clip.mid, labels.json); return the labels."""
+def render_clip(
+    spec: ClipSpec, clip_dir: Path, soundfont: Path = SOUNDFONT, perf: Performance | None = None
+) -> dict[str, Any]:
+    """Render ``spec`` into ``clip_dir`` (clip.wav, clip.mp3, clip.mid, labels.json); return the labels.
+
+    With ``perf`` (the realistic set, ``performance.py``): the tempo map, swing and humanisation time the
+    notes and the labels, ``perf``'s SoundFont(s) replace ``soundfont``, the production chain runs on the
+    mix and the coded file is ``clip.<mp3|m4a|opus>`` (files key ``coded``) instead of ``clip.mp3``.
+    """
     t_start = time.perf_counter()
     p = spec.piece
     info = load_score(spec)
     us = round(60e6 / p.tempo)
     spq = us / 1e6
     beat = 1.0
-    q_cut = info.f0 + CLIP_SECONDS / spq
-    q_end = info.f0 + (CLIP_SECONDS + TAIL_SECONDS) / spq
+    tmap: TempoMap | None = None
+    if perf is None:
+        q_cut = info.f0 + CLIP_SECONDS / spq
+        q_end = info.f0 + (CLIP_SECONDS + TAIL_SECONDS) / spq
+    else:
+        # the map reaches well past the clip even if the whole clip ran 40 % faster than nominal
+        q_far = info.f0 + 1.6 * (CLIP_SECONDS + TAIL_SECONDS) / spq + 2 * info.bar
+        tmap = performance.tempo_map(perf, p.tempo, f0=info.f0, d0=info.d0, bar=info.bar, q_hi=q_far)
+        q_cut = tmap.position(CLIP_SECONDS)
+        q_end = tmap.position(CLIP_SECONDS + TAIL_SECONDS)
     check_grid(info, q_end, p.path)
     period = math.ceil((info.end - info.f0) / info.bar - EPS) * info.bar
     copies = max(1, math.ceil((q_end - info.f0) / period)) if info.end < q_end else 1
@@ -299,6 +316,10 @@ def render_clip(spec: ClipSpec, clip_dir: Path, soundfont: Path = SOUNDFONT) -> 
 
     song = midi.Song(us_per_quarter=us, numerator=info.numerator, denominator=4)
     song.end_tick = round((q_end - info.f0) * midi.TICKS_PER_QUARTER)
+    if perf is not None:
+        song.us_per_quarter = performance.MIDI_US_PER_QUARTER
+        song.end_tick = _ticks_at(CLIP_SECONDS + TAIL_SECONDS + 0.5)
+    nprng = np.random.default_rng(perf.seed + 2) if perf is not None else None
 
     def tick(q: float) -> int:
         return round((q - info.f0) * midi.TICKS_PER_QUARTER)
@@ -312,7 +333,20 @@ def render_clip(spec: ClipSpec, clip_dir: Path, soundfont: Path = SOUNDFONT) -> 
         if q >= q_end or q < info.f0 - EPS:
             return
         vel = base + accent(q) + rng.randint(-5, 5)
-        song.notes.append(midi.Note(tick(q), max(1, round(dur * midi.TICKS_PER_QUARTER) - 4), ch, pitch, vel))
+        if tmap is None or perf is None or nprng is None:
+            song.notes.append(
+                midi.Note(tick(q), max(1, round(dur * midi.TICKS_PER_QUARTER) - 4), ch, pitch, vel)
+            )
+            return
+        # humanised: the same onset jitter moves the note's start and end; labels stay on the map
+        sigma = perf.timing_sigma_ms / 1000.0 * (0.5 if ch == midi.DRUM_CHANNEL else 1.0)
+        jitter = float(np.clip(nprng.normal(0.0, sigma), -2.5 * sigma, 2.5 * sigma))
+        vel += round(float(np.clip(nprng.normal(0.0, perf.velocity_sigma), -12, 12)))
+        t0, t1 = performance.note_span(tmap, q, dur, jitter)
+        start = _ticks_at(t0)
+        song.notes.append(
+            midi.Note(start, max(1, _ticks_at(t1) - start - 4), ch, pitch, max(1, min(127, vel)))
+        )
 
     monophonic = p.category == "folk"
     chords_q: list[tuple[float, float, str]] = []  # (start, end, label) in performance quarters
@@ -418,6 +452,8 @@ def render_clip(spec: ClipSpec, clip_dir: Path, soundfont: Path = SOUNDFONT) -> 
 
     # ---- labels (seconds) ----
     def sec(q: float) -> float:
+        if tmap is not None:
+            return round(tmap.seconds(q), 6)
         return round((q - info.f0) * spq, 6)
 
     kb = math.ceil((info.f0 - info.d0) / beat - EPS)
@@ -429,15 +465,17 @@ def render_clip(spec: ClipSpec, clip_dir: Path, soundfont: Path = SOUNDFONT) -> 
         kb += 1
     downbeats = [b for b, pos in zip(beats, positions, strict=True) if pos == 1]
     chords = _segments(chords_q, sec)
+    beat_qs = [info.d0 + k * beat for k in range(math.ceil((info.f0 - info.d0) / beat - EPS), kb)]
 
     # ---- audio ----
     clip_dir.mkdir(parents=True, exist_ok=True)
     mid_path = clip_dir / "clip.mid"
     midi.write(song, mid_path)
+    fonts = [str(soundfont)] if perf is None else [str(f) for f in perf.soundfont_paths()]
     with tempfile.TemporaryDirectory() as td:
         raw = Path(td) / "render.wav"
         cmd = ["fluidsynth", "-ni", "-q", "-g", FLUIDSYNTH_GAIN, "-r", str(SR), "-T", "wav", "-O", "float"]
-        subprocess.run([*cmd, "-F", str(raw), str(soundfont), str(mid_path)], check=True, capture_output=True)
+        subprocess.run([*cmd, "-F", str(raw), *fonts, str(mid_path)], check=True, capture_output=True)
         y, sr = sf.read(raw, dtype="float64", always_2d=True)
     if sr != SR:
         raise RuntimeError(f"fluidsynth rendered at {sr} Hz")
@@ -448,11 +486,19 @@ def render_clip(spec: ClipSpec, clip_dir: Path, soundfont: Path = SOUNDFONT) -> 
     peak = float(np.max(np.abs(y)))
     if peak <= 0:
         raise RuntimeError(f"{spec.clip_id}: silent render")
-    y = y * (10 ** (PEAK_DBFS / 20) / peak)
+    if perf is None:
+        y = y * (10 ** (PEAK_DBFS / 20) / peak)
+    else:
+        y = performance.produce(y, SR, perf, peak_dbfs=PEAK_DBFS)
     pcm = np.clip(np.round(y * 32767), -32768, 32767).astype(np.int16)
-    wav_path, mp3_path = clip_dir / "clip.wav", clip_dir / "clip.mp3"
+    wav_path = clip_dir / "clip.wav"
     sf.write(wav_path, pcm, SR, subtype="PCM_16")
-    encode_mp3(pcm, SR, mp3_path)
+    if perf is None:
+        coded_key, mp3_path = "mp3", clip_dir / "clip.mp3"
+        encode_mp3(pcm, SR, mp3_path)
+    else:
+        coded_key, mp3_path = "coded", clip_dir / f"clip.{performance.CODECS[perf.codec]['ext']}"
+        performance.encode(pcm, SR, mp3_path, perf.codec, perf.bitrate_kbps)
 
     key_m21, corr = _music21_key(info, min(info.end, q_cut))
     tonic_m21 = (split_key(key_m21)[0] + spec.semitones) % 12 if key_m21 else None
@@ -476,12 +522,25 @@ def render_clip(spec: ClipSpec, clip_dir: Path, soundfont: Path = SOUNDFONT) -> 
         "loop_period_ql": period,
         "copies": copies,
         "n_parts": info.n_parts,
-        "files": {"wav": "clip.wav", "mp3": "clip.mp3", "mid": "clip.mid"},
-        "sha256": {"wav": _sha(wav_path), "mp3": _sha(mp3_path), "mid": _sha(mid_path)},
+        "files": {"wav": "clip.wav", coded_key: mp3_path.name, "mid": "clip.mid"},
+        "sha256": {"wav": _sha(wav_path), coded_key: _sha(mp3_path), "mid": _sha(mid_path)},
         "render_seconds": round(time.perf_counter() - t_start, 3),
     }
+    if tmap is not None and perf is not None:
+        local = [round(float(b), 4) for b in tmap.local_bpm(beat_qs)]
+        labels["performance"] = perf.as_dict()
+        labels["local_tempo"] = local
+        labels["tempo"] = float(np.median(local))  # Acc1/Acc2 against the clip's median tempo
+        labels["nominal_tempo_bpm"] = 60e6 / us
+        labels["us_per_quarter"] = performance.MIDI_US_PER_QUARTER
+        labels["tempo_range"] = [min(local), max(local)]
     (clip_dir / "labels.json").write_text(json.dumps(labels, indent=1))
     return labels
+
+
+def _ticks_at(seconds: float) -> int:
+    """MIDI ticks of ``seconds`` under the realistic set's fixed tempo (``MIDI_US_PER_QUARTER``)."""
+    return round(seconds * 1e6 / performance.MIDI_US_PER_QUARTER * midi.TICKS_PER_QUARTER)
 
 
 def _segments(chords_q: list[tuple[float, float, str]], sec: Any) -> list[list[Any]]:

@@ -7,8 +7,10 @@ from typing import Any
 
 from .metrics import aggregate
 
-PEERS = ("librosa", "essentia")
-LABEL = {"tonearm": "tonearm", "librosa": "librosa", "essentia": "Essentia"}
+PEERS = ("librosa", "essentia", "madmom")
+LABEL = {"tonearm": "tonearm", "librosa": "librosa", "essentia": "Essentia", "madmom": "madmom"}
+#: Tools that give downbeats (a failed clip scores 0 for them; n/a for the others).
+DOWNBEAT_TOOLS = ("tonearm", "madmom")
 TARGETS: dict[str, dict[str, Any]] = {
     "tempo_acc1": {"op": ">=", "value": 0.95, "text": "tempo Acc1 >= 0.95 (WAV)"},
     "tempo_acc2": {"op": ">=", "value": 1.00, "text": "tempo Acc2 = 1.00 (WAV)"},
@@ -50,29 +52,42 @@ CHORD_VARIANTS = (
     ("librosa", "chord_majmin", "chord_sevenths", "librosa chroma_cqt + triad templates"),
     ("essentia", "chord_majmin", "chord_sevenths", "Essentia HPCP + ChordsDetectionBeats"),
     ("essentia", "chord_majmin_frames", "chord_sevenths_frames", "Essentia HPCP + ChordsDetection (frames)"),
+    ("madmom", "chord_majmin", "chord_sevenths", "madmom CNNChordFeature + CRF"),
 )
 
 
-def summarize(results: dict[str, Any], clips: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Per tool: aggregates for WAV and MP3, and WAV breakdowns by category, meter and drums."""
+def summarize(
+    results: dict[str, Any], clips: dict[str, dict[str, Any]], formats: tuple[str, ...] = ("wav", "mp3")
+) -> dict[str, Any]:
+    """Per tool: aggregates per format, and breakdowns (of the first format) by category, meter, drums and
+    mode, plus the performance choices (tempo event, swing, SoundFont, codec) on the realistic set."""
     out: dict[str, Any] = {}
+    realistic = any(c.get("performance") for c in clips.values())
     for tool, res in results.items():
         rows = res["rows"]
 
         def sel(fmt: str, pred: Callable[[dict[str, Any]], bool] = lambda c: True) -> Callable[[dict], bool]:
             return lambda r: r["format"] == fmt and pred(clips[r["clip_id"]])
 
-        s: dict[str, Any] = {"wav": aggregate(rows, sel("wav")), "mp3": aggregate(rows, sel("mp3")), "by": {}}
+        s: dict[str, Any] = {fmt: aggregate(rows, sel(fmt)) for fmt in formats}
+        s["by"] = {}
         groups: dict[str, Callable[[dict[str, Any]], str]] = {
             "category": lambda c: c["category"],
             "meter": lambda c: c["meter"],
             "drums": lambda c: "drums" if c["drums"] else "no drums",
             "mode": lambda c: c["mode"],
         }
+        if realistic:
+            groups |= {
+                "tempo event": lambda c: c["performance"]["event"],
+                "swing": lambda c: "swing" if c["performance"]["swing_ratio"] != 1.0 else "straight",
+                "soundfont": lambda c: c["performance"]["soundfont"],
+                "codec": lambda c: c["performance"]["codec"],
+            }
         for gname, fn in groups.items():
             values = sorted({fn(c) for c in clips.values()})
             s["by"][gname] = {
-                v: aggregate(rows, sel("wav", lambda c, fn=fn, v=v: fn(c) == v)) for v in values
+                v: aggregate(rows, sel(formats[0], lambda c, fn=fn, v=v: fn(c) == v)) for v in values
             }
         s["error"] = res["summary"].get("error")
         s["maxrss_mb"] = res["summary"].get("maxrss_mb")
@@ -230,6 +245,65 @@ def verdicts(
     return out
 
 
+#: The realistic set's accuracy rows: (id, label, metric, higher is better, judged against the best peer).
+REALISTIC_METRICS: tuple[tuple[str, str, str, bool, bool], ...] = (
+    ("acc1", "Tempo Acc1 (±4 % of the clip's median tempo)", "acc1", True, True),
+    ("acc2", "Tempo Acc2 (x2, x3, x1/2, x1/3 allowed)", "acc2", True, True),
+    ("beat_f", "Beat F-measure (±70 ms)", "beat_f", True, True),
+    ("downbeat_f", "Downbeat F-measure (±70 ms)", "downbeat_f", True, True),
+    ("key_weighted", "Key weighted score (MIREX)", "key_weighted", True, True),
+    ("key_exact", "Key exactly right (share)", "key_exact", True, True),
+    ("chord_majmin", "Chords majmin WCSR", "chord_majmin", True, True),
+    ("chord_sevenths", "Chords sevenths WCSR", "chord_sevenths", True, True),
+    (
+        "local_tempo_mdape",
+        "Local tempo: tempo curve's median abs. % error per beat (median over clips)",
+        "local_tempo_mdape",
+        False,
+        True,
+    ),
+    (
+        "beat_tempo_mdape",
+        "Local tempo implied by the beats (60 / IBI), median abs. % error (diagnostic)",
+        "beat_tempo_mdape",
+        False,
+        False,
+    ),
+    (
+        "beat_offset_ms",
+        "Beat offset vs reference, median ms (diagnostic)",
+        "median_beat_offset_ms",
+        False,
+        False,
+    ),
+    ("analysis_s", "Analysis only, 30 s (median)", "median_analysis_s", False, False),
+)
+
+
+def realistic_verdicts(summary: dict[str, Any], formats: tuple[str, ...]) -> list[dict[str, Any]]:
+    """tonearm against the best peer, metric by metric, for each format of the realistic set."""
+    t = summary.get("tonearm")
+    if t is None:
+        return []
+    rows = []
+    for fmt in formats:
+        for mid, label, key, higher, judged in REALISTIC_METRICS:
+            if not judged:
+                continue
+            mine = (t.get(fmt) or {}).get(key)
+            peers = {
+                p: (summary[p].get(fmt) or {}).get(key)
+                for p in PEERS
+                if p in summary and not summary[p].get("error")
+            }
+            peers = {p: x for p, x in peers.items() if x is not None}
+            row = _row(f"{fmt}_{mid}", label, "acc", higher, mine, peers)
+            if mine is None and not peers:
+                row["pass"] = None
+            rows.append(row)
+    return rows
+
+
 def _row(mid: str, label: str, kind: str, higher: bool, mine: Any, peers: dict[str, Any]) -> dict[str, Any]:
     if not peers:
         return {"id": mid, "label": label, "kind": kind, "tonearm": mine, "best_peer": None, "pass": None}
@@ -290,15 +364,29 @@ def _mark(ok: bool | None) -> str:
 
 
 def markdown(doc: dict[str, Any]) -> str:
-    """The human-readable report."""
+    """The human-readable report: the constant-tempo set (when run), then the realistic set (when run)."""
+    if "summary" not in doc:  # --set realistic
+        L = ["# Analysis benchmark, realistic set: tonearm vs librosa vs Essentia vs madmom\n"]  # noqa: N806
+        if doc.get("stub_warning"):
+            L.append(f"> **WARNING: {doc['stub_warning']}.** These numbers only exercise the harness.\n")
+        m = doc["machine"]
+        L.append(
+            f"Generated {doc['generated']} (`{doc['command']}`). **Machine:** {m.get('cpu', '?')}, "
+            f"{m.get('logical_cpus')} logical CPUs; load average {m.get('load_average_at_start')} at start, "
+            f"{m.get('load_average_at_report')} at end. Method: `bench/analysis/README.md`.\n"
+        )
+        _realistic_section(doc, L)
+        L.append("## Run time\n")
+        L.append(", ".join(f"{k.removesuffix('_s')}: {v:.0f} s" for k, v in doc["stages_s"].items()) + "\n")
+        return "\n".join(L)
     s, ver = doc["summary"], doc["verdicts"]
-    tools = [t for t in ("tonearm", "librosa", "essentia") if t in s]
+    tools = [t for t in ("tonearm", *PEERS) if t in s]
     names = [
         LABEL[t] + (" (STUB)" if t == "tonearm" and doc["tonearm_impl"] == "stub" else "") for t in tools
     ]
     m = doc["machine"]
     L: list[str] = []  # noqa: N806 - the report's lines
-    L.append("# Analysis benchmark: tonearm vs librosa vs Essentia\n")
+    L.append("# Analysis benchmark: tonearm vs librosa vs Essentia vs madmom\n")
     if doc.get("stub_warning"):
         L.append(f"> **WARNING: {doc['stub_warning']}.** These numbers only exercise the harness.\n")
     L.append(
@@ -402,6 +490,7 @@ def markdown(doc: dict[str, Any]) -> str:
         "tonearm": "tonearm `decode()`",
         "librosa": "`librosa.load()` (22.05 kHz mono)",
         "essentia": "Essentia `MonoLoader` (44.1 kHz mono)",
+        "madmom": "madmom: tonearm `decode()`, mono, 44.1 kHz (no ffmpeg for madmom's loader)",
     }
     for t in tools:
         w, p3 = s[t]["wav"], s[t]["mp3"]
@@ -489,6 +578,8 @@ def markdown(doc: dict[str, Any]) -> str:
             f"{'yes' if c['drums'] else ''} | {c['ensemble']}{acc} |"
         )
     L.append("")
+    if doc.get("realistic"):
+        _realistic_section(doc, L)
     st = doc["stages_s"]
     L.append("## Run time\n")
     L.append(", ".join(f"{k.removesuffix('_s')}: {v:.0f} s" for k, v in st.items()) + "\n")
@@ -622,3 +713,110 @@ def _label_notes(doc: dict[str, Any]) -> list[str]:
         f"maj/min/7/maj7/min7/N part ({100 * judged / total:.0f} % of the time); dim, aug, hdim7, dim7 "
         "and X segments are left out, as in MIREX.\n",
     ]
+
+
+def _realistic_section(doc: dict[str, Any], L: list[str]) -> None:  # noqa: N803 - the report's lines
+    """The realistic set: one accuracy table per format (every metric, every tool), breakdowns, clips."""
+    r = doc["realistic"]
+    s = r["summary"]
+    tools = [t for t in ("tonearm", *PEERS) if t in s]
+    formats = r["formats"]
+    n = r["dataset"]["n_clips"]
+    names = {"coded": "coded file (MP3 / AAC / Opus), primary", "wav": "WAV after production (no codec)"}
+    L.append("## Realistic set\n")
+    L.append(
+        f"The same {n} clip specifications (pieces, keys, instruments, drums) played with a tempo map per "
+        "clip (rubato everywhere; ritardando, accelerando or a tempo change between sections; swing on "
+        "every third clip), humanised timing (10-20 ms) and velocities, three SoundFonts (FluidR3_GM, "
+        "FluidR3_GS on GM, TimGM6mb), production (EQ, room or hall reverb, stereo width, bus compression,"
+        " a -60..-45 dBFS noise floor) and a codec (MP3 96-320, AAC 96-256, Opus 64-160 kbit/s); labels "
+        "go through the same tempo map (`bench/analysis/performance.py`). Tempo Acc1/Acc2 are against the"
+        " clip's median local tempo; local tempo is scored per beat where a tool gives a tempo curve "
+        "(tonearm's `beatTempos`; n/a for tools without one), and the tempo implied by each tool's beats "
+        "is a diagnostic. Means over clips (MdAPE: median); a failed clip scores 0. Each tool decodes the"
+        " file itself, except where it cannot: madmom always, Essentia the Opus files and librosa the AAC "
+        "files get tonearm's decoder (then mono, resampled as the tool's own loader would).\n"
+    )
+    verdicts = {v["id"]: v for v in r.get("vs_best_peer", [])}
+    for fmt in formats:
+        L.append(f"### Accuracy, {names.get(fmt, fmt)}\n")
+        L.append("| Metric | " + " | ".join(LABEL[t] for t in tools) + " | vs best peer |")
+        L.append("|---|" + "---|" * (len(tools) + 1))
+        for mid, label, key, _higher, judged in REALISTIC_METRICS:
+            cells = []
+            for t in tools:
+                v = (s[t].get(fmt) or {}).get(key)
+                if key.endswith("_mdape"):
+                    cells.append("n/a" if v is None else f"{v:.1f} %")
+                elif key == "median_beat_offset_ms":
+                    cells.append(_fmt(v, "diag"))
+                elif key.endswith("_s"):
+                    cells.append(_fmt(v, "speed"))
+                else:
+                    cells.append(_fmt(v, "acc"))
+            vb = verdicts.get(f"{fmt}_{mid}") if judged else None
+            mark = ""
+            if vb is not None:
+                mark = _mark(vb.get("pass"))
+                if vb.get("best_peer"):
+                    mark += f" ({LABEL[vb['best_peer']]})"
+            L.append(f"| {label} | " + " | ".join(cells) + f" | {mark} |")
+        L.append("")
+    judged = [v for v in r.get("vs_best_peer", []) if v.get("pass") is not None]
+    failing = [v["id"] for v in judged if not v["pass"]]
+    L.append(
+        f"tonearm at least as good as the best peer on {sum(bool(v['pass']) for v in judged)}/{len(judged)} "
+        "judged metrics" + (f" (failing: {', '.join(failing)})" if failing else "") + ".\n"
+    )
+    first = formats[0]
+    L.append(f"### Breakdown ({first}): beat F / tempo Acc1 / downbeat F\n")
+    L.append("| Group | n | " + " | ".join(LABEL[t] for t in tools) + " |\n|---|---|" + "---|" * len(tools))
+    for gname in ("tempo event", "swing", "soundfont", "codec", "category", "drums"):
+        for val in s[tools[0]]["by"].get(gname, {}):
+            cells = []
+            for t in tools:
+                a = s[t]["by"][gname][val]
+                cells.append(
+                    f"{_fmt(a.get('beat_f'), 'acc')} / {_fmt(a.get('acc1'), 'acc')} / "
+                    f"{_fmt(a.get('downbeat_f'), 'acc')}"
+                )
+            n_grp = max(s[t]["by"][gname][val]["n"] for t in tools)
+            L.append(f"| {gname}: {val} | {n_grp} | " + " | ".join(cells) + " |")
+    L.append("")
+    errs = {t: [(fmt, (s[t].get(fmt) or {}).get("n_errors")) for fmt in formats] for t in tools}
+    if any(any(e for _f, e in v) or s[t].get("error") for t, v in errs.items()):
+        L.append("### Errors (realistic set)\n")
+        for t, v in errs.items():
+            parts = ", ".join(f"{e} {f}" for f, e in v if e)
+            if parts or s[t].get("error"):
+                L.append(
+                    f"- {LABEL[t]}: {parts or 'no'} clips failed"
+                    + (f"; {s[t]['error']}" if s[t].get("error") else "")
+                )
+        L.append("")
+    L.append("### Clips (realistic set)\n")
+    L.append(
+        "| # | Piece | Meter | Nominal BPM | Median BPM (range) | Event | Swing | Timing sigma | SoundFont "
+        "| Production | Codec |"
+    )
+    L.append("|---|---|---|---|---|---|---|---|---|---|---|")
+    for c in r["clips"]:
+        pf = c["performance"]
+        piece = c["path"] + (f" #{c['number']}" if c.get("number") is not None else "")
+        lo, hi = c["tempo_range"]
+        event = pf["event"] + (
+            f" {pf['event_amount']:+.0%}" if pf["event"] != "rubato" else f" ±{pf['rubato']:.0%}"
+        )
+        swing = f"{pf['swing_ratio']:.2f}:1" if pf["swing_ratio"] != 1.0 else ""
+        prod = (
+            f"{pf['reverb']} {pf['rt60_s']:.1f} s, "
+            f"comp {pf['comp_ratio']:.1f}:1 @ {pf['comp_threshold_db']:.0f} dB, "
+            f"width {pf['width']:.2f}, noise {pf['noise_dbfs']:.0f} dBFS"
+        )
+        L.append(
+            f"| {c['index']} | {piece} | {c['meter']} | {c['nominal_tempo']} "
+            f"| {c['tempo']:.1f} ({lo:.0f}-{hi:.0f}) "
+            f"| {event} | {swing} | {pf['timing_sigma_ms']:.0f} ms | {pf['soundfont']} | {prod} "
+            f"| {pf['codec']} {pf['bitrate_kbps']} kbit/s |"
+        )
+    L.append("")

@@ -1,9 +1,14 @@
-"""Analysis accuracy/speed benchmark: tonearm vs librosa vs Essentia on rendered music21 scores.
+"""Analysis accuracy/speed benchmark: tonearm vs librosa, Essentia and madmom on rendered music21 scores.
 
-One command renders (or reuses) the set, measures every tool in its own single-threaded subprocess, scores
+One command renders (or reuses) the sets, measures every tool in its own single-threaded subprocess, scores
 with mir_eval and writes ``analysis.json`` (every number, per-clip rows) and ``analysis.md``::
 
-    python -m bench.analysis.run --clips 48 --out bench/results/analysis.json
+    python -m bench.analysis.run --clips 48 --set both --out bench/results/analysis.json
+
+``--set constant`` is the constant-tempo set (WAV + MP3, import times, the 10-minute track);
+``--set realistic`` the same clips with tempo maps, humanisation, three SoundFonts, production and codecs
+(WAV after production + the coded file, ``performance.py``); ``both`` (the default) runs the two.
+``--tools`` picks tools (default: tonearm, librosa, essentia, madmom).
 
 See ``bench/analysis/README.md`` for the method. ``--tonearm-impl stub`` exists only to develop the harness
 before tonearm's analysis modules land; its numbers are labelled as such and must not be published.
@@ -29,7 +34,7 @@ from bench.common import single_thread_env as common_single_thread_env
 from . import dataset, metrics, report
 from .tools import IMPORT_STATEMENTS
 
-TOOLS = ("tonearm", "librosa", "essentia")
+TOOLS = ("tonearm", "librosa", "essentia", "madmom")
 
 
 def single_thread_env() -> dict[str, str]:
@@ -70,14 +75,25 @@ def import_times(tools: list[str], impl: str, runs: int) -> dict[str, Any]:
     return out
 
 
+#: Formats each set's workers decode (the first is the one the breakdowns use).
+SET_FORMATS = {"constant": ("wav", "mp3"), "realistic": ("coded", "wav")}
+
+
 def run_worker(
-    tool: str, impl: str, manifest: Path, work: Path, cpu: int | None, clips: int
+    tool: str,
+    impl: str,
+    manifest: Path,
+    work: Path,
+    cpu: int | None,
+    clips: int,
+    formats: tuple[str, ...] = ("wav", "mp3"),
 ) -> dict[str, Any]:
     """One tool over the whole set in a fresh subprocess; returns rows and summary."""
     out = work / f"rows_{tool}.jsonl"
     out.unlink(missing_ok=True)  # never read a previous run's rows
     cmd = [sys.executable, "-m", "bench.analysis.worker", "--tool", tool, "--tonearm-impl", impl]
     cmd += ["--manifest", str(manifest), "--out", str(out), "--clips", str(clips)]
+    cmd += ["--formats", ",".join(formats)]
     if cpu is not None:
         cmd += ["--cpu", str(cpu)]
     t0 = time.perf_counter()
@@ -168,7 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default="bench/results/analysis.json")
     ap.add_argument("--md", default=None, help="markdown report path (default: --out with .md)")
     ap.add_argument("--data", default=str(dataset.DATA_DIR), help="where the rendered set lives")
-    ap.add_argument("--tools", default=",".join(TOOLS))
+    ap.add_argument("--tools", default=",".join(TOOLS), help=f"comma-separated, of {', '.join(TOOLS)}")
+    ap.add_argument("--set", default="both", choices=["constant", "realistic", "both"], help="which set(s)")
     ap.add_argument("--tonearm-impl", default="real", choices=["real", "stub"], help="stub: harness dev only")
     ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="render processes")
     ap.add_argument("--rerender", action="store_true", help="ignore the render cache")
@@ -188,6 +205,31 @@ def main(argv: list[str] | None = None) -> int:
     work = data_dir / "_runs"
     work.mkdir(parents=True, exist_ok=True)
 
+    unknown = [t for t in tools if t not in TOOLS]
+    if unknown:
+        ap.error(f"unknown tool(s) {', '.join(unknown)}; choose from {', '.join(TOOLS)}")
+    sets = ["constant", "realistic"] if args.set == "both" else [args.set]
+
+    realistic: dict[str, Any] | None = None
+    if "realistic" in sets:
+        realistic = run_realistic(args, tools, data_dir, stages)
+    if "constant" not in sets:
+        assert realistic is not None
+        stages["total_s"] = time.perf_counter() - t_start
+        doc = {
+            "generated": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "command": " ".join(
+                [Path(sys.executable).name, "-m", "bench.analysis.run", *(argv or sys.argv[1:])]
+            ),
+            "tonearm_impl": args.tonearm_impl,
+            "stub_warning": _stub_warning(args.tonearm_impl),
+            "machine": machine() | {"load_average_at_start": load_at_start},
+            "single_thread": {"env": dict.fromkeys(THREAD_VARS, "1"), "cpu_affinity": args.cpu},
+            "realistic": realistic,
+            "stages_s": stages,
+        }
+        return _write(doc, out, md, stages)
+
     print(f"[bench] rendering {args.clips} clips into {data_dir} ...", flush=True)
     t0 = time.perf_counter()
     manifest = dataset.build(args.clips, data_dir, jobs=args.jobs, force=args.rerender)
@@ -203,7 +245,15 @@ def main(argv: list[str] | None = None) -> int:
     for tool in tools:
         print(f"[bench] {tool}: {args.clips} clips x (wav, mp3), one thread ...", flush=True)
         t0 = time.perf_counter()
-        res = run_worker(tool, args.tonearm_impl, data_dir / "manifest.json", work, args.cpu, args.clips)
+        res = run_worker(
+            tool,
+            args.tonearm_impl,
+            data_dir / "manifest.json",
+            work,
+            args.cpu,
+            args.clips,
+            SET_FORMATS["constant"],
+        )
         stages[f"{tool}_s"] = time.perf_counter() - t0
         for row in res["rows"]:
             row["metrics"] = metrics.score_row(clips[row["clip_id"]], row)
@@ -237,11 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         "generated": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "command": " ".join([Path(sys.executable).name, "-m", "bench.analysis.run", *(argv or sys.argv[1:])]),
         "tonearm_impl": args.tonearm_impl,
-        "stub_warning": (
-            "tonearm numbers come from the development stand-in (bench/analysis/stub_tonearm.py), not tonearm"
-            if args.tonearm_impl == "stub"
-            else None
-        ),
+        "stub_warning": _stub_warning(args.tonearm_impl),
         "machine": machine() | {"load_average_at_start": load_at_start},
         "single_thread": {"env": dict.fromkeys(THREAD_VARS, "1"), "cpu_affinity": args.cpu},
         "dataset": {k: v for k, v in manifest.items() if k != "clips"} | {"n_clips": len(clips)},
@@ -257,13 +303,70 @@ def main(argv: list[str] | None = None) -> int:
         "rows": [
             {k: v for k, v in r.items() if k != "traceback"} for t in results for r in results[t]["rows"]
         ],
+        "realistic": realistic,
     }
+    tonearm_failed = "tonearm" in results and bool(results["tonearm"]["summary"].get("error"))
+    return max(_write(doc, out, md, stages), 1 if tonearm_failed else 0)
+
+
+def _stub_warning(impl: str) -> str | None:
+    if impl != "stub":
+        return None
+    return "tonearm numbers come from the development stand-in (bench/analysis/stub_tonearm.py), not tonearm"
+
+
+def _write(doc: dict[str, Any], out: Path, md: Path, stages: dict[str, float]) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, indent=1, default=float) + "\n")
     md.write_text(report.markdown(doc))
     print(f"[bench] wrote {out} and {md} in {stages['total_s']:.0f} s", flush=True)
-    tonearm_failed = "tonearm" in results and bool(results["tonearm"]["summary"].get("error"))
-    return 1 if tonearm_failed else 0
+    real = doc.get("realistic") or {}
+    failed = "tonearm" in real.get("tools", {}) and bool(real["tools"]["tonearm"].get("error"))
+    return 1 if failed else 0
+
+
+def run_realistic(
+    args: argparse.Namespace, tools: list[str], data_dir: Path, stages: dict[str, float]
+) -> dict[str, Any]:
+    """Render (or reuse) the realistic set, run every tool on its coded files and WAVs, score, summarise."""
+    sdir = dataset.set_dir("realistic", data_dir)
+    print(f"[bench] realistic set: rendering {args.clips} clips into {sdir} ...", flush=True)
+    t0 = time.perf_counter()
+    manifest = dataset.build(args.clips, sdir, jobs=args.jobs, force=args.rerender, set_name="realistic")
+    stages["realistic_render_s"] = time.perf_counter() - t0
+    print(
+        f"[bench] realistic set ready ({manifest['rendered']} rendered, {stages['realistic_render_s']:.1f} s)"
+    )
+    clips = {c["clip_id"]: c for c in manifest["clips"]}
+    work = sdir / "_runs"
+    work.mkdir(parents=True, exist_ok=True)
+    formats = SET_FORMATS["realistic"]
+    results: dict[str, Any] = {}
+    for tool in tools:
+        print(f"[bench] realistic {tool}: {args.clips} clips x {formats}, one thread ...", flush=True)
+        t0 = time.perf_counter()
+        res = run_worker(tool, args.tonearm_impl, sdir / "manifest.json", work, args.cpu, args.clips, formats)
+        stages[f"realistic_{tool}_s"] = time.perf_counter() - t0
+        for row in res["rows"]:
+            row["metrics"] = metrics.score_row(clips[row["clip_id"]], row)
+        results[tool] = res
+        err = res["summary"].get("error")
+        print(
+            f"[bench] realistic {tool}: {stages[f'realistic_{tool}_s']:.1f} s"
+            + (f" ERROR {err}" if err else "")
+        )
+    summary = report.summarize(results, clips, formats=formats)
+    return {
+        "dataset": {k: v for k, v in manifest.items() if k != "clips"} | {"n_clips": len(clips)},
+        "formats": list(formats),
+        "summary": summary,
+        "vs_best_peer": report.realistic_verdicts(summary, formats),
+        "tools": {t: r["summary"] for t, r in results.items()},
+        "clips": [report.clip_public(c) for c in manifest["clips"]],
+        "rows": [
+            {k: v for k, v in r.items() if k != "traceback"} for t in results for r in results[t]["rows"]
+        ],
+    }
 
 
 if __name__ == "__main__":

