@@ -51,7 +51,6 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-import av
 import numpy as np
 import soundfile as sf
 
@@ -586,17 +585,7 @@ def _music21_key(info: ScoreInfo, q_hi: float) -> tuple[str | None, float | None
 
 def encode_mp3(pcm: np.ndarray, sr: int, path: Path, bitrate: int = MP3_BITRATE) -> None:
     """Encode interleaved int16 ``pcm`` (n, channels) as CBR MP3 with libmp3lame via PyAV."""
-    layout = "stereo" if pcm.shape[1] == 2 else "mono"
-    with av.open(str(path), "w", format="mp3") as out:
-        stream = out.add_stream("libmp3lame", rate=sr, layout=layout)
-        stream.bit_rate = bitrate
-        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(pcm.T), format="s16p", layout=layout)
-        frame.sample_rate = sr
-        frame.pts = 0
-        for packet in stream.encode(frame):
-            out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
+    performance.encode(pcm, sr, path, "mp3", bitrate // 1000)
 
 
 def _sha(path: Path) -> str:

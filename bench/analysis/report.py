@@ -343,6 +343,20 @@ def clip_public(c: dict[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------- markdown
 
 
+def _breakdown_rows(s: dict[str, Any], tools: list[str], groups: tuple[str, ...], third: str) -> list[str]:
+    """Rows ``| group: value | n | beat F / tempo Acc1 / <third> |`` per tool, for each group's values."""
+    rows = []
+    for gname in groups:
+        for val in s[tools[0]]["by"].get(gname, {}):
+            cells = [
+                f"{_fmt(a.get('beat_f'), 'acc')} / {_fmt(a.get('acc1'), 'acc')} / {_fmt(a.get(third), 'acc')}"
+                for a in (s[t]["by"][gname][val] for t in tools)
+            ]
+            n_grp = max(s[t]["by"][gname][val]["n"] for t in tools)
+            rows.append(f"| {gname}: {val} | {n_grp} | " + " | ".join(cells) + " |")
+    return rows
+
+
 def _fmt(x: Any, kind: str) -> str:
     if x is None:
         return "n/a"
@@ -532,17 +546,7 @@ def markdown(doc: dict[str, Any]) -> str:
 
     L.append("## Breakdown (WAV): beat F / tempo Acc1 / key weighted\n")
     L.append("| Group | n | " + " | ".join(names) + " |\n|---|---|" + "---|" * len(names))
-    for gname in ("category", "meter", "drums", "mode"):
-        for val in s[tools[0]]["by"][gname]:
-            cells = []
-            for t in tools:
-                a = s[t]["by"][gname][val]
-                cells.append(
-                    f"{_fmt(a.get('beat_f'), 'acc')} / {_fmt(a.get('acc1'), 'acc')} / "
-                    f"{_fmt(a.get('key_weighted'), 'acc')}"
-                )
-            n_grp = max(s[t]["by"][gname][val]["n"] for t in tools)
-            L.append(f"| {gname}: {val} | {n_grp} | " + " | ".join(cells) + " |")
+    L.extend(_breakdown_rows(s, tools, ("category", "meter", "drums", "mode"), "key_weighted"))
     L.append("")
 
     errs = {t: (s[t]["wav"]["n_errors"], s[t]["mp3"]["n_errors"], s[t].get("error")) for t in tools}
@@ -771,17 +775,8 @@ def _realistic_section(doc: dict[str, Any], L: list[str]) -> None:  # noqa: N803
     first = formats[0]
     L.append(f"### Breakdown ({first}): beat F / tempo Acc1 / downbeat F\n")
     L.append("| Group | n | " + " | ".join(LABEL[t] for t in tools) + " |\n|---|---|" + "---|" * len(tools))
-    for gname in ("tempo event", "swing", "soundfont", "codec", "category", "drums"):
-        for val in s[tools[0]]["by"].get(gname, {}):
-            cells = []
-            for t in tools:
-                a = s[t]["by"][gname][val]
-                cells.append(
-                    f"{_fmt(a.get('beat_f'), 'acc')} / {_fmt(a.get('acc1'), 'acc')} / "
-                    f"{_fmt(a.get('downbeat_f'), 'acc')}"
-                )
-            n_grp = max(s[t]["by"][gname][val]["n"] for t in tools)
-            L.append(f"| {gname}: {val} | {n_grp} | " + " | ".join(cells) + " |")
+    groups = ("tempo event", "swing", "soundfont", "codec", "category", "drums")
+    L.extend(_breakdown_rows(s, tools, groups, "downbeat_f"))
     L.append("")
     errs = {t: [(fmt, (s[t].get(fmt) or {}).get("n_errors")) for fmt in formats] for t in tools}
     if any(any(e for _f, e in v) or s[t].get("error") for t, v in errs.items()):
