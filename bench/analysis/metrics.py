@@ -203,6 +203,50 @@ def score_row(clip: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+#: bpmConfidence thresholds of the calibration table.
+CONFIDENCE_THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5)
+
+
+def confidence_calibration(
+    rows: list[dict[str, Any]], thresholds: tuple[float, ...] = CONFIDENCE_THRESHOLDS
+) -> list[dict[str, Any]]:
+    """How often a ``bpmConfidence`` below a threshold means a wrong tempo (Acc1 miss), and above it.
+
+    Parameters
+    ----------
+    rows : list of dict
+        One tool's rows of one format, each with ``bpm_confidence`` and ``metrics["acc1"]``; rows
+        without a confidence (errors, tools that report none) are left out.
+    thresholds : tuple of float
+
+    Returns
+    -------
+    list of dict
+        Per threshold ``t``: ``n_below``, ``wrong_below`` (share of the clips with confidence < t whose
+        tempo is wrong), ``n_above``, ``wrong_above`` (the same for confidence >= t); shares are None
+        where there is no clip.
+    """
+    pairs = [
+        (float(r["bpm_confidence"]), float(r["metrics"]["acc1"]) < 1.0)
+        for r in rows
+        if r.get("bpm_confidence") is not None and "error" not in r
+    ]
+    table = []
+    for t in thresholds:
+        below = [wrong for c, wrong in pairs if c < t]
+        above = [wrong for c, wrong in pairs if c >= t]
+        table.append(
+            {
+                "threshold": t,
+                "n_below": len(below),
+                "wrong_below": float(np.mean(below)) if below else None,
+                "n_above": len(above),
+                "wrong_above": float(np.mean(above)) if above else None,
+            }
+        )
+    return table
+
+
 def _mean(vals: list[float | None]) -> float | None:
     v = [x for x in vals if x is not None]
     return float(np.mean(v)) if v else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from . import metrics
 from .metrics import aggregate
 
 PEERS = ("librosa", "essentia", "madmom")
@@ -357,6 +358,27 @@ def _breakdown_rows(s: dict[str, Any], tools: list[str], groups: tuple[str, ...]
     return rows
 
 
+def _calibration_lines(rows: list[dict[str, Any]], fmt: str, title: str) -> list[str]:
+    """tonearm's bpmConfidence against its tempo errors (Acc1) on one set and format."""
+    mine = [r for r in rows if r.get("tool") == "tonearm" and r.get("format") == fmt]
+    table = metrics.confidence_calibration(mine)
+    if not any(t["n_below"] + t["n_above"] for t in table):
+        return []
+    lines = [
+        f"### bpmConfidence calibration (tonearm, {title})\n",
+        "How often a confidence below a threshold means a wrong tempo (Acc1 miss), and how often a "
+        "confidence at or above it still does.\n",
+        "| threshold | clips below | wrong below | clips at or above | wrong at or above |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for t in table:
+        lines.append(
+            f"| {t['threshold']:.1f} | {t['n_below']} | {_fmt(t['wrong_below'], 'acc')} | {t['n_above']} | "
+            f"{_fmt(t['wrong_above'], 'acc')} |"
+        )
+    return [*lines, ""]
+
+
 def _fmt(x: Any, kind: str) -> str:
     if x is None:
         return "n/a"
@@ -548,6 +570,7 @@ def markdown(doc: dict[str, Any]) -> str:
     L.append("| Group | n | " + " | ".join(names) + " |\n|---|---|" + "---|" * len(names))
     L.extend(_breakdown_rows(s, tools, ("category", "meter", "drums", "mode"), "key_weighted"))
     L.append("")
+    L.extend(_calibration_lines(doc.get("rows", []), "wav", "constant-tempo set, WAV"))
 
     errs = {t: (s[t]["wav"]["n_errors"], s[t]["mp3"]["n_errors"], s[t].get("error")) for t in tools}
     if any(e[0] or e[1] or e[2] for e in errs.values()):
@@ -778,6 +801,7 @@ def _realistic_section(doc: dict[str, Any], L: list[str]) -> None:  # noqa: N803
     groups = ("tempo event", "swing", "soundfont", "codec", "category", "drums")
     L.extend(_breakdown_rows(s, tools, groups, "downbeat_f"))
     L.append("")
+    L.extend(_calibration_lines(r.get("rows", []), first, f"realistic set, {first}"))
     errs = {t: [(fmt, (s[t].get(fmt) or {}).get("n_errors")) for fmt in formats] for t in tools}
     if any(any(e for _f, e in v) or s[t].get("error") for t, v in errs.items()):
         L.append("### Errors (realistic set)\n")

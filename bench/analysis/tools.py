@@ -232,6 +232,7 @@ class Tonearm(Tool):
         key = normalize_key(j.get("key"))
         return {
             "bpm": _float(j.get("bpm")),
+            "bpm_confidence": _float(j.get("bpmConfidence")),
             "beats": [float(b) for b in (j.get("beats") or [])],
             "downbeats": [float(b) for b in (j.get("downbeats") or [])] if "downbeats" in j else None,
             "key": key,
