@@ -49,6 +49,7 @@ class Analysis:
             beats=[round(float(t), 3) for t in r.beats],
             downbeats=[round(float(t), 3) for t in r.downbeats],
             beatNumbers=[int(b) for b in r.beat_numbers],
+            beatTempos=[round(float(t), 2) for t in r.beat_tempos],
             timeSignature=int(r.time_signature),
             key=k.name,
             keyIndex=int(k.tonic),

@@ -20,24 +20,43 @@ Method
    change; below ``FAST_THRESHOLD`` the slower level is the beat. A slower level under the beat
    range (a 60 BPM piece whose family came out at 120) needs a much lower score,
    ``SLOW_OUTSIDE_THRESHOLD``.
-3. **Beats.** Ellis' (2007) dynamic programme: each beat's score is its onset strength plus the best
-   predecessor score, penalised by ``TIGHTNESS * log(interval / period) ** 2``. Predecessors lie at
-   least ``period / DP_MAX_STRETCH`` frames back, so a block of that many frames depends only on
-   frames before it, and each block is one vectorised step (~100 steps for 30 s, not 1300). The
-   reported tempo is the slope of a straight line fitted to the beat times (sub-frame precision).
-4. **Meter and downbeats.** Three beat-synchronous accents, each z-scored over the beats: the onset
+3. **Local tempo.** A tempogram follows the tempo within a factor ``LOCAL_RANGE`` of the global period
+   (so never an octave away from it): the autocorrelation of the envelope in ``LOCAL_WINDOW_S`` windows every
+   ``LOCAL_HOP_S``, read through a ``LOCAL_TEETH``-tooth comb on a 1 % log grid of periods, and a
+   Viterbi path through it that pays ``LOCAL_SMOOTH * d ** 2`` for a log-period change ``d`` between
+   hops, at most ``LOCAL_JUMP`` (a ramp is cheap, a step between sections costs ``LOCAL_JUMP`` once).
+   A path that stays within ``STEADY_RANGE`` is a steady tempo: the global period is kept, and the
+   beats are exactly those of a constant-tempo tracker.
+4. **Beats.** Ellis' (2007) dynamic programme: each beat's score is its onset strength plus the best
+   predecessor score, penalised by ``tightness * log(interval / period) ** 2`` where ``period`` is the
+   local period at the interval's midpoint (``TIGHTNESS`` for a steady tempo, the looser
+   ``TIGHTNESS_VARYING`` when the tempo moves: rubato shifts single beats by 5-10 %). Predecessors lie
+   at least ``min(period) / DP_MAX_STRETCH`` frames back, so a block of that many frames depends only
+   on frames before it, and each block is one vectorised step (~100 steps for 30 s, not 1300). The
+   octave choice (2.) compares alternate beats of a ``TIGHTNESS`` track of the faster level, which
+   does not slip onto weak offbeats under rubato. Each beat's local tempo (``beat_tempos``) is the
+   inverse slope of a least-squares line through the beat times within ``TEMPO_FIT_BEATS`` beats on
+   either side (sub-frame precision; a step shows within about that many beats). The reported global
+   tempo is the slope of one line fitted to all the beat times for a steady tempo, and the median of
+   the local tempos (the tempo of most of the clip) when it moves.
+5. **Meter and downbeats.** Three beat-synchronous accents, each z-scored over the beats: the onset
    strength at the beat, the low-frequency (bass) onset strength at the beat, and the harmonic
    change (cosine distance between the chroma of the beat's segment and the previous one's). For
    each meter in ``METERS`` and each phase, a two-sample t statistic compares the weighted accent on
    the candidate downbeats with that on the other beats; the largest statistic gives the meter and
-   the downbeat phase (one phase for the whole clip: the tempo is assumed stable). A 4/4 piece shows
-   no stable accent at period 3 and vice versa, so the two meters compete on equal terms.
+   the downbeat phase. A 4/4 piece shows no stable accent at period 3 and vice versa, so the two
+   meters compete on equal terms. With a steady tempo that phase holds for the whole clip; when the
+   tempo moves, a tracker can gain or lose a beat at a change, so a Viterbi over bar positions lets
+   the phase change where a few bars of accents (``BAR_SWITCH_COST``) say so.
 
-Cost for a 30 s clip: about 6 ms for the envelope plus about 5 ms for this module on one core.
+Cost for a 30 s clip: about 6 ms for the envelope plus about 5 ms for this module on one core. The
+local tempo adds about 2 ms to a steady clip (tempogram and Viterbi) and about 5 ms to one whose tempo
+moves (a second, loose DP, a wider lag range, the bar-phase Viterbi); a 10-minute track of several
+pieces goes from about 75 to 165 ms (measured on a shared 2-core machine).
 
 Compared with ``librosa.beat.beat_track`` (mel flux, log-normal prior around 120 BPM, single DP) the
 differences that matter are the quarter-tone flux (legato instruments), the capped envelope (no
-single onset dominates the autocorrelation) and the metrical octave choice.
+single onset dominates the autocorrelation), the metrical octave choice and the local tempo.
 """
 
 from __future__ import annotations
@@ -88,6 +107,29 @@ TIGHTNESS = 400.0
 #: Longest and shortest beat interval the DP considers, as factors of the period; the penalty at
 #: these bounds (400 * log(1.3) ** 2 = 28 envelope standard deviations) already excludes them.
 DP_MAX_STRETCH = 1.3
+#: Local tempo (tempogram): window and hop [s] of the sliding autocorrelation. 6 s holds the three
+#: comb teeth of a 60 BPM pulse and follows a tempo step within a few beats (dev set: 6 s beat 5, 7
+#: and 8 s; 0.5 s hops beat 0.25 s).
+LOCAL_WINDOW_S = 6.0
+LOCAL_HOP_S = 0.5
+#: Local periods searched: within a factor LOCAL_RANGE of the global period (no octave jumps), on a
+#: log grid of LOCAL_STEP ratios.
+LOCAL_RANGE = 1.35
+LOCAL_STEP = 1.01
+#: Comb teeth of the local salience (fewer than COMB_TEETH: a changing tempo smears the far teeth).
+LOCAL_TEETH = 3
+#: Viterbi over the local period states: cost of a log-period change of ``d`` between hops is
+#: ``min(LOCAL_SMOOTH * d ** 2, LOCAL_JUMP)`` in salience units (a ramp is cheap, a step costs
+#: LOCAL_JUMP once).
+LOCAL_SMOOTH = 200.0
+LOCAL_JUMP = 0.1
+#: A local-period path whose extremes differ by less than this ratio counts as a steady tempo: the DP
+#: then uses the global period with TIGHTNESS (exactly the constant-tempo tracker); otherwise it
+#: follows the path with the looser TIGHTNESS_VARYING (rubato moves single beats by 5-10 %).
+STEADY_RANGE = 1.025
+TIGHTNESS_VARYING = 150.0
+#: Beats on each side of a beat in the least-squares line that gives its local tempo.
+TEMPO_FIT_BEATS = 3
 #: Offset from a beat's envelope frame to its reported time [frames] (see analyze_rhythm): measured,
 #: this puts click onsets 17 ms early and FluidSynth-rendered notes 7 ms late.
 BEAT_FRAME_OFFSET = 0.5
@@ -104,6 +146,9 @@ FEATURE_WEIGHTS = np.array([1.0, 1.0, 2.0])
 #: Floor of the accents' standard deviation in z-scoring: onset strengths are in envelope standard
 #: deviations and harmonic change is a cosine distance, so 0.01 is negligible for both.
 ACCENT_MIN_STD = 0.01
+#: Cost of a change of bar phase [accent units, z-scores weighted by FEATURE_WEIGHTS] when the tempo
+#: moves (:func:`_bar_positions`): a few bars of contrary accents. 8-10 was a plateau on the dev set.
+BAR_SWITCH_COST = 9.0
 #: Meter t-statistic margin that counts as full confidence.
 METER_CONFIDENCE_SCALE = 3.0
 #: Bass band for the low-frequency onset accent [Hz]: bass fundamentals and kick drum.
@@ -124,7 +169,9 @@ class RhythmAnalysis:
     Attributes
     ----------
     bpm : float >= 0 [beats per minute]
-        Global tempo of the notated beat; 0 when no beat was found (silence, clip too short).
+        Global tempo of the notated beat: the mean beat rate (slope of a line fitted to the beat
+        times) for a steady tempo, the median of ``beat_tempos`` when the tempo moves; 0 when no beat
+        was found (silence, clip too short).
     bpm_confidence : float in [0, 1]
         Mean normalised autocorrelation of the onset envelope at the beat period and its first
         multiples: near 1 for a strictly periodic envelope, near 0 for noise and silence.
@@ -137,6 +184,9 @@ class RhythmAnalysis:
     time_signature : int
         Beats per bar: 3 or 4 (4 when undetermined).
     time_signature_confidence : float in [0, 1]
+    beat_tempos : np.ndarray [shape=(n_beats,)], float64 [BPM]
+        Local tempo at each beat: the inverse slope of a least-squares line through the beat times
+        within ``TEMPO_FIT_BEATS`` beats on either side (fewer at the ends of the clip).
     """
 
     bpm: float
@@ -146,6 +196,7 @@ class RhythmAnalysis:
     beat_numbers: np.ndarray
     time_signature: int
     time_signature_confidence: float
+    beat_tempos: np.ndarray
 
 
 def _empty() -> RhythmAnalysis:
@@ -158,6 +209,7 @@ def _empty() -> RhythmAnalysis:
         beat_numbers=np.zeros(0, dtype=np.int64),
         time_signature=4,
         time_signature_confidence=0.0,
+        beat_tempos=np.zeros(0),
     )
 
 
@@ -222,17 +274,77 @@ def _tempo_family(acf: np.ndarray, frame_rate: float) -> float:
     return float(bpms[k])
 
 
-def _track_beats(local: np.ndarray, period: float, *, tightness: float = TIGHTNESS) -> np.ndarray:
-    """Dynamic-programming beat tracker (Ellis 2007), vectorised over blocks of frames.
+def _local_periods(env: np.ndarray, period: float, frame_rate: float) -> np.ndarray:
+    """Beat period at every frame, following the tempo within a factor ``LOCAL_RANGE`` of ``period``.
+
+    Parameters
+    ----------
+    env : np.ndarray [shape=(n,)]
+        Onset envelope.
+    period : float > 0 [frames]
+        Global period of the faster pulse level of the tempo family.
+    frame_rate : float > 0 [frames/s]
+
+    Returns
+    -------
+    np.ndarray [shape=(n,)], float64 [frames]
+        Constant ``period`` when the clip is shorter than one window; otherwise the Viterbi path
+        through the tempogram (comb salience of windowed autocorrelations on a log grid of periods),
+        interpolated linearly (in log period) between window centres.
+    """
+    n = len(env)
+    win = round(LOCAL_WINDOW_S * frame_rate)
+    hop = max(1, round(LOCAL_HOP_S * frame_rate))
+    if n <= win:
+        return np.full(n, period)
+    n_half = int(np.floor(np.log(LOCAL_RANGE) / np.log(LOCAL_STEP)))
+    periods = period * LOCAL_STEP ** np.arange(-n_half, n_half + 1)
+    max_lag = min(win - 1, int(np.ceil(periods[-1] * LOCAL_TEETH)) + 1)
+    centres = np.arange(0, n, hop)
+    starts = np.clip(centres - win // 2, 0, n - win)
+    frames = np.lib.stride_tricks.sliding_window_view(env.astype(np.float64), win)[starts]
+    x = frames - frames.mean(axis=1, keepdims=True)
+    size = scipy.fft.next_fast_len(2 * win, real=True)
+    spectrum = scipy.fft.rfft(x, size, axis=1)
+    acf = scipy.fft.irfft(spectrum.real**2 + spectrum.imag**2, size, axis=1)[:, : max_lag + 1]
+    acf /= win - np.arange(max_lag + 1)
+    acf /= np.maximum(acf[:, :1], 1e-12)
+    # Comb salience of every state in every window: linear interpolation of the acf at the teeth.
+    teeth = np.minimum(periods[:, None] * np.arange(1, LOCAL_TEETH + 1)[None, :], max_lag - 1e-9).ravel()
+    lo = teeth.astype(np.int64)
+    frac = teeth - lo
+    salience = (acf[:, lo] * (1.0 - frac) + acf[:, lo + 1] * frac).reshape(len(starts), len(periods), -1)
+    salience = salience.mean(axis=2)
+    # Viterbi over states: smooth changes are cheap, a step costs LOCAL_JUMP once.
+    logp = np.log(periods)
+    trans = np.minimum(LOCAL_SMOOTH * (logp[:, None] - logp[None, :]) ** 2, LOCAL_JUMP)  # from i to j
+    score = salience[0].copy()
+    back = np.zeros((len(starts), len(periods)), dtype=np.int64)
+    for k in range(1, len(starts)):
+        cand = score[:, None] - trans
+        back[k] = cand.argmax(axis=0)
+        score = cand[back[k], np.arange(len(periods))] + salience[k]
+    path = np.empty(len(starts), dtype=np.int64)
+    path[-1] = int(score.argmax())
+    for k in range(len(starts) - 1, 0, -1):
+        path[k - 1] = back[k, path[k]]
+    return np.exp(np.interp(np.arange(n), centres, logp[path]))
+
+
+def _track_beats(
+    local: np.ndarray, period: float | np.ndarray, *, tightness: float = TIGHTNESS
+) -> np.ndarray:
+    """Dynamic-programming beat tracker (Ellis 2007) with a time-varying period, vectorised in blocks.
 
     Parameters
     ----------
     local : np.ndarray [shape=(n,)], >= 0
         Onset strength per frame.
-    period : float > 0 [frames]
-        Expected beat interval.
+    period : float > 0 or np.ndarray [shape=(n,)], > 0 [frames]
+        Expected beat interval, constant or per frame (:func:`_local_periods`). An interval from frame
+        ``s`` to frame ``t`` is compared with the period at its midpoint.
     tightness : float >= 0
-        Weight of the squared log deviation of each interval from ``period``.
+        Weight of the squared log deviation of each interval from the period.
 
     Returns
     -------
@@ -242,10 +354,20 @@ def _track_beats(local: np.ndarray, period: float, *, tightness: float = TIGHTNE
     n = len(local)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    lag_min = max(1, int(np.floor(period / DP_MAX_STRETCH)))
-    lag_max = max(lag_min, int(np.ceil(period * DP_MAX_STRETCH)))
+    periods = np.broadcast_to(np.asarray(period, dtype=np.float64), (n,))
+    log_period = np.log(periods)
+    p_min, p_max = float(periods.min()), float(periods.max())
+    lag_min = max(1, int(np.floor(p_min / DP_MAX_STRETCH)))
+    lag_max = max(lag_min, int(np.ceil(p_max * DP_MAX_STRETCH)))
     lags = np.arange(lag_min, lag_max + 1)
-    penalty = -tightness * np.log(lags / period) ** 2
+    log_lags = np.log(lags)
+    if p_min == p_max:
+        penalty = np.broadcast_to(-tightness * np.log(lags / p_min) ** 2, (n, len(lags)))
+    else:
+        # Period at each interval's midpoint; lags beyond DP_MAX_STRETCH of it are excluded.
+        mid = np.maximum(np.arange(n)[:, None] - lags[None, :] // 2, 0)
+        dev = log_lags[None, :] - log_period[mid]
+        penalty = np.where(np.abs(dev) <= np.log(DP_MAX_STRETCH), -tightness * dev**2, -np.inf)
     score = local.astype(np.float64)  # a copy: becomes the cumulative score
     back = np.full(n, -1, dtype=np.int64)
     # Every predecessor is >= lag_min frames back, so the lag_min frames of a block only read scores
@@ -256,17 +378,49 @@ def _track_beats(local: np.ndarray, period: float, *, tightness: float = TIGHTNE
         size = min(lag_min, n - start)
         prev = start + offsets[:size]
         # Frames near the start have predecessors before frame 0: they cannot be chosen.
-        cand = np.where(prev >= 0, score[np.maximum(prev, 0)] + penalty, -np.inf)
+        cand = np.where(prev >= 0, score[np.maximum(prev, 0)] + penalty[start : start + size], -np.inf)
         best = cand.argmax(axis=1)
-        score[start : start + size] += cand[rows[:size], best]
-        back[start : start + size] = prev[rows[:size], best]
+        value = cand[rows[:size], best]
+        if start < lag_max:
+            # Near the start a frame may have no admissible predecessor: it starts a chain. (Later
+            # on every frame has one: the lags span DP_MAX_STRETCH around every period.)
+            found = np.isfinite(value)
+            score[start : start + size] += np.where(found, value, 0.0)
+            back[start : start + size] = np.where(found, prev[rows[:size], best], -1)
+        else:
+            score[start : start + size] += value
+            back[start : start + size] = prev[rows[:size], best]
     # The chain ends at the best cumulative score within the last period (all such chains have about
     # the same number of beats, so their scores compare fairly).
-    tail = max(0, n - int(np.ceil(period)))
+    tail = max(0, n - int(np.ceil(periods[-1])))
     beats = [tail + int(np.argmax(score[tail:]))]
     while back[beats[-1]] >= 0:
         beats.append(int(back[beats[-1]]))
     return np.array(beats[::-1], dtype=np.int64)
+
+
+def _beat_tempos(beats: np.ndarray) -> np.ndarray:
+    """Local tempo [BPM] at each beat: inverse slope of the beat times within ``TEMPO_FIT_BEATS``.
+
+    Parameters
+    ----------
+    beats : np.ndarray [shape=(n,)], float [s], increasing, n >= 2
+
+    Returns
+    -------
+    np.ndarray [shape=(n,)], float64 [BPM]
+    """
+    n = len(beats)
+    idx = np.arange(n)[:, None] + np.arange(-TEMPO_FIT_BEATS, TEMPO_FIT_BEATS + 1)[None, :]
+    valid = (idx >= 0) & (idx < n)
+    x = np.where(valid, idx, 0).astype(np.float64)
+    y = np.where(valid, beats[np.clip(idx, 0, n - 1)], 0.0)
+    count = valid.sum(axis=1)
+    xm = x.sum(axis=1) / count
+    ym = y.sum(axis=1) / count
+    dx = np.where(valid, x - xm[:, None], 0.0)
+    slope = (dx * (y - ym[:, None])).sum(axis=1) / (dx**2).sum(axis=1)
+    return 60.0 / slope
 
 
 @dataclass(frozen=True)
@@ -410,6 +564,50 @@ def _meter(accents: np.ndarray) -> tuple[int, int, float]:
     return best, int(np.argmax(stats[best])), confidence
 
 
+def _bar_positions(accent: np.ndarray, meter: int, phase: int) -> np.ndarray:
+    """Bar position of each beat when the tempo moves: the bar phase may change, at a cost.
+
+    A beat tracker that follows a changing tempo can gain or lose a beat at a tempo change, which
+    shifts every later bar line of a single-phase grid. Viterbi over the bar positions: each beat
+    advances the position by one (free) or jumps to any position (``BAR_SWITCH_COST``); a beat in
+    position 1 earns its accent above the mean. The start favours ``phase`` (the clip-wide choice of
+    :func:`_meter`) by the same cost.
+
+    Parameters
+    ----------
+    accent : np.ndarray [shape=(n_beats,)]
+        Weighted accent per beat (``FEATURE_WEIGHTS @`` :func:`_beat_accents`).
+    meter : int >= 2
+    phase : int in [0, meter)
+        Index of the first downbeat of the single-phase grid.
+
+    Returns
+    -------
+    np.ndarray [shape=(n_beats,)], int64 in 1..meter
+    """
+    n = len(accent)
+    gain = accent - accent.mean()
+    positions = np.arange(meter)
+    previous = (positions - 1) % meter  # the regular predecessor of each position
+    score: np.ndarray = np.full(meter, -BAR_SWITCH_COST)
+    score[(0 - phase) % meter] = 0.0
+    score[0] += gain[0]
+    back = np.zeros((n, meter), dtype=np.int64)
+    for i in range(1, n):  # a loop over beats (~60 for 30 s) on arrays of `meter` values
+        regular = score[previous]
+        jump_from = int(score.argmax())
+        jump = score[jump_from] - BAR_SWITCH_COST
+        stay = regular >= jump
+        back[i] = np.where(stay, previous, jump_from)
+        score = np.where(stay, regular, jump)
+        score[0] += gain[i]
+    path = np.empty(n, dtype=np.int64)
+    path[-1] = int(score.argmax())
+    for i in range(n - 1, 0, -1):
+        path[i - 1] = back[i, path[i]]
+    return path + 1
+
+
 def analyze_rhythm(spec: Spectrogram, *, envelope: np.ndarray | None = None) -> RhythmAnalysis:
     """Tempo, beats, downbeats and meter of a clip (method in the module docstring).
 
@@ -454,29 +652,51 @@ def analyze_rhythm(spec: Spectrogram, *, envelope: np.ndarray | None = None) -> 
         slow = fast = family
 
     frames = _frame_features(spec, env)
-    beat_frames = _track_beats(env, 60.0 * fr / fast)
+    fast_periods = _local_periods(env, 60.0 * fr / fast, fr)
+    tightness = TIGHTNESS_VARYING
+    if fast_periods.max() <= fast_periods.min() * STEADY_RANGE:
+        fast_periods, tightness = np.full(n_frames, 60.0 * fr / fast), TIGHTNESS
     bpm = fast
     # Below the beat range the slower level needs stronger evidence; the threshold moves there
     # gradually over SLOW_RAMP_OCT so that a tempo measured just under BEAT_MIN_BPM is not treated
     # very differently from one just above it.
     ramp = [np.log2(BEAT_MIN_BPM) - SLOW_RAMP_OCT, np.log2(BEAT_MIN_BPM)]
     threshold = float(np.interp(np.log2(slow), ramp, [SLOW_OUTSIDE_THRESHOLD, FAST_THRESHOLD]))
+    # The octave choice compares alternate beats of a tight fast-level track (TIGHTNESS); a loose one
+    # (rubato) slips onto the offbeats where the pulse is weak and blurs the parity contrast.
+    beat_frames = _track_beats(env, fast_periods, tightness=TIGHTNESS if slow != fast else tightness)
     if slow != fast and _faster_score(frames, beat_frames) < threshold:
         bpm = slow
-        beat_frames = _track_beats(env, 60.0 * fr / slow)
+        steady = tightness == TIGHTNESS
+        slow_periods = np.full(n_frames, 60.0 * fr / slow) if steady else fast_periods * (fast / slow)
+        beat_frames = _track_beats(env, slow_periods, tightness=tightness)
+    elif slow != fast and tightness != TIGHTNESS:
+        beat_frames = _track_beats(env, fast_periods, tightness=tightness)
     # The centred flux at frame t sees an onset that lies between frames t and t + 1 (it is in frame
     # t + 1's window and not in frame t - 1's): the midpoint is the unbiased time estimate.
     beats = (beat_frames + BEAT_FRAME_OFFSET) * (spec.hop / spec.sr)
+    beat_tempos = np.full(len(beats), float(bpm))
     if len(beats) >= 2:
-        # Least-squares slope of beat time against beat index: the mean period, to sub-frame precision.
-        index = np.arange(len(beats)) - (len(beats) - 1) / 2.0
-        bpm = 60.0 / float(index @ (beats - beats.mean()) / (index @ index))
+        beat_tempos = _beat_tempos(beats)
+        if tightness == TIGHTNESS:
+            # A steady tempo: the least-squares slope of beat time against beat index, the mean
+            # period to sub-frame precision.
+            index = np.arange(len(beats)) - (len(beats) - 1) / 2.0
+            bpm = 60.0 / float(index @ (beats - beats.mean()) / (index @ index))
+        else:
+            # A moving tempo: the median local tempo, the tempo of most of the clip.
+            bpm = float(np.median(beat_tempos))
 
+    numbers: np.ndarray | None = None
     if len(beat_frames) >= 2 * max(METERS):
-        meter, phase, meter_confidence = _meter(_beat_accents(frames, beat_frames))
+        accents = _beat_accents(frames, beat_frames)
+        meter, phase, meter_confidence = _meter(accents)
+        if tightness != TIGHTNESS:  # the tempo moves: the bar phase may change with it
+            numbers = _bar_positions(FEATURE_WEIGHTS @ accents, meter, phase)
     else:
         meter, phase, meter_confidence = 4, 0, 0.0
-    numbers = ((np.arange(len(beats)) - phase) % meter + 1).astype(np.int64)
+    if numbers is None:
+        numbers = ((np.arange(len(beats)) - phase) % meter + 1).astype(np.int64)
     return RhythmAnalysis(
         bpm=float(bpm),
         bpm_confidence=float(np.clip(_comb_salience(acf, np.array([60.0 * fr / bpm]))[0], 0.0, 1.0)),
@@ -485,4 +705,5 @@ def analyze_rhythm(spec: Spectrogram, *, envelope: np.ndarray | None = None) -> 
         beat_numbers=numbers,
         time_signature=meter,
         time_signature_confidence=meter_confidence,
+        beat_tempos=beat_tempos,
     )

@@ -16,11 +16,19 @@ class AnalysisResult(BaseModel):
     """The JSON of an analysis: the issue's field names, plus a few more (camelCase: the wire names)."""
 
     duration: float = Field(description="Duration [s].")
-    bpm: float = Field(description="Global tempo [beats per minute]; 0 when no pulse was found.")
+    bpm: float = Field(
+        description=(
+            "Global tempo [beats per minute]: the mean beat rate for a steady tempo, the median of "
+            "beatTempos when the tempo moves; 0 when no pulse was found."
+        )
+    )
     bpmConfidence: float = Field(ge=0, le=1)
     beats: list[float] = Field(description="Beat times [s].")
     downbeats: list[float] = Field(description="Downbeat (bar start) times [s].")
     beatNumbers: list[int] = Field(description="Each beat's position in its bar, 1-based.")
+    beatTempos: list[float] = Field(
+        description="Local tempo at each beat [beats per minute], from the beat times around it."
+    )
     timeSignature: int = Field(description="Beats per bar.")
     key: str = Field(description='Tonic and mode, e.g. "A minor".')
     keyIndex: int = Field(
