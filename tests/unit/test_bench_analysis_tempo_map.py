@@ -109,6 +109,12 @@ def test_local_tempo_scoring() -> None:
     assert metrics.local_tempo_mdape(beats, local, [[0.0, 126.0], [30.0, 126.0]]) == pytest.approx(5.0)
     assert metrics.local_tempo_mdape(beats, local, [{"time": 3.0, "bpm": 114.0}]) == pytest.approx(5.0)
     assert metrics.local_tempo_mdape(beats, local, None) is None
+
+
+def test_score_row_scores_the_local_tempo() -> None:
+    pytest.importorskip("mir_eval")  # the bench extra (score_row's beat F-measure)
+    beats = np.cumsum(np.full(40, 0.5))
+    local = np.full(40, 120.0)
     clip = {"tempo": 120.0, "beats": list(beats), "local_tempo": list(local), "downbeats": []}
     clip |= {"key": "C major", "chords": [[0.0, 30.0, "C:maj"]]}
     m = metrics.score_row(clip, {"bpm": 120.0, "beats": list(beats), "key": "C major"})

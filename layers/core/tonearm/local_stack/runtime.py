@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import importlib
 import json
 import os
 import secrets
@@ -160,6 +161,36 @@ def local_credentials(
     return api_key or stored["api_key"], webhook_secret or stored["webhook_secret"]
 
 
+#: Third-party packages the workflows import lazily from the worker threads. Importing them in the
+#: thread that builds the runtime, before any job runs, keeps two threads from importing one of them
+#: for the first time at once: CPython's per-module import locks can then report a deadlock between
+#: scipy's subpackages, which import each other, and fail one thread's import, after which the other
+#: thread sees ``KeyError: 'scipy'``. That happened in the kill -9 chaos test: recovery resumed jobs
+#: on the workers while ``tonearm serve`` was still building the app.
+PRELOADED_PACKAGES = (
+    "numpy",
+    "scipy.fft",
+    "scipy.signal",
+    "scipy.ndimage",
+    "scipy.sparse",
+    "scipy.optimize",
+    "onnxruntime",
+    "soundfile",
+    "soxr",
+    "av",
+)
+
+
+def preload_shared_packages() -> None:
+    """Import :data:`PRELOADED_PACKAGES` in this thread; those not installed are skipped (an install
+    without the scientific stack cannot run the workflows that need it anyway)."""
+    for name in PRELOADED_PACKAGES:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            continue
+
+
 def build_local_runtime(
     *,
     project_root: Path,
@@ -207,6 +238,7 @@ def build_local_runtime(
         retention_days=int(template.resolve({"Ref": "RetentionDays"}) or 7),
         ingest_app=LOCAL_APP_ID,  # locally, dropped files show up in the one local app's job list
     )
+    preload_shared_packages()  # before any worker thread runs a job (recovery resumes some below)
     executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tonearm-local")
     subscriber_pools = SubscriberPools(workers=subscriber_workers)
     journal = RuntimeJournal(data_dir / "runtime.sqlite3")
