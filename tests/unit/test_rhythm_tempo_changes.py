@@ -11,12 +11,13 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
+# the beat F-measure of the steady-tempo tests (70 ms, one-to-one greedy matching, as mir_eval)
+from tests.unit.test_rhythm import f_measure
 from tonearm.analysis.analyze import analyze
 from tonearm.analysis.rhythm import RhythmAnalysis, analyze_rhythm
 from tonearm.analysis.spectral import ANALYSIS_SR, stft_magnitude
 
 SR = ANALYSIS_SR
-TOLERANCE_S = 0.07
 LEAD_S = 0.25
 SECONDS = 24.0
 
@@ -43,19 +44,6 @@ def metronome(times: np.ndarray, meter: int = 4, seconds: float = SECONDS) -> np
         n = min(len(sound), len(y) - i)
         y[i : i + n] += sound[:n]
     return y
-
-
-def f_measure(reference: np.ndarray, estimated: np.ndarray) -> float:
-    """Beat F-measure, greedy one-to-one matching within TOLERANCE_S (as mir_eval)."""
-    used = np.zeros(len(estimated), dtype=bool)
-    hits = 0
-    for r in reference:
-        dist = np.where(used, np.inf, np.abs(estimated - r))
-        j = int(np.argmin(dist))
-        if dist[j] <= TOLERANCE_S:
-            used[j] = True
-            hits += 1
-    return 0.0 if hits == 0 else 2 * hits / (len(reference) + len(estimated))
 
 
 def analyze_clicks(times: np.ndarray) -> RhythmAnalysis:
