@@ -109,9 +109,10 @@ TRUE_PEAK_TAPS = 16
 #: Kaiser window shape of the interpolator. With 16 taps, 5 keeps the gain of every phase within
 #: 0.04 dB up to 0.4 fs (a larger beta flattens low frequencies further but droops earlier).
 _TP_KAISER_BETA = 5.0
-#: Frames per true-peak sub-block: bounds the float64 work arrays (two of channels x frames) to 128 KiB
-#: each in stereo, whatever the size of the block passed to the meter, and is the granularity at which
-#: quiet passages are skipped.
+#: Frames per true-peak sub-block, the granularity at which quiet passages are skipped. Its work arrays
+#: are a few of channels x frames float64 (1 MiB each in stereo) plus the gathered candidate windows,
+#: up to 16 times that on a dense master where every window is a candidate; the meter's pieces of
+#: _PROCESS_SAMPLES samples bound the latter to 32 MiB whatever the channel count.
 _TP_CHUNK = 65536
 #: Rows of the true-peak kernel holding the taps of x[k] and x[k + 1] (offsets 0 and 1 of -7 .. 8).
 _NEAR_TAPS = (TRUE_PEAK_TAPS // 2 - 1, TRUE_PEAK_TAPS // 2)
