@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+import itertools
 import statistics
 from typing import Any
 
 #: The issue's target: at least 100x real time on one core.
 TARGET_REALTIME = 100.0
-MODELS = {"mtt": ("mtt_musicnn",), "msd": ("msd_musicnn",), "both": ("mtt_musicnn", "msd_musicnn")}
-LABEL = {"mtt": "MTT model", "msd": "MSD model", "both": "both models"}
+MODELS = {
+    "mtt": ("mtt_musicnn",),
+    "msd": ("msd_musicnn",),
+    "both": ("mtt_musicnn", "msd_musicnn"),
+    # the opt-in fast variants (models/musicnn/FAST_musicnn.md)
+    "mtt_fast": ("mtt_musicnn_fast",),
+    "msd_fast": ("msd_musicnn_fast",),
+    "both_fast": ("mtt_musicnn_fast", "msd_musicnn_fast"),
+}
+LABEL = {
+    "mtt": "MTT model",
+    "msd": "MSD model",
+    "both": "both models",
+    "mtt_fast": "MTT fast model (opt-in)",
+    "msd_fast": "MSD fast model (opt-in)",
+    "both_fast": "both fast models (opt-in)",
+}
 
 
 def _med(values: list[float]) -> float | None:
@@ -45,6 +61,8 @@ def _case(speed: dict[str, Any], peer: dict[str, Any], case: str) -> dict[str, A
     )
     out["max_abs_diff_log_mel_vs_librosa"] = p.get("max_abs_diff_log_mel")
     for key, models in MODELS.items():
+        if any(f"model_{m}" not in st for m in models):
+            continue  # a run from before the fast variants existed
         model_parts = [st[f"model_{m}"] for m in models]
         staged = _sum_reps(front + model_parts)
         row: dict[str, Any] = {
@@ -180,7 +198,7 @@ def markdown(doc: dict[str, Any]) -> str:
         "|---|---|---|---|---|",
     ]
     for case, label in ((c30, "30 s clip"), (c10, "10-minute track")):
-        for key in ("mtt", "msd", "both"):
+        for key in (k for k in MODELS if k in case):
             r = case[key]
             lines.append(
                 _row(
@@ -191,12 +209,14 @@ def markdown(doc: dict[str, Any]) -> str:
                     _mark(r["met"]),
                 )
             )
-    for case, label in ((c30, "30 s MP3"), (c10, "10-minute MP3")):
-        r = case["both"]
+    for (case, label), key in itertools.product(
+        ((c30, "30 s MP3"), (c10, "10-minute MP3")), (k for k in ("both", "both_fast") if k in c30)
+    ):
+        r = case[key]
         ok = r["with_mp3_decode_s"] <= r["target_s"]
         lines.append(
             _row(
-                f"Decode + tag a {label}, both models",
+                f"Decode + tag a {label}, {LABEL[key]}",
                 _ms(r["with_mp3_decode_s"]),
                 _x(r["with_mp3_decode_realtime_x"]),
                 f"<= {_ms(r['target_s'])}",
@@ -243,7 +263,7 @@ def markdown(doc: dict[str, Any]) -> str:
             _r(c10["front_end_vs_peer"]),
         )
     )
-    for key in ("mtt", "msd"):
+    for key in (k for k in ("mtt", "msd", "mtt_fast", "msd_fast") if k in c30):
         m30, m10 = _ms(c30[key]["model_s"]), _ms(c10[key]["model_s"])
         lines.append(
             _row(f"{LABEL[key]} alone (same ONNX session both sides)", m30, m30, "1.00", m10, m10, "1.00")
@@ -334,6 +354,19 @@ def findings(doc: dict[str, Any]) -> list[str]:
             else ""
         )
     )
+    if "mtt_fast" in c30:
+        fast_met = c30["mtt_fast"]["met"] and c10["mtt_fast"]["met"]
+        out.append(
+            f"**Opt-in fast models (`ModelVariant=fast`): target {'met' if fast_met else 'missed'}:** the "
+            f"fast MTT model tags 30 s at {c30['mtt_fast']['realtime_x']:.0f}x real time and 10 minutes at "
+            f"{c10['mtt_fast']['realtime_x']:.0f}x, the fast MSD model at "
+            f"{c30['msd_fast']['realtime_x']:.0f}x "
+            f"/ {c10['msd_fast']['realtime_x']:.0f}x, both at {c30['both_fast']['realtime_x']:.0f}x / "
+            f"{c10['both_fast']['realtime_x']:.0f}x. Model alone, fast/original (30 s): MTT "
+            f"{c30['mtt_fast']['model_s'] / c30['mtt']['model_s']:.2f}, MSD "
+            f"{c30['msd_fast']['model_s'] / c30['msd']['model_s']:.2f}. Their agreement with the "
+            "originals is in `models/musicnn/FAST_musicnn.md`; the originals stay the default."
+        )
     share = c30["both"]["model_share"]
     text = f"**The models are the cost:** {100 * share:.0f} % of tagging time (30 s, both models)"
     conv = (inv.get("profile") or {}).get("share_by_op_type", {}).get("Conv")

@@ -29,11 +29,15 @@ from bench.common import peak_rss_mb, ru_maxrss_mb
 from . import common
 
 MODELS = ("mtt_musicnn", "msd_musicnn")
+#: The opt-in fast variants (models/musicnn/fast.py), timed beside the originals in the same pass.
+FAST_MODELS = ("mtt_musicnn_fast", "msd_musicnn_fast")
 MODEL_SETS: dict[str, tuple[str, ...]] = {
     "mtt": ("mtt_musicnn",),
     "msd": ("msd_musicnn",),
     "both": MODELS,
 }
+#: Model sets ``tag_signal`` answers with a ``variant="fast"`` registry (same names, fast files).
+FAST_SETS = {f"{name}_fast": models for name, models in MODEL_SETS.items()}
 #: Decoding the 10-minute WAV (16-bit stereo, 101 MiB) needs a larger upload limit than the service's
 #: 100 MiB; the service itself would get the MP3.
 BIG_WAV_BYTES = 200 * 2**20
@@ -61,7 +65,7 @@ def _decode(path: str) -> Any:
 
 
 def _speed_case(
-    files: dict[str, Any], reps: int, registry: Any, *, whole: bool, warm_up: bool
+    files: dict[str, Any], reps: int, registry: Any, fast: Any, *, whole: bool, warm_up: bool
 ) -> dict[str, Any]:
     from tonearm.tagging.frontend import log_mel, patches, tagging_signal
     from tonearm.tagging.tagger import tag_signal
@@ -83,7 +87,7 @@ def _speed_case(
         "log_mel": lambda: log_mel(mono),
         "patches": lambda: patches(spec, cover_tail=True),
     }
-    for m in MODELS:
+    for m in MODELS + FAST_MODELS:
         stages[f"model_{m}"] = lambda m=m: registry.get(m).run(x)
     st = _round_robin(stages, reps, warm_up)
     res["stages"] = {k: common.stats(v) for k, v in st.items()}
@@ -93,6 +97,9 @@ def _speed_case(
         tag = {
             name: (lambda ms=ms: tag_signal(y, sr=sr, models=frozenset(ms), registry=registry))
             for name, ms in MODEL_SETS.items()
+        } | {
+            name: (lambda ms=ms: tag_signal(y, sr=sr, models=frozenset(ms), registry=fast))
+            for name, ms in FAST_SETS.items()
         }
         res["tag_signal"] = {k: common.stats(v) for k, v in _round_robin(tag, reps, warm_up).items()}
     return res
@@ -106,12 +113,15 @@ def speed(manifest: dict[str, Any], reps_clip: int, reps_track: int) -> dict[str
     """
     from tonearm.models.registry import ModelRegistry
 
-    registry = ModelRegistry(threads=1)
-    for m in MODELS:
+    registry = ModelRegistry(threads=1, variant="original")
+    fast = ModelRegistry(threads=1, variant="fast")
+    for m in MODELS + FAST_MODELS:
         registry.get(m)
+    for m in MODELS:
+        fast.get(m)
     out: dict[str, Any] = {"batch": registry._batch, "threads": registry._threads}
-    out["clip_30s"] = _speed_case(manifest["clip"], reps_clip, registry, whole=True, warm_up=True)
-    out["track_10min"] = _speed_case(manifest["long"], reps_track, registry, whole=False, warm_up=False)
+    out["clip_30s"] = _speed_case(manifest["clip"], reps_clip, registry, fast, whole=True, warm_up=True)
+    out["track_10min"] = _speed_case(manifest["long"], reps_track, registry, fast, whole=False, warm_up=False)
     out["maxrss_mb"] = peak_rss_mb()
     return out
 

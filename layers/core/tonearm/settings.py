@@ -100,6 +100,10 @@ class Settings(BaseSettings):
     webhook_secret: str = _env("TONEARM_WEBHOOK_SECRET", "", repr=False)
     #: ONNX models folder (default: ``models/`` of the checkout or next to the package in the image)
     models_dir: str = _env("TONEARM_MODELS_DIR", "")
+    #: which variant of a model runs where the manifest offers two: ``original`` (the default) or ``fast``
+    #: (``mtt_musicnn_fast`` / ``msd_musicnn_fast``: the musicnn models with rank-reduced timbral
+    #: convolutions, 1.5x / 2x as fast, agreement in ``models/musicnn/FAST_musicnn.md``)
+    model_variant: Literal["original", "fast"] = _env("TONEARM_MODEL_VARIANT", "original")
     #: custom tagging heads folder (default: ``heads/`` in the models folder)
     heads_dir: str = _env("TONEARM_HEADS_DIR", "")
     #: the General MIDI SoundFont to render with (default: the Debian packages' locations)

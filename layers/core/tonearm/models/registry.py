@@ -16,7 +16,7 @@ import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -55,6 +55,8 @@ class ModelSpec:
     outputs: tuple[str, ...]
     labels: tuple[str, ...]
     card: str
+    #: the manifest name of this model's opt-in fast variant (``"fast"`` in the manifest), if it has one
+    fast: str = ""
 
 
 class OnnxModel:
@@ -106,8 +108,18 @@ class ModelRegistry:
     # batch=1: one patch per session.run is as fast as 32 on one thread (measured), while each session's
     # memory arena grows with the batch: peak RSS of tagging a 10-minute track with both models is
     # ~0.5 GB at 1 and ~3.3 GB at 32 (bench/results/tagging.md, speed investigation).
-    def __init__(self, root: Path | None = None, *, batch: int = 1, threads: int = 1) -> None:
+    def __init__(
+        self,
+        root: Path | None = None,
+        *,
+        batch: int = 1,
+        threads: int = 1,
+        variant: Literal["original", "fast"] | None = None,
+    ) -> None:
         self.root = root or models_dir()
+        #: ``"fast"``: :meth:`get` answers a model that has a fast variant with that variant
+        #: (``TONEARM_MODEL_VARIANT``, :attr:`tonearm.settings.Settings.model_variant`, by default)
+        self.variant = variant or Settings.from_env().model_variant
         self._batch = batch
         self._threads = threads
         self._lock = threading.Lock()
@@ -126,12 +138,22 @@ class ModelRegistry:
                 outputs=tuple(e["outputs"]),
                 labels=tuple(e.get("labels", ())),
                 card=e.get("card", ""),
+                fast=e.get("fast", ""),
             )
             for e in entries
         }
 
+    def resolve(self, name: str) -> str:
+        """The manifest name :meth:`get` loads for ``name``: its fast variant under ``variant="fast"``."""
+        spec = self.specs.get(name)
+        if self.variant == "fast" and spec is not None and spec.fast:
+            return spec.fast
+        return name
+
     def get(self, name: str) -> OnnxModel:
-        """The loaded model ``name``; loads and verifies it on first use."""
+        """The loaded model ``name`` (or its fast variant, see :meth:`resolve`); loads and verifies it on
+        first use."""
+        name = self.resolve(name)
         with self._lock:
             model = self._loaded.get(name)
             if model is None:
