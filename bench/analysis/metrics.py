@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import itertools
 import statistics
 import warnings
 from collections.abc import Callable, Iterable
@@ -204,7 +205,11 @@ def score_row(clip: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
 
 
 #: bpmConfidence thresholds of the calibration table.
-CONFIDENCE_THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5)
+#: bpmConfidence is a probability of Acc1 (tonearm.analysis.rhythm.BPM_CONFIDENCE_FIT), so the
+#: thresholds a user would act on.
+CONFIDENCE_THRESHOLDS = (0.3, 0.5, 0.7, 0.9)
+#: Bins of the reliability table: mean confidence against the observed share of right tempos.
+RELIABILITY_EDGES = (0.0, 0.3, 0.5, 0.7, 0.85, 1.0)
 
 
 def confidence_calibration(
@@ -242,6 +247,45 @@ def confidence_calibration(
                 "wrong_below": float(np.mean(below)) if below else None,
                 "n_above": len(above),
                 "wrong_above": float(np.mean(above)) if above else None,
+            }
+        )
+    return table
+
+
+def confidence_reliability(
+    rows: list[dict[str, Any]], edges: tuple[float, ...] = RELIABILITY_EDGES
+) -> list[dict[str, Any]]:
+    """Reliability of ``bpmConfidence`` as a probability: per bin, its mean against the share of right
+    tempos (Acc1).
+
+    Parameters
+    ----------
+    rows : list of dict
+        As for :func:`confidence_calibration`.
+    edges : tuple of float
+        Bin edges; the last bin includes its upper edge.
+
+    Returns
+    -------
+    list of dict
+        Per bin ``[lo, hi)``: ``n``, ``mean_confidence`` and ``right`` (None where the bin is empty). A
+        calibrated confidence has ``right`` close to ``mean_confidence`` in every well-filled bin.
+    """
+    pairs = [
+        (float(r["bpm_confidence"]), float(r["metrics"]["acc1"]) >= 1.0)
+        for r in rows
+        if r.get("bpm_confidence") is not None and "error" not in r
+    ]
+    table = []
+    for i, (lo, hi) in enumerate(itertools.pairwise(edges)):
+        last = i == len(edges) - 2
+        inside = [(c, right) for c, right in pairs if lo <= c < hi or (last and c == hi)]
+        table.append(
+            {
+                "bin": (lo, hi),
+                "n": len(inside),
+                "mean_confidence": float(np.mean([c for c, _ in inside])) if inside else None,
+                "right": float(np.mean([r for _, r in inside])) if inside else None,
             }
         )
     return table

@@ -366,8 +366,10 @@ def _calibration_lines(rows: list[dict[str, Any]], fmt: str, title: str) -> list
         return []
     lines = [
         f"### bpmConfidence calibration (tonearm, {title})\n",
-        "How often a confidence below a threshold means a wrong tempo (Acc1 miss), and how often a "
-        "confidence at or above it still does.\n",
+        "bpmConfidence is the estimated probability that the tempo is right (Acc1), a logistic function "
+        "of the beat period's comb salience fitted on *other* performances of these scores "
+        "(`bench/analysis/tempo_confidence.json`). How often a confidence below a threshold means a wrong "
+        "tempo, and how often a confidence at or above it still does:\n",
         "| threshold | clips below | wrong below | clips at or above | wrong at or above |",
         "|---:|---:|---:|---:|---:|",
     ]
@@ -376,6 +378,17 @@ def _calibration_lines(rows: list[dict[str, Any]], fmt: str, title: str) -> list
             f"| {t['threshold']:.1f} | {t['n_below']} | {_fmt(t['wrong_below'], 'acc')} | {t['n_above']} | "
             f"{_fmt(t['wrong_above'], 'acc')} |"
         )
+    lines += [
+        "",
+        "Reliability: in each confidence bin, the mean confidence against the share of clips whose tempo "
+        "is right (calibrated: the two agree).\n",
+        "| confidence | clips | mean confidence | tempo right |",
+        "|---|---:|---:|---:|",
+    ]
+    for b in metrics.confidence_reliability(mine):
+        lo, hi = b["bin"]
+        mean, right = _fmt(b["mean_confidence"], "acc"), _fmt(b["right"], "acc")
+        lines.append(f"| {lo:.2f}-{hi:.2f} | {b['n']} | {mean} | {right} |")
     return [*lines, ""]
 
 

@@ -157,7 +157,8 @@ def analyze_prepared(prepared: PreparedSignal, *, progress: FractionProgress | N
         onset_env=envelope,
         beats=rhythm.beats,
         bpm=rhythm.bpm,
-        bpm_confidence=rhythm.bpm_confidence,
+        # the raw salience, clipped, as danceability was tuned with (bpm_confidence is now a probability)
+        bpm_confidence=float(np.clip(rhythm.bpm_salience, 0.0, 1.0)),
         time_signature=rhythm.time_signature,
         key=key,
         loudness_lufs=loudness.integrated_lufs,

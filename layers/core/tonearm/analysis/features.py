@@ -154,6 +154,10 @@ class AudioFeatures:
         return asdict(self)
 
 
+#: Frames per block of :func:`_band_power` (1024 bins x 256 frames x 4 bytes = 1 MiB of squares).
+_BAND_BLOCK_FRAMES = 256
+
+
 def _ramp(x: float, lo: float, hi: float) -> float:
     """clip((x - lo) / (hi - lo), 0, 1): a monotone map onto [0, 1] with two calibration points."""
     return float(np.clip((x - lo) / (hi - lo), 0.0, 1.0))
@@ -164,9 +168,16 @@ def _band_power(spec: Spectrogram) -> tuple[np.ndarray, np.ndarray]:
     mag = spec.magnitude
     n_bins = (mag.shape[0] - 1) // _N_BANDS * _N_BANDS
     width = n_bins // _N_BANDS
-    pooled = np.square(mag[:n_bins], dtype=np.float32).reshape(_N_BANDS, width, -1).sum(axis=1)
+    n_frames = mag.shape[1]
+    pooled = np.empty((_N_BANDS, n_frames), dtype=np.float64)
+    # In blocks of frames: the squared magnitudes of a block stay in cache (a 10-minute track's whole
+    # square is ~100 MB); each value is the same sum over the same bins as in one pass.
+    for start in range(0, n_frames, _BAND_BLOCK_FRAMES):
+        block = mag[:n_bins, start : start + _BAND_BLOCK_FRAMES]
+        squared = np.square(block, dtype=np.float32)
+        pooled[:, start : start + block.shape[1]] = squared.reshape(_N_BANDS, width, -1).sum(axis=1)
     centres = (np.arange(_N_BANDS) + 0.5) * width * spec.sr / spec.n_fft
-    return pooled.astype(np.float64), centres
+    return pooled, centres
 
 
 def _onset_rate(onset_env: np.ndarray, seconds: float) -> float:
