@@ -87,9 +87,18 @@ def run_worker(
     cpu: int | None,
     clips: int,
     formats: tuple[str, ...] = ("wav", "mp3"),
+    reuse: bool = False,
 ) -> dict[str, Any]:
-    """One tool over the whole set in a fresh subprocess; returns rows and summary."""
+    """One tool over the whole set in a fresh subprocess; returns rows and summary.
+
+    ``reuse``: take the rows of the previous run in ``work`` instead, when it covered the same clips and
+    formats without an error (``--reuse-rows``); its summary then says when it ran.
+    """
     out = work / f"rows_{tool}.jsonl"
+    if reuse:
+        previous = _previous_rows(out, tool, clips, formats)
+        if previous is not None:
+            return previous
     out.unlink(missing_ok=True)  # never read a previous run's rows
     cmd = [sys.executable, "-m", "bench.analysis.worker", "--tool", tool, "--tonearm-impl", impl]
     cmd += ["--manifest", str(manifest), "--out", str(out), "--clips", str(clips)]
@@ -114,12 +123,49 @@ def run_worker(
     return {"rows": rows, "summary": summary}
 
 
+def _previous_rows(out: Path, tool: str, clips: int, formats: tuple[str, ...]) -> dict[str, Any] | None:
+    """The rows and summary a previous run left in ``out``, if complete and error-free."""
+    if not out.is_file():
+        return None
+    rows, summary = [], {}
+    for line in out.read_text().splitlines():
+        obj = json.loads(line)
+        if "summary" in obj:
+            summary = obj["summary"]
+        else:
+            rows.append(obj | {"tool": tool})
+    if not summary or summary.get("error") or len(rows) != clips * len(formats):
+        return None
+    if {r.get("format") for r in rows} != set(formats):
+        return None
+    ran = dt.datetime.fromtimestamp(out.stat().st_mtime, dt.UTC).isoformat(timespec="seconds")
+    summary["reused_from"] = ran
+    print(f"[bench] {tool}: reusing {len(rows)} rows of the run that finished {ran}", flush=True)
+    return {"rows": rows, "summary": summary}
+
+
 def run_long(
-    tool: str, impl: str, path: Path, work: Path, cpu: int | None, runs: int, task: str = "analyze"
+    tool: str,
+    impl: str,
+    path: Path,
+    work: Path,
+    cpu: int | None,
+    runs: int,
+    task: str = "analyze",
+    reuse: bool = False,
 ) -> dict[str, Any]:
     """Decode + ``task`` (analyze or chords) on one long file in ``runs`` fresh subprocesses; medians and
-    worst RSS."""
+    worst RSS. ``reuse``: take a previous run's results where all ``runs`` are there without error."""
     results = []
+    previous = [work / f"long_{task}_{tool}_{path.suffix[1:]}_{i}.json" for i in range(runs)]
+    if reuse and all(p.is_file() for p in previous):
+        loaded = [json.loads(p.read_text()) for p in previous]
+        if not any("error" in r for r in loaded):
+            ran = dt.datetime.fromtimestamp(previous[-1].stat().st_mtime, dt.UTC).isoformat(
+                timespec="seconds"
+            )
+            print(f"[bench] {tool}: reusing the 10-minute {task} runs of {ran}", flush=True)
+            runs, results = 0, [r | {"reused_from": ran} for r in loaded]
     for i in range(runs):
         out = work / f"long_{task}_{tool}_{path.suffix[1:]}_{i}.json"
         out.unlink(missing_ok=True)
@@ -134,6 +180,8 @@ def run_long(
             results.append({"error": f"worker exited {p.returncode}: {p.stderr.strip()[-1000:]}"})
     ok = [r for r in results if "error" not in r]
     agg: dict[str, Any] = {"file": path.name, "runs": results, "n_ok": len(ok)}
+    if results and "reused_from" in results[0]:
+        agg["reused_from"] = results[0]["reused_from"]
     if ok:
         for k in ("decode_s", "analysis_s", "total_s", "import_s"):
             values = [r[k] for r in ok if r.get(k) is not None]
@@ -193,12 +241,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--long-runs", type=int, default=3)
     ap.add_argument("--skip-long", action="store_true")
     ap.add_argument("--cpu", type=int, default=default_cpu(), help="CPU the measured processes are bound to")
+    ap.add_argument(
+        "--reuse-rows",
+        default="",
+        help="comma-separated tools whose rows (and 10-minute chord runs) the previous run left in the data "
+        "folder are reused instead of run again, e.g. the peers, which tonearm's commits do not change; "
+        "the report names them and when they ran",
+    )
     args = ap.parse_args(argv)
 
     t_start = time.perf_counter()
     load_at_start = [round(x, 2) for x in os.getloadavg()]
     stages: dict[str, float] = {}
     tools = [t for t in args.tools.split(",") if t]
+    reused = {t for t in args.reuse_rows.split(",") if t}
+    args.reused = reused
     data_dir = Path(args.data)
     out = Path(args.out)
     md = Path(args.md) if args.md else out.with_suffix(".md")
@@ -253,6 +310,7 @@ def main(argv: list[str] | None = None) -> int:
             args.cpu,
             args.clips,
             SET_FORMATS["constant"],
+            reuse=tool in reused,
         )
         stages[f"{tool}_s"] = time.perf_counter() - t0
         for row in res["rows"]:
@@ -278,7 +336,9 @@ def main(argv: list[str] | None = None) -> int:
         for tool in tools:
             runs = args.long_runs if tool == "tonearm" else 1
             print(f"[bench] {tool}: beats and chords of the 10-minute mp3 x{runs} ...", flush=True)
-            long_chords[tool] = run_long(tool, args.tonearm_impl, path, work, args.cpu, runs, task="chords")
+            long_chords[tool] = run_long(
+                tool, args.tonearm_impl, path, work, args.cpu, runs, task="chords", reuse=tool in reused
+            )
         stages["long_chords_s"] = time.perf_counter() - t0
 
     summary = report.summarize(results, clips)
@@ -345,7 +405,16 @@ def run_realistic(
     for tool in tools:
         print(f"[bench] realistic {tool}: {args.clips} clips x {formats}, one thread ...", flush=True)
         t0 = time.perf_counter()
-        res = run_worker(tool, args.tonearm_impl, sdir / "manifest.json", work, args.cpu, args.clips, formats)
+        res = run_worker(
+            tool,
+            args.tonearm_impl,
+            sdir / "manifest.json",
+            work,
+            args.cpu,
+            args.clips,
+            formats,
+            reuse=tool in args.reused,
+        )
         stages[f"realistic_{tool}_s"] = time.perf_counter() - t0
         for row in res["rows"]:
             row["metrics"] = metrics.score_row(clips[row["clip_id"]], row)

@@ -4,11 +4,10 @@
 the performed tempo). This script renders *other performances* of the analysis bench's scores (the
 realistic set's recipe, ``performance.py``, with every clip's seed moved by ``1000 x variant``: other
 tempo maps, SoundFonts among FluidR3_GM/GS and TimGM6mb, production and codecs), analyses the coded
-file and the produced WAV of each with tonearm, and fits ``P(Acc1) = floor + (top - floor) sigmoid(slope (salience - centre))`` by
-maximum likelihood with a floor and a top
-(``salience``: ``RhythmAnalysis.bpm_salience``). The bench's own clips are not
-used, so the bench's calibration table (``bench/results/analysis.md``) is measured on data the fit did
-not see::
+file and the produced WAV of each with tonearm, and fits
+``P(Acc1) = floor + (top - floor) / (1 + exp(-slope (salience - centre)))`` by maximum likelihood
+(``salience``: ``RhythmAnalysis.bpm_salience``). The bench's own clips are not used, so the bench's
+calibration tables (``bench/results/analysis.md``) are measured on performances the fit did not see::
 
     python -m bench.analysis.tempo_confidence --variants 2 --out bench/analysis/tempo_confidence.json
 
