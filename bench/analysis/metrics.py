@@ -204,9 +204,8 @@ def score_row(clip: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-#: bpmConfidence thresholds of the calibration table.
-#: bpmConfidence is a probability of Acc1 (tonearm.analysis.rhythm.BPM_CONFIDENCE_FIT), so the
-#: thresholds a user would act on.
+#: bpmConfidence thresholds of the calibration table. bpmConfidence is a probability of Acc1
+#: (tonearm.analysis.rhythm.BPM_CONFIDENCE_FIT), so these are thresholds a user would act on.
 CONFIDENCE_THRESHOLDS = (0.3, 0.5, 0.7, 0.9)
 #: Bins of the reliability table: mean confidence against the observed share of right tempos.
 RELIABILITY_EDGES = (0.0, 0.3, 0.5, 0.7, 0.85, 1.0)

@@ -27,7 +27,7 @@ class AnalysisResult(BaseModel):
         le=1,
         description=(
             "Estimated probability that bpm is within 4 % of the performed tempo (calibrated on "
-            "performed renders: about 0.3 when the beat is hardly periodic, up to 0.95 when it is "
+            "performed renders: about 0.36 when the beat is hardly periodic, up to 0.96 when it is "
             "clearly periodic); 0 when no pulse was found."
         ),
     )
