@@ -52,8 +52,11 @@ lock: $(STAMP)
 lock-upgrade: $(STAMP)
 	$(BIN)/python requirements/lockfiles.py compile --upgrade
 
+# the worker image's glibc allocator settings (functions/worker/Dockerfile: large numpy temporaries from
+# the heap, freed heap kept), so the local stack's jobs run as fast as the image's
 serve: $(STAMP) system-deps
-	$(BIN)/tonearm serve --port $(PORT) $(if $(HTTPS),--https)
+	MALLOC_MMAP_THRESHOLD_=67108864 MALLOC_TRIM_THRESHOLD_=268435456 \
+		$(BIN)/tonearm serve --port $(PORT) $(if $(HTTPS),--https)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -18,6 +18,7 @@ __all__ = [
     "THREAD_VARS",
     "cap_thread_pools",
     "default_cpu",
+    "image_allocator_env",
     "peak_rss_mb",
     "pin",
     "ru_maxrss_mb",
@@ -46,8 +47,20 @@ def cap_thread_pools() -> None:
         os.environ.setdefault(v, "1")
 
 
+def image_allocator_env() -> dict[str, str]:
+    """The glibc allocator settings (``MALLOC_*``) the worker image's Dockerfile sets, which AWS runs.
+
+    Read from ``functions/worker/Dockerfile`` so the benchmarks and the image cannot drift apart.
+    """
+    from tools.image_check import parse_dockerfile
+
+    env = parse_dockerfile(ROOT / "functions" / "worker" / "Dockerfile").env
+    return {k: v for k, v in env.items() if k.startswith("MALLOC_")}
+
+
 def single_thread_env(*, bytecode_caches: bool = False) -> dict[str, str]:
-    """The environment of every measured subprocess: thread pools at 1, the repository importable.
+    """The environment of every measured subprocess: thread pools at 1, the repository importable, and
+    the worker image's allocator settings (:func:`image_allocator_env`), for every tool alike.
 
     ``bytecode_caches`` drops ``PYTHONDONTWRITEBYTECODE``, so numba's and Python's caches behave as in
     normal use.
@@ -55,6 +68,7 @@ def single_thread_env(*, bytecode_caches: bool = False) -> dict[str, str]:
     env = dict(os.environ)
     for v in THREAD_VARS:
         env[v] = "1"
+    env.update(image_allocator_env())
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     if bytecode_caches:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
