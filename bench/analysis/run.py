@@ -108,25 +108,15 @@ def run_worker(
     t0 = time.perf_counter()
     p = subprocess.run(cmd, env=single_thread_env(), cwd=ROOT, capture_output=True, text=True)
     wall = time.perf_counter() - t0
-    rows, summary = [], {}
-    if out.is_file():
-        for line in out.read_text().splitlines():
-            obj = json.loads(line)
-            if "summary" in obj:
-                summary = obj["summary"]
-            else:
-                obj["tool"] = tool
-                rows.append(obj)
+    rows, summary = _read_rows(out, tool) if out.is_file() else ([], {})
     if p.returncode != 0 and not summary.get("error"):
         summary["error"] = f"worker exited {p.returncode}: {p.stderr.strip()[-2000:]}"
     summary["process_wall_s"] = wall
     return {"rows": rows, "summary": summary}
 
 
-def _previous_rows(out: Path, tool: str, clips: int, formats: tuple[str, ...]) -> dict[str, Any] | None:
-    """The rows and summary a previous run left in ``out``, if complete and error-free."""
-    if not out.is_file():
-        return None
+def _read_rows(out: Path, tool: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """A worker's JSON-lines output: its rows (each tagged with ``tool``) and its summary."""
     rows, summary = [], {}
     for line in out.read_text().splitlines():
         obj = json.loads(line)
@@ -134,6 +124,14 @@ def _previous_rows(out: Path, tool: str, clips: int, formats: tuple[str, ...]) -
             summary = obj["summary"]
         else:
             rows.append(obj | {"tool": tool})
+    return rows, summary
+
+
+def _previous_rows(out: Path, tool: str, clips: int, formats: tuple[str, ...]) -> dict[str, Any] | None:
+    """The rows and summary a previous run left in ``out``, if complete and error-free."""
+    if not out.is_file():
+        return None
+    rows, summary = _read_rows(out, tool)
     if not summary or summary.get("error") or len(rows) != clips * len(formats):
         return None
     if {r.get("format") for r in rows} != set(formats):
