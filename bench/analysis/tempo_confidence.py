@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
-import itertools
 import json
 import sys
 import time
@@ -30,7 +29,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from . import dataset, performance
+from . import dataset, metrics, performance
 from .corpus import plan
 from .metrics import tempo_acc
 
@@ -130,22 +129,11 @@ def fit_logistic(x: npt.NDArray[np.float64], y: npt.NDArray[np.float64]) -> tupl
 
 
 def reliability(
-    confidence: npt.NDArray[np.float64], correct: npt.NDArray[np.float64], edges: tuple[float, ...]
+    confidence: npt.NDArray[np.float64], correct: npt.NDArray[np.float64]
 ) -> list[dict[str, Any]]:
-    """Per confidence bin: clips, mean confidence, observed share with the right tempo."""
-    out = []
-    for lo, hi in itertools.pairwise(edges):
-        inside = (confidence >= lo) & (confidence < hi if hi < 1.0 else confidence <= hi)
-        n = int(inside.sum())
-        out.append(
-            {
-                "bin": [lo, hi],
-                "n": n,
-                "mean_confidence": float(confidence[inside].mean()) if n else None,
-                "right": float(correct[inside].mean()) if n else None,
-            }
-        )
-    return out
+    """The bench's reliability table (:func:`metrics.confidence_reliability`) of these confidences."""
+    rows = [{"bpm_confidence": c, "metrics": {"acc1": a}} for c, a in zip(confidence, correct, strict=True)]
+    return metrics.confidence_reliability(rows)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -169,7 +157,6 @@ def main(argv: list[str] | None = None) -> int:
     y = np.array([r["acc1"] for r in rows])
     floor, top, centre, slope = fit_logistic(x, y)
     fitted = floor + (top - floor) / (1.0 + np.exp(-slope * (x - centre)))
-    edges = (0.0, 0.3, 0.5, 0.7, 0.85, 1.0)
     record = {
         "generated": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "command": "python -m bench.analysis.tempo_confidence "
@@ -184,8 +171,8 @@ def main(argv: list[str] | None = None) -> int:
             "centre": round(centre, 4),
             "slope": round(slope, 3),
         },
-        "reliability_of_fit": reliability(fitted, y, edges),
-        "reliability_of_current": reliability(np.array([r["confidence"] for r in rows]), y, edges),
+        "reliability_of_fit": reliability(fitted, y),
+        "reliability_of_current": reliability(np.array([r["confidence"] for r in rows]), y),
         "render_s": round(render_s, 1),
         "rows": rows,
     }
