@@ -41,6 +41,8 @@ import soundfile as sf
 from numpy.lib.stride_tricks import sliding_window_view
 from onnx import helper, numpy_helper
 
+from tonearm.models.loader import onnx_session
+
 HERE = Path(__file__).resolve().parent
 #: The two timbral convolutions, by kernel shape (frames x mel bands; node names differ between the two
 #: models), and the rank each keeps of its 204 filters: ranks whose track-level taggram stays within
@@ -51,12 +53,8 @@ _BATCH = 8
 
 
 def _session(model: onnx.ModelProto | Path) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    data = model.read_bytes() if isinstance(model, Path) else model.SerializeToString()
-    return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+    """A session configured as tonearm's registry runs every model (one thread, every optimisation)."""
+    return onnx_session(model.read_bytes() if isinstance(model, Path) else model.SerializeToString())
 
 
 def run_model(session: ort.InferenceSession, x: npt.NDArray[np.float32]) -> list[npt.NDArray[np.float32]]:

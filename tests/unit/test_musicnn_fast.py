@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tonearm.models.loader import onnx_session
 from tonearm.models.registry import ModelRegistry
 from tonearm.settings import Settings
 from tonearm.tagging.frontend import patches
@@ -105,8 +106,6 @@ def test_factorisation_is_exact_at_a_weights_own_rank() -> None:
     """MSD_musicnn's timbral weights have rank 23 and 14: factorising at the default ranks must reproduce
     the original (this is how msd_musicnn_fast is built)."""
     onnx = pytest.importorskip("onnx")
-    import onnxruntime as ort
-
     from models.musicnn.fast import DEFAULT_RANKS, convs_by_kernel, factorise, window_moments
 
     model = onnx.load(MODELS / "musicnn" / "msd_musicnn.onnx")
@@ -117,7 +116,7 @@ def test_factorisation_is_exact_at_a_weights_own_rank() -> None:
     assert '"Conv_005": 23' in built.doc_string and '"Conv_008": 14' in built.doc_string
 
     def run(m: object) -> np.ndarray:
-        session = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])  # type: ignore[attr-defined]
+        session = onnx_session(m.SerializeToString())  # type: ignore[attr-defined]
         return session.run(["taggram"], {"melspec": x})[0]
 
     assert np.abs(run(built) - run(model)).max() < 1e-5
@@ -126,8 +125,6 @@ def test_factorisation_is_exact_at_a_weights_own_rank() -> None:
 def test_factorisation_error_falls_with_rank() -> None:
     """On MTT_musicnn, whose weights are full rank, a higher rank gives outputs closer to the original."""
     onnx = pytest.importorskip("onnx")
-    import onnxruntime as ort
-
     from models.musicnn.fast import convs_by_kernel, factorise, window_moments
 
     model = onnx.load(MODELS / "musicnn" / "mtt_musicnn.onnx")
@@ -135,7 +132,7 @@ def test_factorisation_error_falls_with_rank() -> None:
     x = np.cumsum(rng.normal(0.0, 0.3, (6, 187, 96)), axis=2).clip(0.0, 4.0).astype(np.float32)
 
     def run(m: object) -> np.ndarray:
-        session = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])  # type: ignore[attr-defined]
+        session = onnx_session(m.SerializeToString())  # type: ignore[attr-defined]
         return session.run(["embedding"], {"melspec": x})[0]
 
     reference = run(model)
