@@ -49,7 +49,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, default_cpu, image_allocator_env, single_thread_env
+from bench.common import ROOT, default_cpu, single_thread_env
 
 TEMPLATE = ROOT / "template.yaml"
 EVENTS = ROOT / "events"
@@ -165,10 +165,8 @@ def functions() -> list[dict[str, Any]]:
 def _child_env(package: str, *, cached: bool, prefix: Path | None = None) -> dict[str, str]:
     from tonearm.local_stack.runtime import _POWERTOOLS_ENV  # as the template sets them in AWS
 
-    env = single_thread_env(bytecode_caches=cached)
-    if package == "zip":  # the allocator settings are the images' (their Dockerfiles), not the zips'
-        for name in image_allocator_env():
-            env.pop(name, None)
+    # the allocator settings are the images' (their Dockerfiles), not the zips'
+    env = single_thread_env(bytecode_caches=cached, image_allocator=package == "image")
     env.update(_POWERTOOLS_ENV)
     # the zip functions' layer holds none of the audio and model stack (this venv does): hidden from them
     env["COLD_START_ABSENT"] = json.dumps(ZIP_ABSENT if package == "zip" else [])

@@ -58,17 +58,19 @@ def image_allocator_env() -> dict[str, str]:
     return {k: v for k, v in env.items() if k.startswith("MALLOC_")}
 
 
-def single_thread_env(*, bytecode_caches: bool = False) -> dict[str, str]:
+def single_thread_env(*, bytecode_caches: bool = False, image_allocator: bool = True) -> dict[str, str]:
     """The environment of every measured subprocess: thread pools at 1, the repository importable, and
     the worker image's allocator settings (:func:`image_allocator_env`), for every tool alike.
 
     ``bytecode_caches`` drops ``PYTHONDONTWRITEBYTECODE``, so numba's and Python's caches behave as in
-    normal use.
+    normal use. ``image_allocator=False`` leaves the allocator as the machine has it (what a zip
+    function gets in AWS).
     """
     env = dict(os.environ)
     for v in THREAD_VARS:
         env[v] = "1"
-    env.update(image_allocator_env())
+    if image_allocator:
+        env.update(image_allocator_env())
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     if bytecode_caches:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
